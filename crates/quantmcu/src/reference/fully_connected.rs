@@ -1,0 +1,61 @@
+//! FULLY_CONNECTED, int8 (tflite-micro integer `FullyConnected`, per-tensor or
+//! per-channel filter): `y[b, u] = requant(bias[u] + sum_d (x[b, d] - zp_x) * w[u, d])`.
+
+use super::conv2d::dot_offset;
+use super::requant::{activation_range, const_i32_or_zeros, const_i8, scale_zp, Requant};
+use crate::ir::{Graph, OpKind};
+
+/// A prepared FULLY_CONNECTED.
+pub struct FullyConnected {
+    units: usize,
+    depth: usize,
+    input_offset: i32,
+    output_offset: i32,
+    filter: Vec<i8>,
+    bias: Vec<i32>,
+    requant: Requant,
+    range: (i32, i32),
+}
+
+impl FullyConnected {
+    pub fn prepare(graph: &Graph, index: usize) -> Result<Self, String> {
+        let op = &graph.ops[index];
+        let OpKind::FullyConnected { activation, .. } = op.kind else {
+            unreachable!("fc kernel for {:?}", op.kind)
+        };
+        let (x, f, out) = (op.inputs[0].expect("input"), op.inputs[1].expect("filter"), op.output());
+        let (units, depth) = (graph.tensors[f].shape[0], graph.tensors[f].shape[1]);
+        let (in_scale, in_zp) = scale_zp(graph, x);
+        let (out_scale, out_zp) = scale_zp(graph, out);
+        let fq = graph.tensors[f].quant.as_ref().expect("checked");
+        let oq = graph.tensors[out].quant.as_ref().expect("checked");
+        // tflite-micro multiplies the per-tensor scales in f32 before widening,
+        // unlike the per-channel path.
+        let requant = if fq.is_per_tensor() {
+            Requant::single(f64::from(in_scale * fq.scale[0]) / f64::from(out_scale))?
+        } else {
+            Requant::per_channel(in_scale, fq, out_scale, units)?
+        };
+        Ok(FullyConnected {
+            units,
+            depth,
+            input_offset: -in_zp,
+            output_offset: out_zp,
+            filter: const_i8(graph, f),
+            bias: const_i32_or_zeros(graph, op.input(2), units),
+            requant,
+            range: activation_range(activation, oq),
+        })
+    }
+
+    pub fn eval(&self, x: &[i8], y: &mut [i8]) {
+        for (row, out) in x.chunks_exact(self.depth).zip(y.chunks_exact_mut(self.units)) {
+            for (u, v) in out.iter_mut().enumerate() {
+                let w = &self.filter[u * self.depth..][..self.depth];
+                let acc = self.bias[u] + dot_offset(row, w, self.input_offset);
+                let r = self.requant.apply(acc, u) + self.output_offset;
+                *v = r.clamp(self.range.0, self.range.1) as i8;
+            }
+        }
+    }
+}
