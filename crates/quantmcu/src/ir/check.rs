@@ -6,7 +6,9 @@ use super::{DType, Graph, OpKind, TensorId};
 use crate::Result;
 
 /// Upper bound on the MACs of one model (keeps hostile files from hanging a run).
-pub const MAX_MACS: u64 = 1 << 36;
+pub const MAX_MACS: u64 = 1 << 32;
+/// Upper bound on the summed size of all activation tensors, in bytes.
+pub const MAX_ACTIVATION_BYTES: usize = 256 << 20;
 
 impl Graph {
     /// Checks every op (see the module docs) and derives the options that are
@@ -43,6 +45,20 @@ impl Graph {
             if !defined[t] {
                 return Err(self.tensor_error(t, "graph output is never computed"));
             }
+        }
+        let activations: usize = self
+            .tensors
+            .iter()
+            .filter(|t| !t.is_constant())
+            .map(|t| t.bytes())
+            .sum();
+        if activations > MAX_ACTIVATION_BYTES {
+            return Err(crate::Error::Model {
+                model: self.name.clone(),
+                detail: format!(
+                    "{activations} bytes of activations exceed the supported maximum {MAX_ACTIVATION_BYTES}"
+                ),
+            });
         }
         let macs = self.ops.iter().enumerate().map(|(i, _)| self.op_macs(i)).sum::<u64>();
         if macs > MAX_MACS {
@@ -86,6 +102,14 @@ impl Graph {
         };
         let need_quant = |t: TensorId, what: &str| -> Result<()> {
             match &self.tensors[t].quant {
+                Some(q)
+                    if self.tensors[t].dtype == DType::I8 && q.zero_point.iter().any(|z| !(-128..=127).contains(z)) =>
+                {
+                    Err(self.op_error(
+                        index,
+                        format!("{what} (tensor #{t}) has an int8 zero point outside -128..=127"),
+                    ))
+                }
                 Some(q) if q.is_per_tensor() || what == "filter" => Ok(()),
                 Some(_) => Err(self.op_error(index, format!("{what} (tensor #{t}) must be quantized per tensor"))),
                 None => Err(self.op_error(index, format!("{what} (tensor #{t}) has no quantization parameters"))),
@@ -390,16 +414,10 @@ impl Graph {
     /// Values of a constant int32/int64 tensor, widened to i64.
     pub fn const_ints(&self, t: TensorId) -> Vec<i64> {
         let tensor = &self.tensors[t];
-        let data = tensor.data.as_deref().unwrap_or(&[]);
-        match tensor.dtype {
-            DType::I64 => data
-                .chunks_exact(8)
-                .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
-                .collect(),
-            _ => data
-                .chunks_exact(4)
-                .map(|c| i64::from(i32::from_le_bytes(c.try_into().expect("4 bytes"))))
-                .collect(),
+        match crate::TensorData::from_le_bytes(tensor.dtype, tensor.data.as_deref().unwrap_or(&[])) {
+            crate::TensorData::I64(v) => v,
+            crate::TensorData::I32(v) => v.into_iter().map(i64::from).collect(),
+            _ => Vec::new(),
         }
     }
 }

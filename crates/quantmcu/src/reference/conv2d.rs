@@ -58,42 +58,65 @@ impl Conv2d {
     }
 
     pub fn eval(&self, x: &[i8], y: &mut [i8]) {
+        with_best_isa!(self.eval_impl(x, y))
+    }
+
+    #[inline(always)]
+    fn eval_impl(&self, x: &[i8], y: &mut [i8]) {
         let [n, ih, iw, ic] = self.input;
         let [_, oh, ow, oc] = self.output;
         let [_, kh, kw, fc] = self.filter_shape;
+        let taps = kh * kw;
+        let k = taps * fc;
         let groups = ic / fc;
         let oc_per_group = oc / groups;
-        let mut acc = vec![0i32; oc];
+        // sum((x + off) * w) = sum(x * w) + off * sum(w) over the taps inside the
+        // input. The patch of a group holds its channels at every tap (zeros at
+        // taps outside the input), so each output channel is one dot product
+        // with its contiguous [kh, kw, fc] filter row.
+        let tap_sums: Vec<i32> = self
+            .filter
+            .chunks_exact(fc)
+            .map(|w| w.iter().map(|&v| i32::from(v)).sum())
+            .collect();
+        let mut patch = vec![0i8; k];
+        let mut valid: Vec<(usize, usize)> = Vec::with_capacity(taps);
         for b in 0..n {
             for oy in 0..oh {
                 for ox in 0..ow {
-                    acc.copy_from_slice(&self.bias);
                     let y0 = (oy * self.window.stride[0]) as isize - self.pad[0] as isize;
                     let x0 = (ox * self.window.stride[1]) as isize - self.pad[1] as isize;
+                    valid.clear();
                     for ky in 0..kh {
                         let iy = y0 + (ky * self.window.dilation[0]) as isize;
-                        if iy < 0 || iy >= ih as isize {
-                            continue;
-                        }
                         for kx in 0..kw {
                             let ix = x0 + (kx * self.window.dilation[1]) as isize;
-                            if ix < 0 || ix >= iw as isize {
-                                continue;
-                            }
-                            let base = ((b * ih + iy as usize) * iw + ix as usize) * ic;
-                            let pixel = &x[base..base + ic];
-                            for (o, a) in acc.iter_mut().enumerate() {
-                                let g = o / oc_per_group;
-                                let xs = &pixel[g * fc..(g + 1) * fc];
-                                let fo = ((o * kh + ky) * kw + kx) * fc;
-                                *a += dot_offset(xs, &self.filter[fo..fo + fc], self.input_offset);
+                            if (0..ih as isize).contains(&iy) && (0..iw as isize).contains(&ix) {
+                                valid.push((ky * kw + kx, ((b * ih + iy as usize) * iw + ix as usize) * ic));
                             }
                         }
                     }
                     let out = &mut y[((b * oh + oy) * ow + ox) * oc..][..oc];
-                    for (o, (a, v)) in acc.iter().zip(out.iter_mut()).enumerate() {
-                        let r = self.requant.apply(*a, o) + self.output_offset;
-                        *v = r.clamp(self.range.0, self.range.1) as i8;
+                    for g in 0..groups {
+                        let patch: &[i8] = if taps == 1 && valid.len() == 1 {
+                            &x[valid[0].1 + g * fc..][..fc]
+                        } else {
+                            patch.fill(0);
+                            for &(t, base) in &valid {
+                                patch[t * fc..(t + 1) * fc].copy_from_slice(&x[base + g * fc..][..fc]);
+                            }
+                            &patch
+                        };
+                        for o in g * oc_per_group..(g + 1) * oc_per_group {
+                            let wsum = valid
+                                .iter()
+                                .fold(0i32, |s, &(t, _)| s.wrapping_add(tap_sums[o * taps + t]));
+                            let acc = self.bias[o]
+                                .wrapping_add(self.input_offset.wrapping_mul(wsum))
+                                .wrapping_add(dot(patch, &self.filter[o * k..(o + 1) * k]));
+                            let r = self.requant.apply(acc, o).saturating_add(self.output_offset);
+                            out[o] = r.clamp(self.range.0, self.range.1) as i8;
+                        }
                     }
                 }
             }
@@ -101,11 +124,11 @@ impl Conv2d {
     }
 }
 
-/// `sum((x + offset) * w)` in int32.
+/// `sum(x * w)` in int32, wrapping on overflow like the C kernels do in
+/// practice (only hostile models get there).
 #[inline]
-pub(super) fn dot_offset(x: &[i8], w: &[i8], offset: i32) -> i32 {
+pub(super) fn dot(x: &[i8], w: &[i8]) -> i32 {
     x.iter()
         .zip(w)
-        .map(|(&a, &b)| (i32::from(a) + offset) * i32::from(b))
-        .sum()
+        .fold(0i32, |acc, (&a, &b)| acc.wrapping_add(i32::from(a) * i32::from(b)))
 }

@@ -83,18 +83,18 @@ impl DepthwiseConv2d {
                             let taps = &self.filter[(ky * kw + kx) * oc..][..oc];
                             if m == 1 {
                                 for ((a, &v), &w) in acc.iter_mut().zip(pixel).zip(taps) {
-                                    *a += (i32::from(v) + self.input_offset) * i32::from(w);
+                                    *a = a.wrapping_add((i32::from(v) + self.input_offset) * i32::from(w));
                                 }
                             } else {
                                 for (o, (a, &w)) in acc.iter_mut().zip(taps).enumerate() {
-                                    *a += (i32::from(pixel[o / m]) + self.input_offset) * i32::from(w);
+                                    *a = a.wrapping_add((i32::from(pixel[o / m]) + self.input_offset) * i32::from(w));
                                 }
                             }
                         }
                     }
                     let out = &mut y[((b * oh + oy) * ow + ox) * oc..][..oc];
                     for (o, (a, v)) in acc.iter().zip(out.iter_mut()).enumerate() {
-                        let r = self.requant.apply(*a, o) + self.output_offset;
+                        let r = self.requant.apply(*a, o).saturating_add(self.output_offset);
                         *v = r.clamp(self.range.0, self.range.1) as i8;
                     }
                 }

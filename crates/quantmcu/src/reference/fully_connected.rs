@@ -1,7 +1,7 @@
 //! FULLY_CONNECTED, int8 (tflite-micro integer `FullyConnected`, per-tensor or
 //! per-channel filter): `y[b, u] = requant(bias[u] + sum_d (x[b, d] - zp_x) * w[u, d])`.
 
-use super::conv2d::dot_offset;
+use super::conv2d::dot;
 use super::requant::{activation_range, const_i32_or_zeros, const_i8, scale_zp, Requant};
 use crate::ir::{Graph, OpKind};
 
@@ -52,8 +52,11 @@ impl FullyConnected {
         for (row, out) in x.chunks_exact(self.depth).zip(y.chunks_exact_mut(self.units)) {
             for (u, v) in out.iter_mut().enumerate() {
                 let w = &self.filter[u * self.depth..][..self.depth];
-                let acc = self.bias[u] + dot_offset(row, w, self.input_offset);
-                let r = self.requant.apply(acc, u) + self.output_offset;
+                let wsum = w.iter().fold(0i32, |s, &v| s.wrapping_add(i32::from(v)));
+                let acc = self.bias[u]
+                    .wrapping_add(self.input_offset.wrapping_mul(wsum))
+                    .wrapping_add(dot(row, w));
+                let r = self.requant.apply(acc, u).saturating_add(self.output_offset);
                 *v = r.clamp(self.range.0, self.range.1) as i8;
             }
         }

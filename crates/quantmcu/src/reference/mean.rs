@@ -76,15 +76,17 @@ impl Mean {
             .collect();
         let mut at = Odometer::new(&self.input);
         for &v in x {
-            sums[at.offset(&out_strides)] += i32::from(v);
+            let s = &mut sums[at.offset(&out_strides)];
+            *s = s.wrapping_add(i32::from(v));
             at.advance();
         }
         let n = (x.len() / y.len().max(1)) as i32;
         for (v, &sum) in y.iter_mut().zip(&sums) {
             let r = match self.requant {
-                None => sum / n,
+                None => sum.wrapping_div(n),
                 Some((m, shift)) => {
-                    multiply_by_quantized_multiplier(sum - self.input_zp * n, m, shift) + self.output_zp
+                    multiply_by_quantized_multiplier(sum.wrapping_sub(self.input_zp.wrapping_mul(n)), m, shift)
+                        .saturating_add(self.output_zp)
                 }
             };
             *v = r.clamp(-128, 127) as i8;

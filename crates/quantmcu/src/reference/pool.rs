@@ -57,13 +57,13 @@ impl Pool2d {
                             .clone()
                             .flat_map(|iy| xs.clone().map(move |ix| ((b * ih + iy) * iw + ix) * c + ch));
                         let r = if self.average {
-                            let sum: i32 = taps.map(|i| i32::from(x[i])).sum();
+                            let sum = taps.fold(0i32, |s, i| s.wrapping_add(i32::from(x[i])));
                             if count == 0 {
                                 0
                             } else if sum > 0 {
-                                (sum + count / 2) / count
+                                sum.wrapping_add(count / 2) / count
                             } else {
-                                (sum - count / 2) / count
+                                sum.wrapping_sub(count / 2) / count
                             }
                         } else {
                             taps.map(|i| i32::from(x[i])).max().unwrap_or(-128)

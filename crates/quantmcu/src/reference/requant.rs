@@ -4,7 +4,8 @@
 
 use quantmcu_rt::fixedpoint::{multiply_by_quantized_multiplier, quantize_multiplier};
 
-use crate::ir::{Activation, Graph, Quant, TensorId};
+use crate::ir::{Activation, DType, Graph, Quant, TensorId};
+use crate::tensor::TensorData;
 
 /// Fixed-point multipliers (Q31) and shifts, one per output channel or one for
 /// the whole tensor.
@@ -65,7 +66,7 @@ pub fn multiplier(real: f64) -> Result<(i32, i32), String> {
 /// quantization `q` (values rounded half away from zero in f32, as TFLite does).
 pub fn activation_range(activation: Activation, q: &Quant) -> (i32, i32) {
     let (scale, zp) = (q.scale[0], q.zero_point[0]);
-    let quantize = |f: f32| zp + (f / scale).round() as i32;
+    let quantize = |f: f32| zp.saturating_add((f / scale).round() as i32);
     let (lo, hi) = (-128, 127);
     match activation {
         Activation::None => (lo, hi),
@@ -82,22 +83,19 @@ pub fn scale_zp(graph: &Graph, t: TensorId) -> (f32, i32) {
 
 /// Reads a constant int8 tensor.
 pub fn const_i8(graph: &Graph, t: TensorId) -> Vec<i8> {
-    graph.tensors[t]
-        .data
-        .as_deref()
-        .unwrap_or(&[])
-        .iter()
-        .map(|&b| b as i8)
-        .collect()
+    match TensorData::from_le_bytes(DType::I8, graph.tensors[t].data.as_deref().unwrap_or(&[])) {
+        TensorData::I8(v) => v,
+        _ => unreachable!("int8 requested"),
+    }
 }
 
 /// Reads an optional constant int32 tensor, or `n` zeros when it is absent.
 pub fn const_i32_or_zeros(graph: &Graph, t: Option<TensorId>, n: usize) -> Vec<i32> {
-    match t.and_then(|t| graph.tensors[t].data.as_deref()) {
-        Some(d) => d
-            .chunks_exact(4)
-            .map(|c| i32::from_le_bytes(c.try_into().expect("4 bytes")))
-            .collect(),
-        None => vec![0; n],
+    match t
+        .and_then(|t| graph.tensors[t].data.as_deref())
+        .map(|d| TensorData::from_le_bytes(DType::I32, d))
+    {
+        Some(TensorData::I32(v)) => v,
+        _ => vec![0; n],
     }
 }

@@ -1,0 +1,140 @@
+//! `quantmcu inspect`: per-op table, totals and the layer-by-layer memory chart.
+
+use std::path::Path;
+
+use anyhow::Result;
+use quantmcu::{ir::Graph, memory, tflite};
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct OpRow {
+    index: usize,
+    kind: &'static str,
+    inputs: Vec<Vec<usize>>,
+    output: Vec<usize>,
+    macs: u64,
+    params: u64,
+    /// Bytes of the op's non-constant, non-float inputs and output.
+    activation_bytes: usize,
+    /// Bytes of every arena buffer alive while the op runs.
+    live_bytes: usize,
+}
+
+#[derive(Serialize)]
+struct Report {
+    model: String,
+    ops: Vec<OpRow>,
+    macs: u64,
+    params: u64,
+    peak_sram_bytes: usize,
+    input_bytes: usize,
+    accounting: &'static str,
+}
+
+const ACCOUNTING: &str = "layer-by-layer arena from the int8 input on (resident); float I/O buffers not counted";
+
+fn report(graph: &Graph) -> Report {
+    let plan = memory::plan_layer_based(graph);
+    let counted = |t: usize| {
+        let t = &graph.tensors[t];
+        !t.is_constant() && t.dtype != quantmcu::ir::DType::F32
+    };
+    let ops = graph
+        .ops
+        .iter()
+        .enumerate()
+        .map(|(i, op)| OpRow {
+            index: i,
+            kind: op.kind.name(),
+            inputs: op
+                .inputs
+                .iter()
+                .flatten()
+                .filter(|&&t| !graph.tensors[t].is_constant())
+                .map(|&t| graph.tensors[t].shape.clone())
+                .collect(),
+            output: graph.tensors[op.output()].shape.clone(),
+            macs: graph.op_macs(i),
+            params: graph.op_params(i),
+            activation_bytes: op
+                .inputs
+                .iter()
+                .flatten()
+                .chain(&op.outputs)
+                .filter(|&&t| counted(t))
+                .map(|&t| graph.tensors[t].bytes())
+                .sum(),
+            live_bytes: plan.live_bytes_per_op[i],
+        })
+        .collect();
+    Report {
+        model: graph.name.clone(),
+        ops,
+        macs: graph.macs(),
+        params: graph.params(),
+        peak_sram_bytes: plan.arena_bytes,
+        input_bytes: plan.input_bytes,
+        accounting: ACCOUNTING,
+    }
+}
+
+pub fn inspect(model: &Path, json: bool) -> Result<()> {
+    let graph = tflite::load(model)?;
+    let r = report(&graph);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    println!(
+        "{}: {} ops, {} MACs, {} parameters",
+        r.model,
+        r.ops.len(),
+        r.macs,
+        r.params
+    );
+    println!(
+        "{:>3}  {:<18} {:<26} {:<16} {:>10} {:>8} {:>9} {:>9}",
+        "#", "op", "input", "output", "MACs", "params", "act B", "live B"
+    );
+    for o in &r.ops {
+        let shapes = |s: &[Vec<usize>]| s.iter().map(|d| shape(d)).collect::<Vec<_>>().join(" ");
+        println!(
+            "{:>3}  {:<18} {:<26} {:<16} {:>10} {:>8} {:>9} {:>9}",
+            o.index,
+            o.kind,
+            shapes(&o.inputs),
+            shape(&o.output),
+            o.macs,
+            o.params,
+            o.activation_bytes,
+            o.live_bytes
+        );
+    }
+    println!();
+    println!("live SRAM per op (layer by layer; {ACCOUNTING}):");
+    let max = r.ops.iter().map(|o| o.live_bytes).max().unwrap_or(1).max(1);
+    for o in &r.ops {
+        let width = (o.live_bytes * 50).div_ceil(max);
+        println!(
+            "{:>3} {:<18} {:>8.1} KB |{}",
+            o.index,
+            o.kind,
+            o.live_bytes as f64 / 1000.0,
+            "█".repeat(width)
+        );
+    }
+    println!();
+    println!(
+        "peak SRAM (arena): {} bytes ({:.1} KB), of which int8 input {} bytes",
+        r.peak_sram_bytes,
+        r.peak_sram_bytes as f64 / 1000.0,
+        r.input_bytes
+    );
+    Ok(())
+}
+
+/// `32x32x16` style shape text (batch dimension of 1 dropped).
+pub fn shape(s: &[usize]) -> String {
+    let s = if s.len() > 1 && s[0] == 1 { &s[1..] } else { s };
+    s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x")
+}

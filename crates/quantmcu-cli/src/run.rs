@@ -1,0 +1,75 @@
+//! `quantmcu run`: one inference with the reference executor.
+
+use std::path::Path;
+
+use anyhow::Result;
+use quantmcu::{input, tflite, Interpreter, TensorData};
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct Output {
+    name: String,
+    shape: Vec<usize>,
+    dtype: &'static str,
+    /// Raw values in the tensor's own type (int8 codes stay codes).
+    data: serde_json::Value,
+}
+
+pub fn run(model: &Path, input_path: &Path, json: bool) -> Result<()> {
+    let graph = tflite::load(model)?;
+    let interp = Interpreter::new(&graph)?;
+    let x = input::load(&graph, input_path)?;
+    let outputs = interp.run(&[x])?;
+    if json {
+        let outputs: Vec<Output> = graph
+            .outputs
+            .iter()
+            .zip(&outputs)
+            .map(|(&t, v)| Output {
+                name: graph.tensors[t].name.clone(),
+                shape: graph.tensors[t].shape.clone(),
+                dtype: v.dtype().name(),
+                data: raw_json(v),
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "outputs": outputs }));
+        return Ok(());
+    }
+    for (&t, v) in graph.outputs.iter().zip(&outputs) {
+        let tensor = &graph.tensors[t];
+        let (scale, zp) = tensor
+            .quant
+            .as_ref()
+            .map_or((1.0, 0), |q| (q.scale[0], q.zero_point[0]));
+        let real: Vec<f64> = match v {
+            TensorData::F32(_) => v.to_f64(),
+            _ => v
+                .to_f64()
+                .iter()
+                .map(|&q| f64::from(scale) * (q - f64::from(zp)))
+                .collect(),
+        };
+        let mut order: Vec<usize> = (0..real.len()).collect();
+        order.sort_by(|&a, &b| real[b].total_cmp(&real[a]).then(a.cmp(&b)));
+        println!(
+            "output '{}' {:?} ({}): top-5",
+            tensor.name,
+            tensor.shape,
+            v.dtype().name()
+        );
+        for &c in order.iter().take(5) {
+            println!("  class {c:>4}  {:.4}", real[c]);
+        }
+    }
+    Ok(())
+}
+
+fn raw_json(v: &TensorData) -> serde_json::Value {
+    match v {
+        TensorData::F32(d) => serde_json::json!(d),
+        TensorData::I8(d) => serde_json::json!(d),
+        TensorData::U8(d) => serde_json::json!(d),
+        TensorData::I32(d) => serde_json::json!(d),
+        TensorData::I64(d) => serde_json::json!(d),
+    }
+}

@@ -1,0 +1,124 @@
+//! The `quantmcu` binary end to end: `run --json` reproduces tflite-micro on
+//! every golden input of both models; `inspect --json` has the documented
+//! keys; bad input gives a clear error and a non-zero exit, never a panic.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use quantmcu::tensor::TensorData;
+use quantmcu::{assets, input, npy, tflite};
+
+fn quantmcu(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_quantmcu"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+fn golden(model: &str) -> PathBuf {
+    assets::repo_root().join("goldens").join(model)
+}
+
+fn rows(a: &npy::Array) -> Vec<Vec<f64>> {
+    let all = a.data.to_f64();
+    all.chunks(all.len() / a.shape[0]).map(<[f64]>::to_vec).collect()
+}
+
+fn check_run_json(model: &str) {
+    let path = assets::model(&format!("{model}.tflite")).unwrap();
+    let graph = tflite::load(&path).unwrap();
+    let pixels = npy::read(&golden(model).join("pixels.npy")).unwrap();
+    let outputs = rows(&npy::read(&golden(model).join("outputs.npy")).unwrap());
+    let TensorData::U8(px) = &pixels.data else {
+        panic!("uint8 pixels")
+    };
+    let per_image = px.len() / pixels.shape[0];
+    let dir = tempfile::tempdir().unwrap();
+    let input_tensor = &graph.tensors[graph.inputs[0]];
+    for (i, expected) in outputs.iter().enumerate() {
+        let x = input::pixels_to_input(&graph, &px[i * per_image..(i + 1) * per_image]).unwrap();
+        let file = dir.path().join(format!("input_{i}.npy"));
+        npy::write(&file, &input_tensor.shape, &x).unwrap();
+        let out = quantmcu(&["run", path.to_str().unwrap(), file.to_str().unwrap(), "--json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let data: Vec<f64> = json["outputs"][0]["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(&data, expected, "{model}: image {i}");
+        let dtype = json["outputs"][0]["dtype"].as_str().unwrap();
+        assert!(dtype == "int8" || dtype == "float32");
+    }
+}
+
+#[test]
+fn run_json_reproduces_tflite_micro_resnet8() {
+    check_run_json("resnet8_cifar10");
+}
+
+#[test]
+fn run_json_reproduces_tflite_micro_vww() {
+    check_run_json("vww_mobilenetv1");
+}
+
+#[test]
+fn run_accepts_images() {
+    let model = assets::model("resnet8_cifar10.tflite").unwrap();
+    let image = assets::ensure("foolbox").unwrap().join("foolbox/cifar10_00_3.png");
+    let out = quantmcu(&["run", model.to_str().unwrap(), image.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("top-5") && text.matches("class").count() == 5, "{text}");
+}
+
+#[test]
+fn inspect_json_has_the_documented_fields() {
+    let model = assets::model("vww_mobilenetv1.tflite").unwrap();
+    let out = quantmcu(&["inspect", model.to_str().unwrap(), "--json"]);
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let graph = tflite::load(&model).unwrap();
+    assert_eq!(json["ops"].as_array().unwrap().len(), graph.ops.len());
+    assert_eq!(json["macs"].as_u64().unwrap(), graph.macs());
+    assert_eq!(json["params"].as_u64().unwrap(), graph.params());
+    // The layer-by-layer peak can never be below the largest op's live set.
+    let peak = json["peak_sram_bytes"].as_u64().unwrap();
+    let live = json["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["live_bytes"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert!(peak >= live && live > 0);
+}
+
+fn assert_clean_failure(out: &Output, expect: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "should fail: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    assert!(err.contains(expect), "error should mention '{expect}': {err}");
+}
+
+#[test]
+fn bad_input_gives_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = assets::model("resnet8_cifar10.tflite").unwrap();
+    let m = model.to_str().unwrap();
+    let missing = dir.path().join("missing.tflite");
+    assert_clean_failure(&quantmcu(&["inspect", missing.to_str().unwrap()]), "missing.tflite");
+    let junk = dir.path().join("junk.tflite");
+    std::fs::write(&junk, b"this is not a model at all").unwrap();
+    assert_clean_failure(&quantmcu(&["inspect", junk.to_str().unwrap()]), "TFL3");
+    let bad_png = dir.path().join("bad.png");
+    std::fs::write(&bad_png, b"\x89PNG\r\n\x1a\nbroken").unwrap();
+    assert_clean_failure(&quantmcu(&["run", m, bad_png.to_str().unwrap()]), "bad.png");
+    let wrong_npy = dir.path().join("wrong.npy");
+    npy::write(&wrong_npy, &[1, 8, 8, 3], &TensorData::I8(vec![0; 192])).unwrap();
+    assert_clean_failure(&quantmcu(&["run", m, wrong_npy.to_str().unwrap()]), "[1, 32, 32, 3]");
+    assert_clean_failure(&quantmcu(&["inspect", m, "--frobnicate"]), "--frobnicate");
+    assert_clean_failure(&quantmcu(&["bench", m, "--seconds", "soon"]), "soon");
+}

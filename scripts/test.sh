@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The full test suite: fetches the cached, checksummed assets the tests read,
+# checks formatting and lints, and runs every test of the workspace.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+command -v cargo >/dev/null || { echo "test.sh: cargo not found (install Rust stable via rustup)" >&2; exit 1; }
+scripts/fetch-assets.sh models foolbox
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -q -- -D warnings
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace 2>&1 | tee "$log"
+# One summary line for the whole run.
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "quantmcu: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"
