@@ -3,6 +3,7 @@
 
 mod bench;
 mod inspect;
+mod plan;
 mod run;
 
 use std::path::PathBuf;
@@ -43,6 +44,30 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Search patch-based schedules (split point x grid) that fit an SRAM
+    /// budget; print the candidates and write the plan with the fewest MACs.
+    Plan {
+        /// The int8 .tflite model.
+        model: PathBuf,
+        /// SRAM budget: bytes, or with a unit (e.g. 64KiB, 128KB, 1MiB).
+        #[arg(long, value_parser = parse_bytes)]
+        sram: usize,
+        /// Only consider the patch stage that ends with this op index.
+        #[arg(long)]
+        split: Option<usize>,
+        /// Only consider this grid, rows x columns (e.g. 3x3).
+        #[arg(long, value_parser = parse_grid)]
+        grid: Option<[usize; 2]>,
+        /// How the int8 input is held during the patch stage.
+        #[arg(long, value_enum, default_value_t = Input::Resident)]
+        input: Input,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Write the chosen plan to this file.
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
     /// Measure images/s of the reference executor on one thread.
     Bench {
         /// The int8 .tflite model.
@@ -62,6 +87,23 @@ fn main() -> ExitCode {
         Command::Inspect { model, json } => inspect::inspect(&model, json),
         Command::Run { model, input, json } => run::run(&model, &input, json),
         Command::Bench { model, seconds, json } => bench::bench(&model, seconds, json),
+        Command::Plan {
+            model,
+            sram,
+            split,
+            grid,
+            input,
+            json,
+            output,
+        } => plan::plan(plan::PlanArgs {
+            model: &model,
+            sram,
+            split,
+            grid,
+            input: input.into(),
+            json,
+            output,
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -70,4 +112,55 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Input accounting of a patch schedule.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Input {
+    /// The whole int8 input sits in SRAM.
+    Resident,
+    /// Each tile reads its input window from the sensor or flash.
+    Streamed,
+}
+
+impl From<Input> for quantmcu::patch::arena::InputMode {
+    fn from(i: Input) -> Self {
+        match i {
+            Input::Resident => Self::Resident,
+            Input::Streamed => Self::Streamed,
+        }
+    }
+}
+
+/// Parses `65536`, `64KiB`, `64KB`, `64k`, `1MiB`, `1MB` (K = 1024, KB = 1000).
+fn parse_bytes(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a byte count (e.g. 65536, 64KiB, 128KB)"))?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1024,
+        "kb" => 1000,
+        "m" | "mib" => 1 << 20,
+        "mb" => 1_000_000,
+        u => return Err(format!("unknown unit '{u}' in '{s}' (use B, KiB, KB, MiB, MB)")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("'{s}' is too large"))
+}
+
+/// Parses `PxQ` (rows x columns), each in 1..=8.
+fn parse_grid(s: &str) -> Result<[usize; 2], String> {
+    let bad = || format!("'{s}' is not a grid like 3x3 (rows x columns, each 1..=8)");
+    let (p, q) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    let (p, q): (usize, usize) = (
+        p.trim().parse().map_err(|_| bad())?,
+        q.trim().parse().map_err(|_| bad())?,
+    );
+    if !(1..=8).contains(&p) || !(1..=8).contains(&q) {
+        return Err(bad());
+    }
+    Ok([p, q])
 }

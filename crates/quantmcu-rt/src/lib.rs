@@ -1,9 +1,13 @@
 //! `quantmcu-rt`: the `no_std`, allocation-free integer runtime of quantmcu.
 //!
-//! It holds the arithmetic shared by the host library and the microcontroller:
-//! TFLite's fixed-point requantization ([`fixedpoint`]).
+//! It holds what the host library and the microcontroller share: TFLite's
+//! fixed-point requantization ([`fixedpoint`]), int8 softmax ([`softmax`]),
+//! feature-map windows ([`geometry`]) and the tile-capable kernels
+//! ([`kernels`]).
 #![no_std]
 #![forbid(unsafe_code)]
 
 pub mod fixedpoint;
+pub mod geometry;
+pub mod kernels;
 pub mod softmax;

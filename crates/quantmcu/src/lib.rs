@@ -12,6 +12,7 @@ pub mod input;
 pub mod ir;
 pub mod memory;
 pub mod npy;
+pub mod patch;
 pub mod reference;
 pub mod tensor;
 pub mod tflite;

@@ -10,6 +10,8 @@
 //! lowest offset that does not collide with an already placed buffer whose
 //! lifetime overlaps.
 
+use std::ops::Range;
+
 use serde::Serialize;
 
 use crate::ir::{DType, Graph, OpKind, TensorId};
@@ -57,7 +59,13 @@ pub fn align(n: usize) -> usize {
 
 /// Plans the arena of a layer-by-layer schedule of `graph`.
 pub fn plan_layer_based(graph: &Graph) -> ArenaPlan {
-    let n_ops = graph.ops.len();
+    plan_ops(graph, 0..graph.ops.len(), graph.int_input())
+}
+
+/// Plans the arena of running `ops` layer by layer, their input `entry`
+/// resident from the first of them. Op indices in the plan are the graph's;
+/// `live_bytes_per_op[k]` is for op `ops.start + k`.
+pub fn plan_ops(graph: &Graph, ops: Range<usize>, entry: TensorId) -> ArenaPlan {
     // Buffer id of each tensor: RESHAPE outputs share their input's buffer.
     let mut buffer_of: Vec<Option<usize>> = vec![None; graph.tensors.len()];
     let mut buffers: Vec<Buffer> = Vec::new();
@@ -67,8 +75,7 @@ pub fn plan_layer_based(graph: &Graph) -> ArenaPlan {
             return;
         }
         let id = match (buffer_of[t], alias.and_then(|a| buffer_of[a])) {
-            (Some(id), _) => id,
-            (None, Some(id)) => id,
+            (Some(id), _) | (None, Some(id)) => id,
             (None, None) => {
                 buffers.push(Buffer {
                     tensors: vec![],
@@ -88,26 +95,24 @@ pub fn plan_layer_based(graph: &Graph) -> ArenaPlan {
         buffers[id].first_op = buffers[id].first_op.min(op);
         buffers[id].last_op = buffers[id].last_op.max(op);
     };
-    for &t in &graph.inputs {
-        touch(t, 0, &mut buffer_of, None);
-    }
-    for (i, op) in graph.ops.iter().enumerate() {
+    touch(entry, ops.start, &mut buffer_of, None);
+    for i in ops.clone() {
+        let op = &graph.ops[i];
         for t in op.inputs.iter().flatten() {
             touch(*t, i, &mut buffer_of, None);
         }
         let alias = if op.kind == OpKind::Reshape { op.input(0) } else { None };
         touch(op.output(), i, &mut buffer_of, alias);
     }
+    let last = ops.end.saturating_sub(1);
     for &t in &graph.outputs {
-        touch(t, n_ops.saturating_sub(1), &mut buffer_of, None);
-    }
-    let int_input = graph.int_input();
-    if let Some(id) = buffer_of[int_input] {
-        buffers[id].first_op = 0;
+        if buffer_of[t].is_some() {
+            touch(t, last, &mut buffer_of, None);
+        }
     }
     place_greedy(&mut buffers);
     let arena_bytes = buffers.iter().map(|b| b.offset + b.bytes).max().unwrap_or(0);
-    let live_bytes_per_op = (0..n_ops)
+    let live_bytes_per_op = ops
         .map(|i| {
             buffers
                 .iter()
@@ -116,7 +121,7 @@ pub fn plan_layer_based(graph: &Graph) -> ArenaPlan {
                 .sum()
         })
         .collect();
-    let input_bytes = buffer_of[int_input].map_or(0, |id| buffers[id].bytes);
+    let input_bytes = buffer_of[entry].map_or(0, |id| buffers[id].bytes);
     ArenaPlan {
         buffers,
         arena_bytes,

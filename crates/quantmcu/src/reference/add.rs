@@ -14,13 +14,13 @@ const LEFT_SHIFT: i32 = 20;
 pub struct Add {
     /// Output shape and, per input, its strides over the output's axes
     /// (0 along broadcast axes).
-    out_shape: Vec<usize>,
-    strides: [Vec<usize>; 2],
-    offsets: [i32; 2],
-    multipliers: [(i32, i32); 2],
-    output: (i32, i32),
-    output_offset: i32,
-    range: (i32, i32),
+    pub(crate) out_shape: Vec<usize>,
+    pub(crate) strides: [Vec<usize>; 2],
+    pub(crate) offsets: [i32; 2],
+    pub(crate) multipliers: [(i32, i32); 2],
+    pub(crate) output: (i32, i32),
+    pub(crate) output_offset: i32,
+    pub(crate) range: (i32, i32),
 }
 
 impl Add {

@@ -6,9 +6,9 @@ use crate::ir::{Graph, OpKind};
 /// A prepared CONCATENATION.
 pub struct Concatenation {
     /// Product of the dimensions before the axis.
-    outer: usize,
+    pub(crate) outer: usize,
     /// Per input: elements of one slab (its axis length times the inner size).
-    slabs: Vec<usize>,
+    pub(crate) slabs: Vec<usize>,
 }
 
 impl Concatenation {

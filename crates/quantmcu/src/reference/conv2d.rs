@@ -7,18 +7,18 @@ use crate::ir::{Graph, OpKind, Window};
 
 /// A prepared CONV_2D.
 pub struct Conv2d {
-    input: [usize; 4],
-    output: [usize; 4],
+    pub(crate) input: [usize; 4],
+    pub(crate) output: [usize; 4],
     /// [out channels, kh, kw, in channels per group]
-    filter_shape: [usize; 4],
-    window: Window,
-    pad: [usize; 2],
-    input_offset: i32,
-    output_offset: i32,
-    filter: Vec<i8>,
-    bias: Vec<i32>,
-    requant: Requant,
-    range: (i32, i32),
+    pub(crate) filter_shape: [usize; 4],
+    pub(crate) window: Window,
+    pub(crate) pad: [usize; 2],
+    pub(crate) input_offset: i32,
+    pub(crate) output_offset: i32,
+    pub(crate) filter: Vec<i8>,
+    pub(crate) bias: Vec<i32>,
+    pub(crate) requant: Requant,
+    pub(crate) range: (i32, i32),
 }
 
 pub(super) fn shape4(s: &[usize]) -> [usize; 4] {

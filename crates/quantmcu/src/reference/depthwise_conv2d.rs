@@ -7,18 +7,18 @@ use crate::ir::{Graph, OpKind, Window};
 
 /// A prepared DEPTHWISE_CONV_2D.
 pub struct DepthwiseConv2d {
-    input: [usize; 4],
-    output: [usize; 4],
-    window: Window,
-    multiplier: usize,
-    pad: [usize; 2],
-    input_offset: i32,
-    output_offset: i32,
+    pub(crate) input: [usize; 4],
+    pub(crate) output: [usize; 4],
+    pub(crate) window: Window,
+    pub(crate) multiplier: usize,
+    pub(crate) pad: [usize; 2],
+    pub(crate) input_offset: i32,
+    pub(crate) output_offset: i32,
     /// [kh, kw, out channels]
-    filter: Vec<i8>,
-    bias: Vec<i32>,
-    requant: Requant,
-    range: (i32, i32),
+    pub(crate) filter: Vec<i8>,
+    pub(crate) bias: Vec<i32>,
+    pub(crate) requant: Requant,
+    pub(crate) range: (i32, i32),
 }
 
 impl DepthwiseConv2d {

@@ -7,14 +7,14 @@ use crate::ir::{Graph, OpKind};
 
 /// A prepared FULLY_CONNECTED.
 pub struct FullyConnected {
-    units: usize,
-    depth: usize,
-    input_offset: i32,
-    output_offset: i32,
-    filter: Vec<i8>,
-    bias: Vec<i32>,
-    requant: Requant,
-    range: (i32, i32),
+    pub(crate) units: usize,
+    pub(crate) depth: usize,
+    pub(crate) input_offset: i32,
+    pub(crate) output_offset: i32,
+    pub(crate) filter: Vec<i8>,
+    pub(crate) bias: Vec<i32>,
+    pub(crate) requant: Requant,
+    pub(crate) range: (i32, i32),
 }
 
 impl FullyConnected {

@@ -13,12 +13,12 @@ use crate::ir::Graph;
 
 /// A prepared MEAN.
 pub struct Mean {
-    input: Vec<usize>,
-    reduced: Vec<bool>,
+    pub(crate) input: Vec<usize>,
+    pub(crate) reduced: Vec<bool>,
     /// `None` when input and output quantization are equal.
-    requant: Option<(i32, i32)>,
-    input_zp: i32,
-    output_zp: i32,
+    pub(crate) requant: Option<(i32, i32)>,
+    pub(crate) input_zp: i32,
+    pub(crate) output_zp: i32,
 }
 
 impl Mean {

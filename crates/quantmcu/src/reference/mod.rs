@@ -25,23 +25,25 @@ macro_rules! with_best_isa {
     }};
 }
 
-mod add;
+pub(crate) mod add;
 mod concatenation;
-mod conv2d;
-mod depthwise_conv2d;
-mod fully_connected;
+pub(crate) mod conv2d;
+pub(crate) mod depthwise_conv2d;
+pub(crate) mod fully_connected;
 mod index;
-mod mean;
-mod pad;
-mod pool;
-mod quantize;
+pub(crate) mod mean;
+pub(crate) mod pad;
+pub(crate) mod pool;
+pub(crate) mod quantize;
 pub(crate) mod requant;
 
 use crate::ir::{DType, Graph, OpKind, TensorId};
 use crate::tensor::TensorData;
 use crate::{Error, Result};
+pub(crate) use requant::Requant;
 
-enum Kernel {
+/// A prepared op: its kernel and the parameters tflite-micro's Prepare derives.
+pub(crate) enum Kernel {
     Conv2d(conv2d::Conv2d),
     DepthwiseConv2d(depthwise_conv2d::DepthwiseConv2d),
     FullyConnected(fully_connected::FullyConnected),
@@ -84,6 +86,11 @@ impl<'g> Interpreter<'g> {
         })
     }
 
+    /// The prepared kernel of op `index` (the runtime reuses its parameters).
+    pub(crate) fn kernel(&self, index: usize) -> &Kernel {
+        &self.kernels[index]
+    }
+
     /// The graph this interpreter runs.
     pub fn graph(&self) -> &'g Graph {
         self.graph
@@ -104,6 +111,14 @@ impl<'g> Interpreter<'g> {
     /// Runs the graph and returns the value of every non-constant tensor
     /// (`None` for constants), indexed by tensor id.
     pub fn run_all(&self, inputs: &[TensorData]) -> Result<Vec<Option<TensorData>>> {
+        let mut values = self.feed(inputs)?;
+        self.run_ops(&mut values, 0..self.graph.ops.len());
+        Ok(values)
+    }
+
+    /// Checks `inputs` against the graph inputs and returns the tensor value
+    /// table with only them set.
+    pub fn feed(&self, inputs: &[TensorData]) -> Result<Vec<Option<TensorData>>> {
         let g = self.graph;
         if inputs.len() != g.inputs.len() {
             return Err(Error::Input(format!(
@@ -130,11 +145,16 @@ impl<'g> Interpreter<'g> {
             }
             values[t] = Some(data.clone());
         }
-        for (i, kernel) in self.kernels.iter().enumerate() {
-            let out = self.eval(i, kernel, &values);
-            values[g.ops[i].output()] = Some(out);
-        }
         Ok(values)
+    }
+
+    /// Runs ops `ops` (graph indices, in order) on the value table, whose
+    /// entries for their inputs must be set.
+    pub fn run_ops(&self, values: &mut [Option<TensorData>], ops: std::ops::Range<usize>) {
+        for i in ops {
+            let out = self.eval(i, &self.kernels[i], values);
+            values[self.graph.ops[i].output()] = Some(out);
+        }
     }
 
     fn eval(&self, index: usize, kernel: &Kernel, values: &[Option<TensorData>]) -> TensorData {

@@ -5,10 +5,10 @@ use crate::ir::Graph;
 
 /// A prepared PAD.
 pub struct Pad {
-    input: Vec<usize>,
-    output: Vec<usize>,
-    before: Vec<usize>,
-    fill: i8,
+    pub(crate) input: Vec<usize>,
+    pub(crate) output: Vec<usize>,
+    pub(crate) before: Vec<usize>,
+    pub(crate) fill: i8,
 }
 
 impl Pad {

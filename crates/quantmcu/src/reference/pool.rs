@@ -8,12 +8,12 @@ use crate::ir::{Graph, OpKind, Window};
 
 /// A prepared 2-D pool.
 pub struct Pool2d {
-    average: bool,
-    input: [usize; 4],
-    output: [usize; 4],
-    window: Window,
-    pad: [usize; 2],
-    range: (i32, i32),
+    pub(crate) average: bool,
+    pub(crate) input: [usize; 4],
+    pub(crate) output: [usize; 4],
+    pub(crate) window: Window,
+    pub(crate) pad: [usize; 2],
+    pub(crate) range: (i32, i32),
 }
 
 impl Pool2d {

@@ -25,9 +25,9 @@ pub fn dequantize(x: &[i8], scale: f32, zp: i32, y: &mut [f32]) {
 
 /// A prepared int8 -> int8 QUANTIZE (requantization).
 pub struct Requantize {
-    input_zp: i32,
-    output_zp: i32,
-    multiplier: (i32, i32),
+    pub(crate) input_zp: i32,
+    pub(crate) output_zp: i32,
+    pub(crate) multiplier: (i32, i32),
 }
 
 impl Requantize {

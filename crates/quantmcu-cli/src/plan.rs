@@ -1,0 +1,138 @@
+//! `quantmcu plan`: search split points and grids under an SRAM budget.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use quantmcu::patch::arena::InputMode;
+use quantmcu::patch::search::{search, Candidate};
+use quantmcu::patch::PlanFile;
+use quantmcu::tflite;
+
+/// Options of `quantmcu plan`.
+pub struct PlanArgs<'a> {
+    pub model: &'a Path,
+    pub sram: usize,
+    pub split: Option<usize>,
+    pub grid: Option<[usize; 2]>,
+    pub input: InputMode,
+    pub json: bool,
+    pub output: Option<PathBuf>,
+}
+
+pub fn plan(a: PlanArgs) -> Result<()> {
+    let graph = tflite::load(a.model)?;
+    let s = search(&graph, a.sram, a.input, a.split, a.grid);
+    if s.candidates.is_empty() {
+        bail!(
+            "{}: no patch schedule matches{}{} (legal split ops: {:?})",
+            graph.name,
+            a.split.map(|s| format!(" split op {s}")).unwrap_or_default(),
+            a.grid.map(|g| format!(" grid {}x{}", g[0], g[1])).unwrap_or_default(),
+            quantmcu::patch::split_points(&graph)
+                .iter()
+                .map(|s| *s.ops.last().unwrap())
+                .collect::<Vec<_>>()
+        );
+    }
+    let Some(chosen) = s.chosen.clone() else {
+        let best = s.smallest.as_ref().expect("candidates exist");
+        bail!(
+            "{}: no schedule fits {} bytes of SRAM; the smallest peak is {} bytes (split after op {} '{}', grid {}x{}, input {}); the layer-by-layer schedule needs {} bytes",
+            graph.name,
+            a.sram,
+            best.peak_sram_bytes,
+            best.split_op,
+            best.split,
+            best.grid[0],
+            best.grid[1],
+            mode_name(a.input),
+            s.layer_based_peak_sram_bytes
+        );
+    };
+    if let Some(path) = &a.output {
+        let file = PlanFile::new(&graph, chosen.split_op, chosen.grid, a.input);
+        std::fs::write(path, serde_json::to_string_pretty(&file)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if a.json {
+        let brief = |c: &Candidate| {
+            serde_json::json!({"split": c.split, "split_op": c.split_op, "grid": c.grid, "peak_sram_bytes": c.peak_sram_bytes,
+                "macs": c.macs, "overhead_percent": c.overhead_percent, "memory": c.memory})
+        };
+        let json = serde_json::json!({
+            "chosen": brief(&chosen),
+            "layer_based": {"peak_sram_bytes": s.layer_based_peak_sram_bytes, "macs": s.layer_based_macs},
+            "input": mode_name(a.input),
+            "candidates": s.candidates.iter().map(brief).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&json)?);
+        return Ok(());
+    }
+    println!(
+        "{}: layer-by-layer peak SRAM {} B, {} MACs; input {}; budget {} B",
+        graph.name,
+        s.layer_based_peak_sram_bytes,
+        s.layer_based_macs,
+        mode_name(a.input),
+        a.sram
+    );
+    println!(
+        "{:>8} {:<28} {:>5} {:>10} {:>12} {:>9}",
+        "split op", "split tensor", "grid", "peak B", "MACs", "overhead"
+    );
+    // The best candidate per (split, grid side) frontier is long; show those that fit plus the frontier.
+    let mut shown: Vec<&Candidate> = s.candidates.iter().filter(|c| c.grid[0] == c.grid[1]).collect();
+    shown.sort_by_key(|c| (c.split_op, c.grid));
+    for c in shown {
+        let mark = if c.split_op == chosen.split_op && c.grid == chosen.grid {
+            " <- chosen"
+        } else {
+            ""
+        };
+        println!(
+            "{:>8} {:<28} {:>5} {:>10} {:>12} {:>8.1}%{}",
+            c.split_op,
+            truncate(&c.split, 28),
+            format!("{}x{}", c.grid[0], c.grid[1]),
+            c.peak_sram_bytes,
+            c.macs,
+            c.overhead_percent,
+            mark
+        );
+    }
+    println!(
+        "chosen: split after op {} ('{}'), grid {}x{}: peak SRAM {} B ({:.2}x below layer-by-layer), {} MACs (+{:.1}%)",
+        chosen.split_op,
+        chosen.split,
+        chosen.grid[0],
+        chosen.grid[1],
+        chosen.peak_sram_bytes,
+        s.layer_based_peak_sram_bytes as f64 / chosen.peak_sram_bytes as f64,
+        chosen.macs,
+        chosen.overhead_percent
+    );
+    Ok(())
+}
+
+fn mode_name(m: InputMode) -> &'static str {
+    match m {
+        InputMode::Resident => "resident",
+        InputMode::Streamed => "streamed",
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let tail: String = s
+            .chars()
+            .rev()
+            .take(n - 1)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        format!("…{tail}")
+    }
+}
