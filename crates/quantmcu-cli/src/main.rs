@@ -40,6 +40,9 @@ enum Command {
         /// A PNG/JPEG image (converted to the model's input spec) or a .npy
         /// tensor of the input's exact dtype and shape.
         input: PathBuf,
+        /// Run this patch plan (from `quantmcu plan -o`) instead of layer by layer.
+        #[arg(long)]
+        plan: Option<PathBuf>,
         /// Print all outputs as JSON instead of the top-5 classes.
         #[arg(long)]
         json: bool,
@@ -85,7 +88,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect { model, json } => inspect::inspect(&model, json),
-        Command::Run { model, input, json } => run::run(&model, &input, json),
+        Command::Run {
+            model,
+            input,
+            plan,
+            json,
+        } => run::run(&model, &input, plan.as_deref(), json),
         Command::Bench { model, seconds, json } => bench::bench(&model, seconds, json),
         Command::Plan {
             model,

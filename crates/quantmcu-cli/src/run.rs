@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use anyhow::Result;
+use quantmcu::patch::{PatchRunner, PlanFile};
 use quantmcu::{input, tflite, Interpreter, TensorData};
 use serde::Serialize;
 
@@ -15,11 +16,22 @@ struct Output {
     data: serde_json::Value,
 }
 
-pub fn run(model: &Path, input_path: &Path, json: bool) -> Result<()> {
+pub fn run(model: &Path, input_path: &Path, plan: Option<&Path>, json: bool) -> Result<()> {
     let graph = tflite::load(model)?;
     let interp = Interpreter::new(&graph)?;
     let x = input::load(&graph, input_path)?;
-    let outputs = interp.run(&[x])?;
+    let outputs = match plan {
+        None => interp.run(&[x])?,
+        Some(p) => {
+            let (tiles, mode) = PlanFile::load(p, &graph)?;
+            let mut values = PatchRunner::new(&interp, &tiles, mode).run_all(&[x])?;
+            graph
+                .outputs
+                .iter()
+                .map(|&t| values[t].take().expect("outputs are computed"))
+                .collect()
+        }
+    };
     if json {
         let outputs: Vec<Output> = graph
             .outputs

@@ -42,7 +42,7 @@ impl PlanFile {
     }
 
     /// Reads a plan file and rebuilds its tiling for `graph`.
-    pub fn load(path: &std::path::Path, graph: &Graph) -> Result<TilePlan> {
+    pub fn load(path: &std::path::Path, graph: &Graph) -> Result<(TilePlan, InputMode)> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,
@@ -67,7 +67,8 @@ impl PlanFile {
                     file.split_op, graph.name
                 ))
             })?;
-        TilePlan::new(graph, &stage, file.grid)
-            .ok_or_else(|| bad(format!("grid {:?} does not fit the split tensor", file.grid)))
+        let plan = TilePlan::new(graph, &stage, file.grid)
+            .ok_or_else(|| bad(format!("grid {:?} does not fit the split tensor", file.grid)))?;
+        Ok((plan, file.input))
     }
 }
