@@ -2,8 +2,10 @@
 //! microcontrollers.
 
 mod bench;
+mod eval;
 mod inspect;
 mod plan;
+mod plot;
 mod run;
 
 use std::path::PathBuf;
@@ -70,6 +72,28 @@ enum Command {
         /// Write the chosen plan to this file.
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
+        /// Plot peak SRAM vs executed MACs of every candidate to this SVG file.
+        #[arg(long)]
+        svg: Option<PathBuf>,
+    },
+    /// Top-1/top-5 accuracy, per-class accuracy and confusion matrix of a
+    /// model over a labelled data set (reference executor, parallel).
+    Eval {
+        /// The int8 .tflite model.
+        model: PathBuf,
+        /// An IDX images file (labels beside it), a folder with one subfolder
+        /// per class, or a folder of {set}_{index}_{label}.png|jpg files.
+        #[arg(long)]
+        data: PathBuf,
+        /// Evaluate only the first N images.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Keep only this set of a {set}_{index}_{label} folder (e.g. cifar10).
+        #[arg(long)]
+        set: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Measure images/s of the reference executor on one thread.
     Bench {
@@ -95,6 +119,19 @@ fn main() -> ExitCode {
             json,
         } => run::run(&model, &input, plan.as_deref(), json),
         Command::Bench { model, seconds, json } => bench::bench(&model, seconds, json),
+        Command::Eval {
+            model,
+            data,
+            limit,
+            set,
+            json,
+        } => eval::eval(eval::EvalArgs {
+            model: &model,
+            data: &data,
+            limit,
+            set: set.as_deref(),
+            json,
+        }),
         Command::Plan {
             model,
             sram,
@@ -103,6 +140,7 @@ fn main() -> ExitCode {
             input,
             json,
             output,
+            svg,
         } => plan::plan(plan::PlanArgs {
             model: &model,
             sram,
@@ -111,6 +149,7 @@ fn main() -> ExitCode {
             input: input.into(),
             json,
             output,
+            svg,
         }),
     };
     match result {

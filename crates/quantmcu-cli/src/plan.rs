@@ -17,6 +17,7 @@ pub struct PlanArgs<'a> {
     pub input: InputMode,
     pub json: bool,
     pub output: Option<PathBuf>,
+    pub svg: Option<PathBuf>,
 }
 
 pub fn plan(a: PlanArgs) -> Result<()> {
@@ -33,6 +34,9 @@ pub fn plan(a: PlanArgs) -> Result<()> {
                 .map(|s| *s.ops.last().unwrap())
                 .collect::<Vec<_>>()
         );
+    }
+    if let Some(svg) = &a.svg {
+        crate::plot::frontier(svg, &graph.name, &s, a.sram)?;
     }
     let Some(chosen) = s.chosen.clone() else {
         let best = s.smallest.as_ref().expect("candidates exist");
@@ -99,6 +103,24 @@ pub fn plan(a: PlanArgs) -> Result<()> {
             c.overhead_percent,
             mark
         );
+    }
+    println!("smallest peak SRAM per square grid (any split):");
+    for g in 2..=quantmcu::patch::search::MAX_GRID.min(4) {
+        let best = s
+            .candidates
+            .iter()
+            .filter(|c| c.grid == [g, g])
+            .min_by_key(|c| (c.peak_sram_bytes, c.macs));
+        if let Some(c) = best {
+            println!(
+                "  {g}x{g}: split after op {:>3}: peak {:>7} B ({:.2}x below layer-by-layer), {:>10} MACs (+{:.1}%)",
+                c.split_op,
+                c.peak_sram_bytes,
+                s.layer_based_peak_sram_bytes as f64 / c.peak_sram_bytes as f64,
+                c.macs,
+                c.overhead_percent
+            );
+        }
     }
     println!(
         "chosen: split after op {} ('{}'), grid {}x{}: peak SRAM {} B ({:.2}x below layer-by-layer), {} MACs (+{:.1}%)",

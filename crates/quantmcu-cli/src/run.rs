@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use quantmcu::patch::{PatchRunner, PlanFile};
+use quantmcu::patch::{PlanFile, PlanRunner};
 use quantmcu::{input, tflite, Interpreter, TensorData};
 use serde::Serialize;
 
@@ -24,7 +24,7 @@ pub fn run(model: &Path, input_path: &Path, plan: Option<&Path>, json: bool) -> 
         None => interp.run(&[x])?,
         Some(p) => {
             let (tiles, mode) = PlanFile::load(p, &graph)?;
-            let mut values = PatchRunner::new(&interp, &tiles, mode).run_all(&[x])?;
+            let mut values = PlanRunner::new(&interp, Some((&tiles, mode)))?.run_all(&[x])?;
             graph
                 .outputs
                 .iter()

@@ -131,30 +131,59 @@ fn plan_at_half_the_layer_peak_runs_exactly_on_every_golden_input() {
     let plan_file = dir.path().join("vww.plan");
     let layer_peak = quantmcu::memory::plan_layer_based(&tflite::load(&model).unwrap()).arena_bytes;
     let budget = (layer_peak / 2).to_string();
-    let out = quantmcu(&["plan", m, "--sram", &budget, "--input", "streamed", "--json", "-o", plan_file.to_str().unwrap()]);
+    let out = quantmcu(&[
+        "plan",
+        m,
+        "--sram",
+        &budget,
+        "--input",
+        "streamed",
+        "--json",
+        "-o",
+        plan_file.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let chosen = &json["chosen"];
     assert!(chosen["peak_sram_bytes"].as_u64().unwrap() as usize <= layer_peak / 2);
-    assert!(chosen["grid"][0].as_u64().unwrap() * chosen["grid"][1].as_u64().unwrap() > 1, "a patch plan");
-    assert_eq!(json["layer_based"]["peak_sram_bytes"].as_u64().unwrap() as usize, layer_peak);
+    assert!(
+        chosen["grid"][0].as_u64().unwrap() * chosen["grid"][1].as_u64().unwrap() > 1,
+        "a patch plan"
+    );
+    assert_eq!(
+        json["layer_based"]["peak_sram_bytes"].as_u64().unwrap() as usize,
+        layer_peak
+    );
     assert!(json["candidates"].as_array().unwrap().len() > 10);
 
     // `run --plan` on every golden input equals tflite-micro's (= layer-based) output.
     let graph = tflite::load(&model).unwrap();
     let pixels = npy::read(&golden("vww_mobilenetv1").join("pixels.npy")).unwrap();
     let outputs = rows(&npy::read(&golden("vww_mobilenetv1").join("outputs.npy")).unwrap());
-    let TensorData::U8(px) = &pixels.data else { panic!("uint8 pixels") };
+    let TensorData::U8(px) = &pixels.data else {
+        panic!("uint8 pixels")
+    };
     let per_image = px.len() / pixels.shape[0];
     for (i, expected) in outputs.iter().enumerate() {
         let x = input::pixels_to_input(&graph, &px[i * per_image..(i + 1) * per_image]).unwrap();
         let file = dir.path().join(format!("input_{i}.npy"));
         npy::write(&file, &graph.tensors[graph.inputs[0]].shape, &x).unwrap();
-        let out = quantmcu(&["run", m, file.to_str().unwrap(), "--plan", plan_file.to_str().unwrap(), "--json"]);
+        let out = quantmcu(&[
+            "run",
+            m,
+            file.to_str().unwrap(),
+            "--plan",
+            plan_file.to_str().unwrap(),
+            "--json",
+        ]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let data: Vec<f64> =
-            json["outputs"][0]["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let data: Vec<f64> = json["outputs"][0]["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
         assert_eq!(&data, expected, "image {i}");
     }
 }
@@ -165,6 +194,12 @@ fn a_budget_below_every_plan_names_the_smallest_achievable() {
     let out = quantmcu(&["plan", model.to_str().unwrap(), "--sram", "1KiB"]);
     assert_clean_failure(&out, "no schedule fits 1024 bytes");
     assert_clean_failure(&out, "the smallest peak is");
-    assert_clean_failure(&quantmcu(&["plan", model.to_str().unwrap(), "--sram", "12parsecs"]), "12parsecs");
-    assert_clean_failure(&quantmcu(&["plan", model.to_str().unwrap(), "--sram", "64KiB", "--grid", "9x9"]), "9x9");
+    assert_clean_failure(
+        &quantmcu(&["plan", model.to_str().unwrap(), "--sram", "12parsecs"]),
+        "12parsecs",
+    );
+    assert_clean_failure(
+        &quantmcu(&["plan", model.to_str().unwrap(), "--sram", "64KiB", "--grid", "9x9"]),
+        "9x9",
+    );
 }

@@ -25,12 +25,13 @@ impl Rect {
         self.h * self.w
     }
 
-    /// True when `other` lies inside `self`.
+    /// True when `other` lies inside `self` (an empty `other` always does).
     pub const fn contains(&self, other: &Rect) -> bool {
-        other.y >= self.y
-            && other.x >= self.x
-            && other.y + other.h <= self.y + self.h
-            && other.x + other.w <= self.x + self.w
+        other.area() == 0
+            || other.y >= self.y
+                && other.x >= self.x
+                && other.y + other.h <= self.y + self.h
+                && other.x + other.w <= self.x + self.w
     }
 
     /// Offset of pixel (`y`, `x`) (map coordinates, inside the rect) in a
@@ -64,6 +65,10 @@ impl Geometry {
     pub fn input_rect(&self, out: &Rect) -> Rect {
         let span = |start: usize, len: usize, axis: usize| -> (usize, usize) {
             let first = (start * self.stride[axis]) as isize - self.pad[axis] as isize;
+            if len == 0 {
+                let at = first.clamp(0, self.input[axis] as isize) as usize;
+                return (at, at);
+            }
             let last = ((start + len - 1) * self.stride[axis] + (self.kernel[axis] - 1) * self.dilation[axis]) as isize
                 - self.pad[axis] as isize;
             let lo = first.max(0) as usize;

@@ -9,5 +9,7 @@
 
 pub mod fixedpoint;
 pub mod geometry;
+pub mod interpreter;
 pub mod kernels;
+pub mod plan;
 pub mod softmax;

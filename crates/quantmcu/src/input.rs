@@ -69,6 +69,41 @@ pub fn from_image(graph: &Graph, img: &image::DynamicImage) -> std::result::Resu
     pixels_to_input(graph, &pixels)
 }
 
+/// Converts raw 8-bit HWC pixels of any size with 1 (luma), 2 (luma + alpha),
+/// 3 (RGB) or 4 (RGBA) channels, as data sets hold them, to input 0 of
+/// `graph`: the same conversion, resize and quantization as [`from_image`]
+/// (see the module docs).
+pub fn from_pixels(
+    graph: &Graph,
+    pixels: &[u8],
+    width: usize,
+    height: usize,
+    channels: usize,
+) -> std::result::Result<TensorData, String> {
+    let bad = || {
+        format!(
+            "{} pixel values are not a {width}x{height}x{channels} image",
+            pixels.len()
+        )
+    };
+    if width.checked_mul(height).and_then(|n| n.checked_mul(channels)) != Some(pixels.len()) {
+        return Err(bad());
+    }
+    let (w, h) = (
+        u32::try_from(width).map_err(|_| bad())?,
+        u32::try_from(height).map_err(|_| bad())?,
+    );
+    let raw = pixels.to_vec();
+    let img = match channels {
+        1 => image::ImageBuffer::from_raw(w, h, raw).map(image::DynamicImage::ImageLuma8),
+        2 => image::ImageBuffer::from_raw(w, h, raw).map(image::DynamicImage::ImageLumaA8),
+        3 => image::ImageBuffer::from_raw(w, h, raw).map(image::DynamicImage::ImageRgb8),
+        4 => image::ImageBuffer::from_raw(w, h, raw).map(image::DynamicImage::ImageRgba8),
+        c => return Err(format!("images have 1 to 4 channels, not {c}")),
+    };
+    from_image(graph, &img.ok_or_else(bad)?)
+}
+
 fn resize<P: image::Pixel<Subpixel = u8> + 'static>(
     img: image::ImageBuffer<P, Vec<u8>>,
     w: usize,

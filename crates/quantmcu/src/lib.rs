@@ -7,6 +7,8 @@
 //! planning); [`input`] and [`npy`] turn files into model inputs.
 
 pub mod assets;
+pub mod compile;
+pub mod dataset;
 pub mod error;
 pub mod input;
 pub mod ir;

@@ -13,7 +13,7 @@ pub mod search;
 pub mod stage;
 pub mod tiling;
 
-pub use exec::PatchRunner;
+pub use exec::PlanRunner;
 pub use file::PlanFile;
 pub use stage::{split_points, Stage};
 pub use tiling::{Tile, TilePlan};

@@ -1,0 +1,166 @@
+//! `quantmcu eval`: accuracy of a model over a labelled data set with the
+//! reference executor, in parallel over images.
+
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write as _};
+use std::path::Path;
+
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use quantmcu::dataset::{self, Dataset, Evaluation, Split};
+use quantmcu::{tflite, Interpreter};
+use serde::Serialize;
+
+/// Largest class count whose confusion matrix is printed as a table.
+const MAX_TABLE_CLASSES: usize = 20;
+
+pub struct EvalArgs<'a> {
+    pub model: &'a Path,
+    pub data: &'a Path,
+    pub limit: Option<usize>,
+    pub set: Option<&'a str>,
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct ClassJson {
+    class: usize,
+    name: Option<String>,
+    images: usize,
+    top1: f64,
+}
+
+pub fn eval(args: EvalArgs) -> Result<()> {
+    let graph = tflite::load(args.model)?;
+    let interp = Interpreter::new(&graph)?;
+    let mut data = Dataset::open_set(args.data, args.set)?;
+    if let Some(n) = args.limit {
+        data = data.subset(&Split::first(n));
+    }
+    let bar = if args.json || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::with_draw_target(Some(data.len() as u64), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} images, {per_sec}, eta {eta}").expect("valid template"),
+        );
+        bar
+    };
+    let result = dataset::evaluate(&graph, &data, |x| interp.run(x), &|| bar.inc(1));
+    bar.finish_and_clear();
+    let ev = result?;
+    let text = if args.json {
+        json_text(&ev)
+    } else {
+        table_text(&graph.name, &data, &ev)?
+    };
+    // A closed pipe (e.g. `| head`) is not an error of the evaluation.
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+fn json_text(ev: &Evaluation) -> String {
+    let per_class: Vec<ClassJson> = ev
+        .per_class()
+        .into_iter()
+        .map(|c| ClassJson {
+            class: c.class,
+            name: c.name,
+            images: c.images,
+            top1: c.top1,
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "top1": ev.top1(),
+        "top5": ev.top5(),
+        "images": ev.images,
+        "per_class": per_class,
+        "confusion": ev.confusion,
+        "images_per_second": ev.images_per_second(),
+        "threads": ev.threads,
+    });
+    format!("{doc}\n")
+}
+
+fn table_text(model: &str, data: &Dataset, ev: &Evaluation) -> Result<String, std::fmt::Error> {
+    let mut out = String::new();
+    let set = data.set().map(|s| format!(", set {s}")).unwrap_or_default();
+    writeln!(
+        out,
+        "{model}: {} images from {} ({}{set})",
+        ev.images,
+        data.path().display(),
+        data.kind().name()
+    )?;
+    writeln!(
+        out,
+        "top-1 {:.2} % ({}/{})   top-5 {:.2} % ({}/{})",
+        100.0 * ev.top1(),
+        ev.top1_correct,
+        ev.images,
+        100.0 * ev.top5(),
+        ev.top5_correct,
+        ev.images
+    )?;
+    writeln!(out)?;
+    writeln!(out, "class  name                  images  correct   top-1")?;
+    for c in ev.per_class() {
+        let name = c.name.unwrap_or_default();
+        if c.images == 0 {
+            writeln!(out, "{:>5}  {name:<20} {:>7} {:>8}       -", c.class, 0, 0)?;
+        } else {
+            writeln!(
+                out,
+                "{:>5}  {name:<20} {:>7} {:>8} {:>6.1} %",
+                c.class,
+                c.images,
+                c.correct,
+                100.0 * c.top1
+            )?;
+        }
+    }
+    writeln!(out)?;
+    if ev.classes <= MAX_TABLE_CLASSES {
+        let width = ev
+            .confusion
+            .iter()
+            .flatten()
+            .max()
+            .map_or(1, |m| m.to_string().len())
+            .max(ev.classes.saturating_sub(1).to_string().len())
+            .max(2);
+        writeln!(out, "confusion matrix (rows: label, columns: predicted class)")?;
+        let header: String = (0..ev.classes).map(|c| format!(" {c:>width$}")).collect();
+        writeln!(out, "{:>5} {header}", "")?;
+        for (label, row) in ev.confusion.iter().enumerate() {
+            let cells: String = row
+                .iter()
+                .enumerate()
+                .map(|(p, &n)| {
+                    if n == 0 && p != label {
+                        format!(" {:>width$}", ".")
+                    } else {
+                        format!(" {n:>width$}")
+                    }
+                })
+                .collect();
+            writeln!(out, "{label:>5} {cells}")?;
+        }
+    } else {
+        writeln!(
+            out,
+            "confusion matrix: {} x {} classes, printed with --json",
+            ev.classes, ev.classes
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:.1} images/s ({} threads, reference executor; decoding and preprocessing included)",
+        ev.images_per_second(),
+        ev.threads
+    )?;
+    Ok(out)
+}

@@ -1,0 +1,528 @@
+//! Executes a parsed [`Plan`] in a caller-provided arena: no allocation, no
+//! panics (every record was checked by [`Plan::parse`]).
+
+use crate::geometry::Rect;
+use crate::kernels::add::{add, AddParams};
+use crate::kernels::conv2d::{conv2d, Conv2dParams};
+use crate::kernels::depthwise_conv2d::{depthwise_conv2d, DepthwiseConv2dParams};
+use crate::kernels::fully_connected::{fully_connected, FullyConnectedParams};
+use crate::kernels::mean::{mean_hw, MeanParams};
+use crate::kernels::pad::{pad, pad_input_rect, PadParams};
+use crate::kernels::pool::{average_pool2d, max_pool2d, Pool2dParams};
+use crate::kernels::requantize::requantize;
+use crate::kernels::{OutputStage, Window, WindowMut};
+use crate::plan::{Cursor, OpKind, Place, Plan, PlanError, StepKind, MAX_DIM};
+use crate::softmax::{softmax_int8, SoftmaxParams};
+
+/// A decoded op with its kernel parameters borrowed from the plan.
+#[derive(Clone, Copy, Debug)]
+pub enum Op<'a> {
+    Conv2d(Conv2dParams<'a>),
+    DepthwiseConv2d(DepthwiseConv2dParams<'a>),
+    AveragePool2d(Pool2dParams),
+    MaxPool2d(Pool2dParams),
+    Pad(PadParams),
+    /// Elementwise over `channels`-deep pixels.
+    Add(AddParams, usize),
+    Requantize {
+        input_zp: i32,
+        multiplier: i32,
+        shift: i32,
+        output_zp: i32,
+        channels: usize,
+    },
+    FullyConnected(FullyConnectedParams<'a>, usize, usize),
+    MeanHw(MeanParams, usize, usize),
+    Softmax(SoftmaxParams, usize),
+    Concatenation {
+        outer: usize,
+        slabs: &'a [u32],
+    },
+}
+
+fn output_stage<'a>(
+    plan: &Plan<'a>,
+    c: &mut Cursor<'a>,
+    channels: usize,
+    op: usize,
+) -> Result<OutputStage<'a>, PlanError> {
+    let (offset, min, max, n) = (c.i()?, c.i()?, c.i()?, c.u()?);
+    if n != 1 && n != channels {
+        return Err(PlanError::BadOp(op));
+    }
+    let stage = OutputStage {
+        offset,
+        min,
+        max,
+        multiplier: plan.i32s(c.u()?, n)?,
+        shift: plan.i32s(c.u()?, n)?,
+    };
+    if !stage.shift.iter().all(|&s| shift_ok(s)) {
+        return Err(PlanError::BadOp(op));
+    }
+    Ok(stage)
+}
+
+/// Shifts the fixed-point requantization is defined for.
+fn shift_ok(s: i32) -> bool {
+    (-31..=30).contains(&s)
+}
+
+/// Decodes and checks op record `op`.
+pub(crate) fn decode_op<'a>(plan: &Plan<'a>, op: usize) -> Result<Op<'a>, PlanError> {
+    let mut c = plan.op_cursor(op)?;
+    let kind = c.u()? as u32;
+    let bad = PlanError::BadOp(op);
+    let kind = OpKind::from_u32(kind).ok_or(PlanError::UnknownKind(kind))?;
+    let positive = |g: &crate::geometry::Geometry| {
+        g.kernel.iter().chain(&g.stride).chain(&g.dilation).all(|&v| v > 0)
+            && g.input.iter().chain(&g.output).all(|&v| v > 0)
+    };
+    Ok(match kind {
+        OpKind::Conv2d | OpKind::DepthwiseConv2d => {
+            let geometry = c.geometry()?;
+            let input_offset = c.i()?;
+            let oc = geometry.output[2];
+            let output = output_stage(plan, &mut c, oc, op)?;
+            let (filter_at, filter_len, bias_at) = (c.u()?, c.u()?, c.u()?);
+            let filter = plan.i8s(filter_at, filter_len)?;
+            let bias = plan.i32s(bias_at, oc)?;
+            let taps = geometry.kernel[0] * geometry.kernel[1];
+            if !positive(&geometry) || filter_len == 0 {
+                return Err(bad);
+            }
+            if kind == OpKind::Conv2d {
+                let depth = filter_len / (oc * taps);
+                let ok = filter_len % (oc * taps) == 0
+                    && depth > 0
+                    && geometry.input[2] % depth == 0
+                    && oc % (geometry.input[2] / depth) == 0;
+                if !ok {
+                    return Err(bad);
+                }
+                Op::Conv2d(Conv2dParams {
+                    geometry,
+                    input_offset,
+                    filter,
+                    bias,
+                    output,
+                })
+            } else {
+                if filter_len != taps * oc || oc % geometry.input[2] != 0 {
+                    return Err(bad);
+                }
+                Op::DepthwiseConv2d(DepthwiseConv2dParams {
+                    geometry,
+                    input_offset,
+                    filter,
+                    bias,
+                    output,
+                })
+            }
+        }
+        OpKind::AveragePool2d | OpKind::MaxPool2d => {
+            let geometry = c.geometry()?;
+            let p = Pool2dParams {
+                geometry,
+                min: c.i()?,
+                max: c.i()?,
+            };
+            if !positive(&geometry) || geometry.input[2] != geometry.output[2] {
+                return Err(bad);
+            }
+            if kind == OpKind::AveragePool2d {
+                Op::AveragePool2d(p)
+            } else {
+                Op::MaxPool2d(p)
+            }
+        }
+        OpKind::Pad => {
+            let input = [c.dim()?, c.dim()?, c.dim()?];
+            Op::Pad(PadParams {
+                input,
+                before: [c.dim()?, c.dim()?],
+                value: c.i()? as i8,
+            })
+        }
+        OpKind::Add => {
+            let mut v = [0i32; 11];
+            for x in v.iter_mut() {
+                *x = c.i()?;
+            }
+            let p = AddParams {
+                input_offsets: [v[0], v[1]],
+                input_multipliers: [v[2], v[3]],
+                input_shifts: [v[4], v[5]],
+                output_multiplier: v[6],
+                output_shift: v[7],
+                output_offset: v[8],
+                min: v[9],
+                max: v[10],
+            };
+            if ![v[4], v[5], v[7]].iter().all(|&s| shift_ok(s)) {
+                return Err(bad);
+            }
+            Op::Add(p, c.dim()?)
+        }
+        OpKind::Requantize => {
+            let (input_zp, multiplier, shift, output_zp, channels) = (c.i()?, c.i()?, c.i()?, c.i()?, c.dim()?);
+            if !shift_ok(shift) {
+                return Err(bad);
+            }
+            Op::Requantize {
+                input_zp,
+                multiplier,
+                shift,
+                output_zp,
+                channels,
+            }
+        }
+        OpKind::FullyConnected => {
+            let (input_offset, units, depth) = (c.i()?, c.dim()?, c.dim()?);
+            let output = output_stage(plan, &mut c, units, op)?;
+            let filter = plan.i8s(c.u()?, units.checked_mul(depth).ok_or(bad)?)?;
+            let bias = plan.i32s(c.u()?, units)?;
+            if units == 0 || depth == 0 {
+                return Err(bad);
+            }
+            Op::FullyConnected(
+                FullyConnectedParams {
+                    input_offset,
+                    filter,
+                    bias,
+                    output,
+                },
+                units,
+                depth,
+            )
+        }
+        OpKind::MeanHw => {
+            let (input_zero_point, output_zero_point, has) = (c.i()?, c.i()?, c.u()?);
+            let (m, s) = (c.i()?, c.i()?);
+            let (hw, ch) = (c.u()?, c.dim()?);
+            if hw > MAX_DIM * MAX_DIM {
+                return Err(bad);
+            }
+            let requant = (has != 0).then_some((m, s));
+            if hw == 0 || ch == 0 || !shift_ok(s) {
+                return Err(bad);
+            }
+            Op::MeanHw(
+                MeanParams {
+                    input_zero_point,
+                    output_zero_point,
+                    requant,
+                },
+                hw,
+                ch,
+            )
+        }
+        OpKind::Softmax => {
+            let p = SoftmaxParams {
+                input_multiplier: c.i()?,
+                input_left_shift: c.i()?,
+                diff_min: c.i()?,
+            };
+            let depth = c.u()?;
+            // Beyond 4096 classes the Q12.19 sum of exponentials overflows.
+            if !(1..4096).contains(&depth) || !(0..=30).contains(&p.input_left_shift) || p.diff_min > 0 {
+                return Err(bad);
+            }
+            Op::Softmax(p, depth)
+        }
+        OpKind::Concatenation => {
+            let (outer, n) = (c.dim()?, c.dim()?);
+            let end = c.at.checked_add(n).ok_or(bad)?;
+            let slabs = c.words.get(c.at..end).ok_or(PlanError::Truncated(c.at * 4))?;
+            Op::Concatenation { outer, slabs }
+        }
+    })
+}
+
+/// Bytes of the output window and of each input window of `op` for a step.
+fn window_lens(op: &Op, out: &Place, ins: &[Place]) -> Option<(usize, [usize; 8])> {
+    let mut lens = [0usize; 8];
+    let area = |p: &Place| p.rect.area();
+    let spatial = |out_c: usize, in_c: usize, need: Rect, lens: &mut [usize; 8]| {
+        let x = ins.first()?;
+        (x.rect.contains(&need) && ins.len() == 1).then_some(())?;
+        lens[0] = area(x) * in_c;
+        Some(area(out) * out_c)
+    };
+    let out_len = match op {
+        Op::Conv2d(p) => spatial(
+            p.geometry.output[2],
+            p.geometry.input[2],
+            p.geometry.input_rect(&out.rect),
+            &mut lens,
+        )?,
+        Op::DepthwiseConv2d(p) => spatial(
+            p.geometry.output[2],
+            p.geometry.input[2],
+            p.geometry.input_rect(&out.rect),
+            &mut lens,
+        )?,
+        Op::AveragePool2d(p) | Op::MaxPool2d(p) => spatial(
+            p.geometry.output[2],
+            p.geometry.input[2],
+            p.geometry.input_rect(&out.rect),
+            &mut lens,
+        )?,
+        Op::Pad(p) => spatial(p.input[2], p.input[2], pad_input_rect(p, &out.rect), &mut lens)?,
+        Op::Add(_, ch) | Op::Requantize { channels: ch, .. } => {
+            let n = if matches!(op, Op::Add(..)) { 2 } else { 1 };
+            (ins.len() == n && ins.iter().all(|x| x.rect.contains(&out.rect))).then_some(())?;
+            for (k, x) in ins.iter().enumerate() {
+                lens[k] = area(x) * ch;
+            }
+            area(out) * ch
+        }
+        Op::FullyConnected(_, units, depth) => {
+            let x = (ins.len() == 1).then(|| area(&ins[0]))?;
+            (x % depth == 0).then_some(())?;
+            lens[0] = x;
+            x / depth * units
+        }
+        Op::MeanHw(_, hw, c) => {
+            (ins.len() == 1 && area(&ins[0]) == hw * c).then_some(())?;
+            lens[0] = hw * c;
+            *c
+        }
+        Op::Softmax(_, depth) => {
+            (ins.len() == 1 && area(&ins[0]) == area(out) && area(out) % depth == 0).then_some(())?;
+            lens[0] = area(out);
+            area(out)
+        }
+        Op::Concatenation { outer, slabs } => {
+            (ins.len() == slabs.len() && ins.len() <= 8).then_some(())?;
+            let mut total = 0usize;
+            for (k, (x, &s)) in ins.iter().zip(slabs.iter()).enumerate() {
+                lens[k] = outer.checked_mul(s as usize)?;
+                (area(x) == lens[k]).then_some(())?;
+                total = total.checked_add(lens[k])?;
+            }
+            (total == area(out)).then_some(())?;
+            total
+        }
+    };
+    (out_len == area(out) * out_channels(op)).then_some(())?;
+    Some((out_len, lens))
+}
+
+/// Channels of one output "pixel" of `op` (1 for flat ops).
+fn out_channels(op: &Op) -> usize {
+    match op {
+        Op::Conv2d(p) => p.geometry.output[2],
+        Op::DepthwiseConv2d(p) => p.geometry.output[2],
+        Op::AveragePool2d(p) | Op::MaxPool2d(p) => p.geometry.output[2],
+        Op::Pad(p) => p.input[2],
+        Op::Add(_, c) | Op::Requantize { channels: c, .. } => *c,
+        _ => 1,
+    }
+}
+
+fn in_arena(plan: &Plan, offset: usize, len: usize) -> bool {
+    offset.checked_add(len).is_some_and(|e| e <= plan.arena_bytes)
+}
+
+fn disjoint(a: (usize, usize), b: (usize, usize)) -> bool {
+    a.0 + a.1 <= b.0 || b.0 + b.1 <= a.0
+}
+
+/// Checks the step record at word `at`; returns the word after it.
+pub(crate) fn check_step(plan: &Plan, step: usize, at: usize) -> Result<usize, PlanError> {
+    let bad = PlanError::BadStep(step);
+    let mut c = Cursor { words: plan.words, at };
+    match c.u()? as u32 {
+        k if k == StepKind::Run as u32 => {
+            let op = plan.op(c.u()?).map_err(|_| bad)?;
+            let out = c.place()?;
+            let n = c.u()?;
+            if n > 8 {
+                return Err(bad);
+            }
+            let mut ins = [Place {
+                offset: 0,
+                rect: Rect::default(),
+            }; 8];
+            for x in ins.iter_mut().take(n) {
+                *x = c.place()?;
+            }
+            let (out_len, lens) = window_lens(&op, &out, &ins[..n]).ok_or(bad)?;
+            if !in_arena(plan, out.offset, out_len) {
+                return Err(bad);
+            }
+            for (x, &len) in ins[..n].iter().zip(&lens) {
+                if !in_arena(plan, x.offset, len) || !disjoint((x.offset, len), (out.offset, out_len)) {
+                    return Err(bad);
+                }
+            }
+        }
+        k if k == StepKind::LoadInput as u32 => {
+            let (dst, r, map_w, ch) = (c.u()?, c.rect()?, c.dim()?, c.dim()?);
+            let map_h = plan.input_len / (map_w * ch).max(1);
+            let inside = r.x + r.w <= map_w && r.y + r.h <= map_h && map_h * map_w * ch == plan.input_len;
+            if !inside || !in_arena(plan, dst, r.area() * ch) {
+                return Err(bad);
+            }
+        }
+        k if k == StepKind::StoreTile as u32 => {
+            let (src, r, dst, map_h, map_w, ch) = (c.u()?, c.rect()?, c.u()?, c.dim()?, c.dim()?, c.dim()?);
+            let (src_len, dst_len) = (r.area() * ch, map_h * map_w * ch);
+            let ok = r.x + r.w <= map_w
+                && r.y + r.h <= map_h
+                && in_arena(plan, src, src_len)
+                && in_arena(plan, dst, dst_len)
+                && disjoint((src, src_len), (dst, dst_len));
+            if !ok {
+                return Err(bad);
+            }
+        }
+        k => return Err(PlanError::UnknownKind(k)),
+    }
+    Ok(c.at)
+}
+
+/// Splits the arena into the writable output range and read-only input ranges
+/// (checked disjoint when the plan was parsed).
+fn split_io<'a>(
+    arena: &'a mut [i8],
+    out: (usize, usize),
+    ins: &[(usize, usize)],
+    got: &mut [&'a [i8]; 8],
+) -> &'a mut [i8] {
+    let (lo, rest) = arena.split_at_mut(out.0);
+    let (o, hi) = rest.split_at_mut(out.1);
+    let (lo, hi): (&'a [i8], &'a [i8]) = (lo, hi);
+    for (g, &(off, len)) in got.iter_mut().zip(ins) {
+        *g = if off + len <= out.0 {
+            &lo[off..off + len]
+        } else {
+            &hi[off - out.0 - out.1..off - out.0 - out.1 + len]
+        };
+    }
+    o
+}
+
+/// Runs `plan`: `input` is the whole int8 input map (read window by window),
+/// `output` receives the plan's int8 output, `scratch` may be empty (kernels
+/// then take a slower path) or hold [`Plan::scratch_words`] words.
+pub fn run(
+    plan: &Plan,
+    arena: &mut [i8],
+    scratch: &mut [i32],
+    input: &[i8],
+    output: &mut [i8],
+) -> Result<(), PlanError> {
+    if arena.len() < plan.arena_bytes || input.len() != plan.input_len || output.len() != plan.output_len {
+        return Err(PlanError::BadBuffers);
+    }
+    let mut c = Cursor {
+        words: plan.words,
+        at: plan.steps_at,
+    };
+    for _ in 0..plan.n_steps {
+        match c.u()? as u32 {
+            k if k == StepKind::Run as u32 => {
+                let op = plan.op(c.u()?)?;
+                let out = c.place()?;
+                let n = c.u()?;
+                let mut ins = [Place {
+                    offset: 0,
+                    rect: Rect::default(),
+                }; 8];
+                for x in ins.iter_mut().take(n) {
+                    *x = c.place()?;
+                }
+                let (out_len, lens) = window_lens(&op, &out, &ins[..n]).ok_or(PlanError::BadBuffers)?;
+                let mut ranges = [(0usize, 0usize); 8];
+                for k in 0..n {
+                    ranges[k] = (ins[k].offset, lens[k]);
+                }
+                let mut xs: [&[i8]; 8] = [&[]; 8];
+                let y = split_io(arena, (out.offset, out_len), &ranges[..n], &mut xs);
+                run_op(&op, &xs[..n], &ins[..n], y, out.rect, scratch);
+            }
+            k if k == StepKind::LoadInput as u32 => {
+                let (dst, r, map_w, ch) = (c.u()?, c.rect()?, c.u()?, c.u()?);
+                for row in 0..r.h {
+                    let src = ((r.y + row) * map_w + r.x) * ch;
+                    let d = dst + row * r.w * ch;
+                    arena[d..d + r.w * ch].copy_from_slice(&input[src..src + r.w * ch]);
+                }
+            }
+            k if k == StepKind::StoreTile as u32 => {
+                let (src, r, dst, map_h, map_w, ch) = (c.u()?, c.rect()?, c.u()?, c.u()?, c.u()?, c.u()?);
+                let mut xs: [&[i8]; 8] = [&[]; 8];
+                let map = split_io(arena, (dst, map_h * map_w * ch), &[(src, r.area() * ch)], &mut xs);
+                for row in 0..r.h {
+                    let d = ((r.y + row) * map_w + r.x) * ch;
+                    map[d..d + r.w * ch].copy_from_slice(&xs[0][row * r.w * ch..(row + 1) * r.w * ch]);
+                }
+            }
+            k => return Err(PlanError::UnknownKind(k)),
+        }
+    }
+    output.copy_from_slice(&arena[plan.output_offset..plan.output_offset + plan.output_len]);
+    Ok(())
+}
+
+fn run_op(op: &Op, xs: &[&[i8]], ins: &[Place], y: &mut [i8], rect: Rect, scratch: &mut [i32]) {
+    let win = |k: usize| Window {
+        data: xs[k],
+        rect: ins[k].rect,
+    };
+    match op {
+        Op::Conv2d(p) => conv2d(p, win(0), WindowMut { data: y, rect }, scratch),
+        Op::DepthwiseConv2d(p) => depthwise_conv2d(p, win(0), WindowMut { data: y, rect }),
+        Op::AveragePool2d(p) => average_pool2d(p, win(0), WindowMut { data: y, rect }),
+        Op::MaxPool2d(p) => max_pool2d(p, win(0), WindowMut { data: y, rect }),
+        Op::Pad(p) => pad(p, win(0), WindowMut { data: y, rect }),
+        Op::Add(p, ch) => rows(&[win(0), win(1)], WindowMut { data: y, rect }, *ch, |a, y| {
+            add(p, a[0], a[1], y)
+        }),
+        Op::Requantize {
+            input_zp,
+            multiplier,
+            shift,
+            output_zp,
+            channels,
+        } => rows(&[win(0)], WindowMut { data: y, rect }, *channels, |a, y| {
+            requantize(*input_zp, *multiplier, *shift, *output_zp, a[0], y)
+        }),
+        Op::FullyConnected(p, _, _) => fully_connected(p, xs[0], y),
+        Op::MeanHw(p, hw, c) => mean_hw(p, xs[0], *hw, *c, y),
+        Op::Softmax(p, depth) => {
+            for (x, y) in xs[0].chunks_exact(*depth).zip(y.chunks_exact_mut(*depth)) {
+                softmax_int8(p, x, y);
+            }
+        }
+        Op::Concatenation { outer, slabs } => {
+            let mut o = 0;
+            for i in 0..*outer {
+                for (x, &s) in xs.iter().zip(slabs.iter()) {
+                    let s = s as usize;
+                    y[o..o + s].copy_from_slice(&x[i * s..(i + 1) * s]);
+                    o += s;
+                }
+            }
+        }
+    }
+}
+
+/// Applies a row kernel over each row of `out.rect`, reading the same rows of
+/// the (possibly larger) input windows.
+fn rows(xs: &[Window], out: WindowMut, ch: usize, f: impl Fn(&[&[i8]; 2], &mut [i8])) {
+    let r = out.rect;
+    if r.area() == 0 {
+        return;
+    }
+    fn row<'d>(w: &Window<'d>, y: usize, r: Rect, ch: usize) -> &'d [i8] {
+        &w.data[w.rect.offset(y, r.x, ch)..][..r.w * ch]
+    }
+    for (k, y) in out.data.chunks_exact_mut(r.w * ch).enumerate() {
+        let a = row(&xs[0], r.y + k, r, ch);
+        let b = if xs.len() > 1 { row(&xs[1], r.y + k, r, ch) } else { a };
+        f(&[a, b], y);
+    }
+}
