@@ -7,6 +7,11 @@ command -v cargo >/dev/null || { echo "test.sh: cargo not found (install Rust st
 scripts/fetch-assets.sh models foolbox
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -q -- -D warnings
+# The runtime must build for a Cortex-M4F (no_std, no allocator).
+if command -v rustup >/dev/null; then
+  rustup target add thumbv7em-none-eabihf >/dev/null 2>&1 || true
+fi
+cargo build -q -p quantmcu-rt --target thumbv7em-none-eabihf --release
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"

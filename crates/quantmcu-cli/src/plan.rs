@@ -63,9 +63,13 @@ pub fn plan(a: PlanArgs) -> Result<()> {
             serde_json::json!({"split": c.split, "split_op": c.split_op, "grid": c.grid, "peak_sram_bytes": c.peak_sram_bytes,
                 "macs": c.macs, "overhead_percent": c.overhead_percent, "memory": c.memory})
         };
+        let layer = quantmcu::memory::plan_layer_based(&graph);
+        let mut chosen_json = brief(&chosen);
+        chosen_json["live_bytes_per_op"] = serde_json::json!(chosen.memory.live_bytes_per_op);
         let json = serde_json::json!({
-            "chosen": brief(&chosen),
-            "layer_based": {"peak_sram_bytes": s.layer_based_peak_sram_bytes, "macs": s.layer_based_macs},
+            "chosen": chosen_json,
+            "layer_based": {"peak_sram_bytes": s.layer_based_peak_sram_bytes, "macs": s.layer_based_macs,
+                "live_bytes_per_op": layer.live_bytes_per_op},
             "input": mode_name(a.input),
             "candidates": s.candidates.iter().map(brief).collect::<Vec<_>>(),
         });

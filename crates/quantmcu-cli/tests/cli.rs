@@ -155,6 +155,9 @@ fn plan_at_half_the_layer_peak_runs_exactly_on_every_golden_input() {
         layer_peak
     );
     assert!(json["candidates"].as_array().unwrap().len() > 10);
+    // Per-op live SRAM of the choice never exceeds its arena.
+    let live = chosen["live_bytes_per_op"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).max().unwrap();
+    assert!(live > 0 && live <= chosen["peak_sram_bytes"].as_u64().unwrap());
 
     // `run --plan` on every golden input equals tflite-micro's (= layer-based) output.
     let graph = tflite::load(&model).unwrap();

@@ -74,6 +74,11 @@ pub struct PatchMemory {
     pub split_bytes: usize,
     /// Largest sum of tile buffers alive at once.
     pub tile_bytes: usize,
+    /// Per graph op: bytes of all arena buffers alive while it runs (0 for the
+    /// float boundary ops before the stage). Not serialized with every
+    /// search candidate; `quantmcu plan --json` reports it for the choice.
+    #[serde(skip)]
+    pub live_bytes_per_op: Vec<usize>,
 }
 
 /// Lays out the arena of `plan` with the input held as `mode` says.
@@ -171,6 +176,15 @@ pub fn patch_layout(graph: &Graph, plan: &TilePlan, mode: InputMode) -> PatchLay
         input_bytes,
         split_bytes: align(graph.tensors[stage.split].bytes()),
         tile_bytes,
+        live_bytes_per_op: (0..graph.ops.len())
+            .map(|i| {
+                buffers
+                    .iter()
+                    .filter(|b| b.first_op <= i && i <= b.last_op)
+                    .map(|b| b.bytes)
+                    .sum()
+            })
+            .collect(),
     };
     PatchLayout { buffers, roles, memory }
 }
