@@ -3,8 +3,9 @@
 //!
 //! **Image preprocessing (the one place it is defined):** the image is decoded,
 //! converted to RGB (3-channel input) or 8-bit luma (1-channel input), resized
-//! to the input's H x W with a bilinear (triangle) filter when its size differs,
-//! and each 8-bit pixel p in 0..=255 is mapped linearly onto the real interval
+//! to the input's H x W when its size differs ([`resize_bilinear`]: TensorFlow's
+//! bilinear resize with half-pixel centers and no antialiasing, rounded half
+//! up — what the reference model was trained with), and each 8-bit pixel p in 0..=255 is mapped linearly onto the real interval
 //! [lo, hi] that the model's integer input covers (for int8, lo = s(-128 - z),
 //! hi = s(127 - z); for a float input, the interval of the QUANTIZE that
 //! consumes it). The real value is then quantized with the input's own scale
@@ -61,12 +62,13 @@ pub fn from_image(graph: &Graph, img: &image::DynamicImage) -> std::result::Resu
             ))
         }
     };
+    let (ih, iw) = (img.height() as usize, img.width() as usize);
     let pixels: Vec<u8> = match c {
-        3 => resize(img.to_rgb8(), w, h).into_raw(),
-        1 => resize(img.to_luma8(), w, h).into_raw(),
+        3 => img.to_rgb8().into_raw(),
+        1 => img.to_luma8().into_raw(),
         c => return Err(format!("input '{}' has {c} channels; images feed 1 or 3", t.name)),
     };
-    pixels_to_input(graph, &pixels)
+    pixels_to_input(graph, &resize_bilinear(&pixels, ih, iw, c, h, w))
 }
 
 /// Converts raw 8-bit HWC pixels of any size with 1 (luma), 2 (luma + alpha),
@@ -104,16 +106,43 @@ pub fn from_pixels(
     from_image(graph, &img.ok_or_else(bad)?)
 }
 
-fn resize<P: image::Pixel<Subpixel = u8> + 'static>(
-    img: image::ImageBuffer<P, Vec<u8>>,
-    w: usize,
-    h: usize,
-) -> image::ImageBuffer<P, Vec<u8>> {
-    if img.width() as usize == w && img.height() as usize == h {
-        img
-    } else {
-        image::imageops::resize(&img, w as u32, h as u32, image::imageops::FilterType::Triangle)
+/// Resizes an `ih x iw x c` 8-bit image to `oh x ow`, as TensorFlow's
+/// `tf.image.resize(method="bilinear", antialias=False)` does in f32: source
+/// coordinate `(d + 0.5) * in / out - 0.5`, the two taps clamped to the image,
+/// `top + (bottom - top) * fy` of the horizontally interpolated rows; then
+/// rounded half up to 8 bits. Returns the pixels unchanged when the size is
+/// already right.
+pub fn resize_bilinear(pixels: &[u8], ih: usize, iw: usize, c: usize, oh: usize, ow: usize) -> Vec<u8> {
+    if (ih, iw) == (oh, ow) {
+        return pixels.to_vec();
     }
+    // Per output index: lower tap, upper tap, fraction.
+    let taps = |n_in: usize, n_out: usize| -> Vec<(usize, usize, f32)> {
+        let scale = n_in as f32 / n_out as f32;
+        (0..n_out)
+            .map(|d| {
+                let src = (d as f32 + 0.5) * scale - 0.5;
+                let lo = src.floor();
+                let i0 = (lo.max(0.0) as usize).min(n_in - 1);
+                let i1 = (src.ceil().max(0.0) as usize).min(n_in - 1);
+                (i0, i1, src - lo)
+            })
+            .collect()
+    };
+    let (ys, xs) = (taps(ih, oh), taps(iw, ow));
+    let at = |y: usize, x: usize, k: usize| f32::from(pixels[(y * iw + x) * c + k]);
+    let mut out = Vec::with_capacity(oh * ow * c);
+    for &(y0, y1, fy) in &ys {
+        for &(x0, x1, fx) in &xs {
+            for k in 0..c {
+                let top = at(y0, x0, k) + (at(y0, x1, k) - at(y0, x0, k)) * fx;
+                let bottom = at(y1, x0, k) + (at(y1, x1, k) - at(y1, x0, k)) * fx;
+                let v = top + (bottom - top) * fy;
+                out.push((v + 0.5).floor().clamp(0.0, 255.0) as u8);
+            }
+        }
+    }
+    out
 }
 
 /// Maps 8-bit pixels (already at the input's size, HWC order) onto input 0 of
@@ -162,5 +191,55 @@ pub fn pixels_to_input(graph: &Graph, pixels: &[u8]) -> std::result::Result<Tens
             t.name,
             d.name()
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resize_bilinear;
+
+    /// 28 -> 64 in exact integers: with 28/64 = 7/16 every source coordinate
+    /// is a multiple of 1/32, so `32 * src` and the blend are integers.
+    fn resize_28_to_64_integer(p: &[u8]) -> Vec<u8> {
+        let tap = |d: i64| {
+            let s32 = ((2 * d + 1) * 16 * 28 - 16 * 64) / 64;
+            let lo = s32.div_euclid(32);
+            let w1 = s32 - 32 * lo;
+            (lo.clamp(0, 27) as usize, (lo + 1).clamp(0, 27) as usize, w1)
+        };
+        let mut out = Vec::with_capacity(64 * 64);
+        for y in 0..64 {
+            let (y0, y1, wy) = tap(y);
+            for x in 0..64 {
+                let (x0, x1, wx) = tap(x);
+                let h = |r: usize| i64::from(p[r * 28 + x0]) * (32 - wx) + i64::from(p[r * 28 + x1]) * wx;
+                let v = h(y0) * (32 - wy) + h(y1) * wy;
+                out.push(((v + 512) >> 10) as u8);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn matches_the_exact_integer_form_of_the_training_resize() {
+        let mut state = 0x1234_5678_u32;
+        for _ in 0..20 {
+            let img: Vec<u8> = (0..28 * 28)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 17;
+                    state ^= state << 5;
+                    (state >> 24) as u8
+                })
+                .collect();
+            assert_eq!(resize_bilinear(&img, 28, 28, 1, 64, 64), resize_28_to_64_integer(&img));
+        }
+    }
+
+    #[test]
+    fn same_size_is_untouched_and_constant_images_stay_constant() {
+        let img = vec![7u8; 5 * 3 * 3];
+        assert_eq!(resize_bilinear(&img, 5, 3, 3, 5, 3), img);
+        assert!(resize_bilinear(&img, 5, 3, 3, 11, 2).iter().all(|&v| v == 7));
     }
 }
