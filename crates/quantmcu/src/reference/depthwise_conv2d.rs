@@ -58,6 +58,11 @@ impl DepthwiseConv2d {
     }
 
     pub fn eval(&self, x: &[i8], y: &mut [i8]) {
+        with_best_isa!(self.eval_impl(x, y))
+    }
+
+    #[inline(always)]
+    fn eval_impl(&self, x: &[i8], y: &mut [i8]) {
         let [n, ih, iw, ic] = self.input;
         let [_, oh, ow, oc] = self.output;
         let [kh, kw] = self.window.kernel;

@@ -49,6 +49,11 @@ impl FullyConnected {
     }
 
     pub fn eval(&self, x: &[i8], y: &mut [i8]) {
+        with_best_isa!(self.eval_impl(x, y))
+    }
+
+    #[inline(always)]
+    fn eval_impl(&self, x: &[i8], y: &mut [i8]) {
         for (row, out) in x.chunks_exact(self.depth).zip(y.chunks_exact_mut(self.units)) {
             for (u, v) in out.iter_mut().enumerate() {
                 let w = &self.filter[u * self.depth..][..self.depth];
