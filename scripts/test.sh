@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 command -v cargo >/dev/null || { echo "test.sh: cargo not found (install Rust stable via rustup)" >&2; exit 1; }
-scripts/fetch-assets.sh models foolbox
+scripts/fetch-assets.sh models foolbox fashion-mnist
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 # The runtime must build for a Cortex-M4F (no_std, no allocator).
