@@ -3,6 +3,8 @@
 use std::path::Path;
 
 use anyhow::Result;
+use quantmcu::patch::arena::{patch_memory, InputMode};
+use quantmcu::patch::{PlanFile, TilePlan};
 use quantmcu::{ir::Graph, memory, tflite};
 use serde::Serialize;
 
@@ -18,6 +20,19 @@ struct OpRow {
     activation_bytes: usize,
     /// Bytes of every arena buffer alive while the op runs.
     live_bytes: usize,
+    /// The same under the patch plan given with `--plan`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plan_live_bytes: Option<usize>,
+}
+
+/// The patch schedule given with `--plan`.
+#[derive(Serialize)]
+struct PlanReport {
+    split_op: usize,
+    grid: [usize; 2],
+    input: quantmcu::patch::arena::InputMode,
+    peak_sram_bytes: usize,
+    macs: u64,
 }
 
 #[derive(Serialize)]
@@ -29,11 +44,14 @@ struct Report {
     peak_sram_bytes: usize,
     input_bytes: usize,
     accounting: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plan: Option<PlanReport>,
 }
 
 const ACCOUNTING: &str = "layer-by-layer arena from the int8 input on (resident); float I/O buffers not counted";
 
-fn report(graph: &Graph) -> Report {
+fn report(graph: &Graph, patch: Option<(&TilePlan, InputMode)>) -> Report {
+    let patch_memory = patch.map(|(p, mode)| patch_memory(graph, p, mode));
     let plan = memory::plan_layer_based(graph);
     let counted = |t: usize| {
         let t = &graph.tensors[t];
@@ -65,6 +83,7 @@ fn report(graph: &Graph) -> Report {
                 .map(|&t| graph.tensors[t].bytes())
                 .sum(),
             live_bytes: plan.live_bytes_per_op[i],
+            plan_live_bytes: patch_memory.as_ref().map(|m| m.live_bytes_per_op[i]),
         })
         .collect();
     Report {
@@ -75,12 +94,20 @@ fn report(graph: &Graph) -> Report {
         peak_sram_bytes: plan.arena_bytes,
         input_bytes: plan.input_bytes,
         accounting: ACCOUNTING,
+        plan: patch.zip(patch_memory.as_ref()).map(|((p, mode), m)| PlanReport {
+            split_op: *p.stage.ops.last().expect("stage ops"),
+            grid: p.grid,
+            input: mode,
+            peak_sram_bytes: m.peak_bytes,
+            macs: graph.macs() - p.stage.ops.iter().map(|&i| graph.op_macs(i)).sum::<u64>() + p.macs(graph),
+        }),
     }
 }
 
-pub fn inspect(model: &Path, json: bool) -> Result<()> {
+pub fn inspect(model: &Path, plan: Option<&Path>, json: bool) -> Result<()> {
     let graph = tflite::load(model)?;
-    let r = report(&graph);
+    let patch = plan.map(|p| PlanFile::load(p, &graph)).transpose()?;
+    let r = report(&graph, patch.as_ref().map(|(p, m)| (p, *m)));
     if json {
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());
@@ -130,6 +157,26 @@ pub fn inspect(model: &Path, json: bool) -> Result<()> {
         r.peak_sram_bytes as f64 / 1000.0,
         r.input_bytes
     );
+    if let Some(p) = &r.plan {
+        println!();
+        println!(
+            "live SRAM per op under the plan (split after op {}, grid {}x{}, input {:?}; same scale):",
+            p.split_op, p.grid[0], p.grid[1], p.input
+        );
+        for o in &r.ops {
+            let live = o.plan_live_bytes.unwrap_or(0);
+            let width = (live * 50).div_ceil(max);
+            println!(
+                "{:>3} {:<18} {:>8.1} KB |{}",
+                o.index,
+                o.kind,
+                live as f64 / 1000.0,
+                "█".repeat(width)
+            );
+        }
+        println!();
+        println!("plan peak SRAM (arena): {} bytes, {} MACs", p.peak_sram_bytes, p.macs);
+    }
     Ok(())
 }
 

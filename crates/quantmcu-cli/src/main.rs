@@ -30,6 +30,9 @@ enum Command {
     Inspect {
         /// The int8 .tflite model.
         model: PathBuf,
+        /// Also show per-op SRAM under this patch plan (from `quantmcu plan -o`).
+        #[arg(long)]
+        plan: Option<PathBuf>,
         /// Print JSON instead of tables.
         #[arg(long)]
         json: bool,
@@ -111,7 +114,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Inspect { model, json } => inspect::inspect(&model, json),
+        Command::Inspect { model, plan, json } => inspect::inspect(&model, plan.as_deref(), json),
         Command::Run {
             model,
             input,

@@ -169,6 +169,20 @@ fn plan_at_half_the_layer_peak_runs_exactly_on_every_golden_input() {
         .unwrap();
     assert!(live > 0 && live <= chosen["peak_sram_bytes"].as_u64().unwrap());
 
+    // `inspect --plan` reports the same arena, per op.
+    let out = quantmcu(&["inspect", m, "--plan", plan_file.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let inspect: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(inspect["plan"]["peak_sram_bytes"], chosen["peak_sram_bytes"]);
+    assert_eq!(inspect["plan"]["macs"], chosen["macs"]);
+    let per_op: Vec<u64> = inspect["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["plan_live_bytes"].as_u64().unwrap())
+        .collect();
+    assert_eq!(per_op.iter().max().unwrap(), &live);
+
     // `run --plan` on every golden input equals tflite-micro's (= layer-based) output.
     check_run_json("vww_mobilenetv1", &["--plan", plan_file.to_str().unwrap()]);
 }
