@@ -5,6 +5,7 @@ use crate::geometry::Rect;
 use crate::kernels::add::{add, AddParams};
 use crate::kernels::conv2d::{conv2d, Conv2dParams};
 use crate::kernels::depthwise_conv2d::{depthwise_conv2d, DepthwiseConv2dParams};
+use crate::kernels::depthwise_conv2d_in_place::{can_run_in_place, depthwise_conv2d_in_place, in_place_temp_len};
 use crate::kernels::fully_connected::{fully_connected, FullyConnectedParams};
 use crate::kernels::mean::{mean_hw, MeanParams};
 use crate::kernels::pad::{pad, pad_input_rect, PadParams};
@@ -378,6 +379,20 @@ pub(crate) fn check_step(plan: &Plan, step: usize, at: usize) -> Result<usize, P
                 return Err(bad);
             }
         }
+        k if k == StepKind::RunInPlace as u32 => {
+            let (op, offset, temp) = (plan.op(c.u()?).map_err(|_| bad)?, c.u()?, c.u()?);
+            let Op::DepthwiseConv2d(p) = op else { return Err(bad) };
+            let g = &p.geometry;
+            let len = g.input[0] * g.input[1] * g.input[2];
+            let temp_len = in_place_temp_len(g);
+            if !can_run_in_place(g)
+                || !in_arena(plan, offset, len)
+                || !in_arena(plan, temp, temp_len)
+                || !disjoint((offset, len), (temp, temp_len))
+            {
+                return Err(bad);
+            }
+        }
         k => return Err(PlanError::UnknownKind(k)),
     }
     Ok(c.at)
@@ -459,6 +474,23 @@ pub fn run(
                     let d = ((r.y + row) * map_w + r.x) * ch;
                     map[d..d + r.w * ch].copy_from_slice(&xs[0][row * r.w * ch..(row + 1) * r.w * ch]);
                 }
+            }
+            k if k == StepKind::RunInPlace as u32 => {
+                let (op, offset, temp) = (plan.op(c.u()?)?, c.u()?, c.u()?);
+                let Op::DepthwiseConv2d(p) = op else {
+                    return Err(PlanError::BadBuffers);
+                };
+                let g = &p.geometry;
+                let len = g.input[0] * g.input[1] * g.input[2];
+                let temp_len = in_place_temp_len(g);
+                // The two ranges are disjoint (checked at parse): split between them.
+                let (a, b) = arena.split_at_mut(offset.max(temp));
+                let (buf, tmp) = if temp < offset {
+                    (&mut b[..len], &mut a[temp..temp + temp_len])
+                } else {
+                    (&mut a[offset..offset + len], &mut b[..temp_len])
+                };
+                depthwise_conv2d_in_place(&p, buf, tmp);
             }
             k => return Err(PlanError::UnknownKind(k)),
         }

@@ -99,6 +99,9 @@ pub enum StepKind {
     LoadInput = 2,
     /// `src_offset, y, x, h, w, dst_offset, map_w, channels`: tile into a map.
     StoreTile = 3,
+    /// `op, offset, temp_offset`: a depthwise convolution in place over the
+    /// whole map at `offset`, with its temporary at `temp_offset`.
+    RunInPlace = 4,
 }
 
 /// A parsed plan borrowing its bytes.

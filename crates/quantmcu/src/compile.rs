@@ -362,6 +362,18 @@ pub fn compile(graph: &Graph, interp: &Interpreter, patch: Option<(&TilePlan, In
         if op.kind == OpKind::Reshape {
             continue; // Aliases its input's buffer.
         }
+        if let Some(temp) = buffers.iter().find(|b| b.temp_of == Some(i)) {
+            // A depthwise convolution the memory plan runs in place.
+            let k = wr.op(i)?;
+            wr.steps.extend([
+                StepKind::RunInPlace as u32,
+                k,
+                find(op.output(), Role::Map) as u32,
+                temp.offset as u32,
+            ]);
+            n_steps += 1;
+            continue;
+        }
         let ins: Vec<(usize, Rect)> = op
             .inputs
             .iter()

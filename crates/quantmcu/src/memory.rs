@@ -5,7 +5,10 @@
 //! input, which is resident for the whole inference; float buffers at the
 //! boundary (a float input before its QUANTIZE, a float output after
 //! DEQUANTIZE) are not counted, since an MCU converts as it reads and writes.
-//! RESHAPE outputs alias their input (no copy). Offsets are aligned to
+//! RESHAPE outputs alias their input (no copy); a depthwise convolution with
+//! multiplier 1 whose input is not read afterwards runs in place (its output
+//! shares the input's buffer, plus a small temporary of one input and one
+//! output plane; see `quantmcu_rt::kernels::depthwise_conv2d_in_place`). Offsets are aligned to
 //! [`ALIGN`] bytes. Placement is greedy by size: largest buffer first, at the
 //! lowest offset that does not collide with an already placed buffer whose
 //! lifetime overlaps.
@@ -23,7 +26,10 @@ pub const ALIGN: usize = 4;
 /// during which it is alive (inclusive) and its offset.
 #[derive(Clone, Debug, Serialize)]
 pub struct Buffer {
+    /// Tensors stored here; empty for an op's temporary.
     pub tensors: Vec<TensorId>,
+    /// The op whose temporary this is (in-place depthwise).
+    pub temp_of: Option<usize>,
     pub bytes: usize,
     pub first_op: usize,
     pub last_op: usize,
@@ -52,6 +58,20 @@ impl ArenaPlan {
     }
 }
 
+/// Temporary bytes if op `index` is a depthwise convolution that can run in
+/// place (multiplier 1, batch 1), `None` otherwise.
+pub fn in_place_depthwise(graph: &Graph, index: usize) -> Option<usize> {
+    use quantmcu_rt::kernels::depthwise_conv2d_in_place::{can_run_in_place, in_place_temp_len};
+    let op = &graph.ops[index];
+    if !matches!(op.kind, OpKind::DepthwiseConv2d { .. }) {
+        return None;
+    }
+    match crate::patch::stage::footprint(graph, index)? {
+        crate::patch::stage::Footprint::Window(g) if can_run_in_place(&g) => Some(in_place_temp_len(&g)),
+        _ => None,
+    }
+}
+
 /// Rounds `n` up to [`ALIGN`].
 pub fn align(n: usize) -> usize {
     n.div_ceil(ALIGN) * ALIGN
@@ -70,7 +90,11 @@ pub fn plan_ops(graph: &Graph, ops: Range<usize>, entry: TensorId) -> ArenaPlan 
     let mut buffer_of: Vec<Option<usize>> = vec![None; graph.tensors.len()];
     let mut buffers: Vec<Buffer> = Vec::new();
     let counted = |t: TensorId| !graph.tensors[t].is_constant() && graph.tensors[t].dtype != DType::F32;
-    let mut touch = |t: TensorId, op: usize, buffer_of: &mut Vec<Option<usize>>, alias: Option<TensorId>| {
+    let touch = |t: TensorId,
+                 op: usize,
+                 buffer_of: &mut Vec<Option<usize>>,
+                 buffers: &mut Vec<Buffer>,
+                 alias: Option<TensorId>| {
         if !counted(t) {
             return;
         }
@@ -79,6 +103,7 @@ pub fn plan_ops(graph: &Graph, ops: Range<usize>, entry: TensorId) -> ArenaPlan 
             (None, None) => {
                 buffers.push(Buffer {
                     tensors: vec![],
+                    temp_of: None,
                     bytes: 0,
                     first_op: op,
                     last_op: op,
@@ -95,19 +120,51 @@ pub fn plan_ops(graph: &Graph, ops: Range<usize>, entry: TensorId) -> ArenaPlan 
         buffers[id].first_op = buffers[id].first_op.min(op);
         buffers[id].last_op = buffers[id].last_op.max(op);
     };
-    touch(entry, ops.start, &mut buffer_of, None);
+    // The last op reading each tensor (graph outputs are read at the end).
+    let mut last_reader = vec![0usize; graph.tensors.len()];
+    for i in ops.clone() {
+        for t in graph.ops[i].inputs.iter().flatten() {
+            last_reader[*t] = i;
+        }
+    }
+    for &t in &graph.outputs {
+        last_reader[t] = usize::MAX;
+    }
+    touch(entry, ops.start, &mut buffer_of, &mut buffers, None);
+    let mut temps = Vec::new();
     for i in ops.clone() {
         let op = &graph.ops[i];
         for t in op.inputs.iter().flatten() {
-            touch(*t, i, &mut buffer_of, None);
+            touch(*t, i, &mut buffer_of, &mut buffers, None);
         }
-        let alias = if op.kind == OpKind::Reshape { op.input(0) } else { None };
-        touch(op.output(), i, &mut buffer_of, alias);
+        let in_place = in_place_depthwise(graph, i).filter(|_| {
+            let x = op.input(0).expect("depthwise reads an input");
+            // Every tensor sharing the input's buffer must be dead after this op.
+            let shared = buffer_of[x].map_or(vec![x], |b| buffers[b].tensors.clone());
+            shared.iter().all(|&t| last_reader[t] == i)
+        });
+        let alias = match (&op.kind, in_place) {
+            (OpKind::Reshape, _) => op.input(0),
+            (_, Some(temp)) => {
+                temps.push(Buffer {
+                    tensors: vec![],
+                    temp_of: Some(i),
+                    bytes: align(temp),
+                    first_op: i,
+                    last_op: i,
+                    offset: 0,
+                });
+                op.input(0)
+            }
+            _ => None,
+        };
+        touch(op.output(), i, &mut buffer_of, &mut buffers, alias);
     }
+    buffers.extend(temps);
     let last = ops.end.saturating_sub(1);
     for &t in &graph.outputs {
         if buffer_of[t].is_some() {
-            touch(t, last, &mut buffer_of, None);
+            touch(t, last, &mut buffer_of, &mut buffers, None);
         }
     }
     place_greedy(&mut buffers);
@@ -205,6 +262,7 @@ mod tests {
         spec.iter()
             .map(|&(bytes, first, len)| Buffer {
                 tensors: vec![],
+                temp_of: None,
                 bytes,
                 first_op: first,
                 last_op: first + len,

@@ -46,6 +46,7 @@ pub struct WindowMut<'a> {
 pub mod add;
 pub mod conv2d;
 pub mod depthwise_conv2d;
+pub mod depthwise_conv2d_in_place;
 pub mod fully_connected;
 pub mod mean;
 pub mod pad;

@@ -100,6 +100,7 @@ pub fn patch_layout(graph: &Graph, plan: &TilePlan, mode: InputMode) -> PatchLay
     };
     let buffer = |t: TensorId, bytes: usize, first_op: usize, last_op: usize| Buffer {
         tensors: vec![t],
+        temp_of: None,
         bytes,
         first_op,
         last_op,
