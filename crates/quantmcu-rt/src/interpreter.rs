@@ -247,8 +247,8 @@ fn window_lens(op: &Op, out: &Place, ins: &[Place]) -> Option<(usize, [usize; 8]
     let spatial = |out_c: usize, in_c: usize, need: Rect, lens: &mut [usize; 8]| {
         let x = ins.first()?;
         (x.rect.contains(&need) && ins.len() == 1).then_some(())?;
-        lens[0] = area(x) * in_c;
-        Some(area(out) * out_c)
+        lens[0] = area(x).checked_mul(in_c)?;
+        area(out).checked_mul(out_c)
     };
     let out_len = match op {
         Op::Conv2d(p) => spatial(
@@ -274,9 +274,9 @@ fn window_lens(op: &Op, out: &Place, ins: &[Place]) -> Option<(usize, [usize; 8]
             let n = if matches!(op, Op::Add(..)) { 2 } else { 1 };
             (ins.len() == n && ins.iter().all(|x| x.rect.contains(&out.rect))).then_some(())?;
             for (k, x) in ins.iter().enumerate() {
-                lens[k] = area(x) * ch;
+                lens[k] = area(x).checked_mul(*ch)?;
             }
-            area(out) * ch
+            area(out).checked_mul(*ch)?
         }
         Op::FullyConnected(_, units, depth) => {
             let x = (ins.len() == 1).then(|| area(&ins[0]))?;
@@ -285,8 +285,9 @@ fn window_lens(op: &Op, out: &Place, ins: &[Place]) -> Option<(usize, [usize; 8]
             x / depth * units
         }
         Op::MeanHw(_, hw, c) => {
-            (ins.len() == 1 && area(&ins[0]) == hw * c).then_some(())?;
-            lens[0] = hw * c;
+            let n = hw.checked_mul(*c)?;
+            (ins.len() == 1 && area(&ins[0]) == n).then_some(())?;
+            lens[0] = n;
             *c
         }
         Op::Softmax(_, depth) => {
@@ -306,7 +307,7 @@ fn window_lens(op: &Op, out: &Place, ins: &[Place]) -> Option<(usize, [usize; 8]
             total
         }
     };
-    (out_len == area(out) * out_channels(op)).then_some(())?;
+    (Some(out_len) == area(out).checked_mul(out_channels(op))).then_some(())?;
     Some((out_len, lens))
 }
 
@@ -361,15 +362,21 @@ pub(crate) fn check_step(plan: &Plan, step: usize, at: usize) -> Result<usize, P
         }
         k if k == StepKind::LoadInput as u32 => {
             let (dst, r, map_w, ch) = (c.u()?, c.rect()?, c.dim()?, c.dim()?);
-            let map_h = plan.input_len / (map_w * ch).max(1);
-            let inside = r.x + r.w <= map_w && r.y + r.h <= map_h && map_h * map_w * ch == plan.input_len;
-            if !inside || !in_arena(plan, dst, r.area() * ch) {
+            let row = map_w.checked_mul(ch).filter(|&n| n > 0).ok_or(bad)?;
+            let map_h = plan.input_len / row;
+            let inside = r.x + r.w <= map_w && r.y + r.h <= map_h && map_h * row == plan.input_len;
+            if !inside || !r.area().checked_mul(ch).is_some_and(|n| in_arena(plan, dst, n)) {
                 return Err(bad);
             }
         }
         k if k == StepKind::StoreTile as u32 => {
             let (src, r, dst, map_h, map_w, ch) = (c.u()?, c.rect()?, c.u()?, c.dim()?, c.dim()?, c.dim()?);
-            let (src_len, dst_len) = (r.area() * ch, map_h * map_w * ch);
+            let (Some(src_len), Some(dst_len)) = (
+                r.area().checked_mul(ch),
+                map_h.checked_mul(map_w).and_then(|n| n.checked_mul(ch)),
+            ) else {
+                return Err(bad);
+            };
             let ok = r.x + r.w <= map_w
                 && r.y + r.h <= map_h
                 && in_arena(plan, src, src_len)
@@ -383,7 +390,10 @@ pub(crate) fn check_step(plan: &Plan, step: usize, at: usize) -> Result<usize, P
             let (op, offset, temp) = (plan.op(c.u()?).map_err(|_| bad)?, c.u()?, c.u()?);
             let Op::DepthwiseConv2d(p) = op else { return Err(bad) };
             let g = &p.geometry;
-            let len = g.input[0] * g.input[1] * g.input[2];
+            let len = g.input[0]
+                .checked_mul(g.input[1])
+                .and_then(|n| n.checked_mul(g.input[2]))
+                .ok_or(bad)?;
             let temp_len = in_place_temp_len(g);
             if !can_run_in_place(g)
                 || !in_arena(plan, offset, len)
