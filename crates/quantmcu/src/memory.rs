@@ -72,6 +72,18 @@ pub fn in_place_depthwise(graph: &Graph, index: usize) -> Option<usize> {
     }
 }
 
+/// For each op of `ops`: bytes of the buffers alive while it runs.
+pub fn live_bytes(buffers: &[Buffer], ops: Range<usize>) -> Vec<usize> {
+    ops.map(|i| {
+        buffers
+            .iter()
+            .filter(|b| b.first_op <= i && i <= b.last_op)
+            .map(|b| b.bytes)
+            .sum()
+    })
+    .collect()
+}
+
 /// Rounds `n` up to [`ALIGN`].
 pub fn align(n: usize) -> usize {
     n.div_ceil(ALIGN) * ALIGN
@@ -169,15 +181,7 @@ pub fn plan_ops(graph: &Graph, ops: Range<usize>, entry: TensorId) -> ArenaPlan 
     }
     place_greedy(&mut buffers);
     let arena_bytes = buffers.iter().map(|b| b.offset + b.bytes).max().unwrap_or(0);
-    let live_bytes_per_op = ops
-        .map(|i| {
-            buffers
-                .iter()
-                .filter(|b| b.first_op <= i && i <= b.last_op)
-                .map(|b| b.bytes)
-                .sum()
-        })
-        .collect();
+    let live_bytes_per_op = live_bytes(&buffers, ops);
     let input_bytes = buffer_of[entry].map_or(0, |id| buffers[id].bytes);
     ArenaPlan {
         buffers,

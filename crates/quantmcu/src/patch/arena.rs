@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::stage::hwc;
 use super::tiling::TilePlan;
 use crate::ir::{Graph, TensorId};
-use crate::memory::{align, place_greedy, plan_ops, Buffer};
+use crate::memory::{align, live_bytes, place_greedy, plan_ops, Buffer};
 
 /// How the int8 input is held during the patch phase.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,15 +177,7 @@ pub fn patch_layout(graph: &Graph, plan: &TilePlan, mode: InputMode) -> PatchLay
         input_bytes,
         split_bytes: align(graph.tensors[stage.split].bytes()),
         tile_bytes,
-        live_bytes_per_op: (0..graph.ops.len())
-            .map(|i| {
-                buffers
-                    .iter()
-                    .filter(|b| b.first_op <= i && i <= b.last_op)
-                    .map(|b| b.bytes)
-                    .sum()
-            })
-            .collect(),
+        live_bytes_per_op: live_bytes(&buffers, 0..graph.ops.len()),
     };
     PatchLayout { buffers, roles, memory }
 }
