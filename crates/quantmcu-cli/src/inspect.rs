@@ -64,12 +64,10 @@ fn report(graph: &Graph, patch: Option<(&TilePlan, InputMode)>) -> Report {
         .map(|(i, op)| OpRow {
             index: i,
             kind: op.kind.name(),
-            inputs: op
-                .inputs
-                .iter()
-                .flatten()
-                .filter(|&&t| !graph.tensors[t].is_constant())
-                .map(|&t| graph.tensors[t].shape.clone())
+            inputs: graph
+                .activation_inputs(op)
+                .into_iter()
+                .map(|t| graph.tensors[t].shape.clone())
                 .collect(),
             output: graph.tensors[op.output()].shape.clone(),
             macs: graph.op_macs(i),

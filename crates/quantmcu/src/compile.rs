@@ -42,6 +42,7 @@ struct Writer<'a> {
     ops: Vec<Vec<u32>>,
     op_of: Vec<Option<u32>>,
     steps: Vec<u32>,
+    n_steps: u32,
     data: Vec<u8>,
     scratch_words: usize,
 }
@@ -211,19 +212,21 @@ impl Writer<'_> {
         Ok(k)
     }
 
-    fn place(steps: &mut Vec<u32>, offset: usize, r: Rect) {
-        steps.extend([offset, r.y, r.x, r.h, r.w].map(|v| v as u32));
+    /// Appends one step: its kind, then `words`.
+    fn step(&mut self, kind: StepKind, words: &[usize]) {
+        self.steps.push(kind as u32);
+        self.steps.extend(words.iter().map(|&v| v as u32));
+        self.n_steps += 1;
     }
 
-    /// A step running graph op `i` on the given windows.
+    /// A step running graph op `i` on the given windows (offset, rect each).
     fn run(&mut self, i: usize, out: (usize, Rect), ins: &[(usize, Rect)]) -> Result<()> {
-        let k = self.op(i)?;
-        self.steps.extend([StepKind::Run as u32, k]);
-        Self::place(&mut self.steps, out.0, out.1);
-        self.steps.push(ins.len() as u32);
+        let (o, r) = out;
+        let mut words = vec![self.op(i)? as usize, o, r.y, r.x, r.h, r.w, ins.len()];
         for &(o, r) in ins {
-            Self::place(&mut self.steps, o, r);
+            words.extend([o, r.y, r.x, r.h, r.w]);
         }
+        self.step(StepKind::Run, &words);
         Ok(())
     }
 }
@@ -269,11 +272,11 @@ pub fn compile(graph: &Graph, interp: &Interpreter, patch: Option<(&TilePlan, In
         ops: Vec::new(),
         op_of: vec![None; n],
         steps: Vec::new(),
+        n_steps: 0,
         data: Vec::new(),
         scratch_words: 0,
     };
     let [ih, iw, ic] = hwc(graph, input).unwrap_or([1, graph.tensors[input].elements(), 1]);
-    let mut n_steps = 0;
     let (buffers, roles, arena_bytes, layer_from) = match patch {
         None => {
             let plan = plan_layer_based(graph);
@@ -298,22 +301,10 @@ pub fn compile(graph: &Graph, interp: &Interpreter, patch: Option<(&TilePlan, In
             .map(|(b, _): (&Buffer, _)| b.offset)
             .expect("planned")
     };
-    let load = |steps: &mut Vec<u32>, dst: usize, r: Rect| {
-        steps.extend([
-            StepKind::LoadInput as u32,
-            dst as u32,
-            r.y as u32,
-            r.x as u32,
-            r.h as u32,
-            r.w as u32,
-            iw as u32,
-            ic as u32,
-        ]);
-    };
+    let load = |wr: &mut Writer, dst: usize, r: Rect| wr.step(StepKind::LoadInput, &[dst, r.y, r.x, r.h, r.w, iw, ic]);
     let resident = !matches!(patch, Some((_, InputMode::Streamed)));
     if resident {
-        load(&mut wr.steps, find(input, Role::Map), Rect::full(ih, iw));
-        n_steps += 1;
+        load(&mut wr, find(input, Role::Map), Rect::full(ih, iw));
     }
     if let Some((tp, mode)) = patch {
         let stage = &tp.stage;
@@ -328,33 +319,18 @@ pub fn compile(graph: &Graph, interp: &Interpreter, patch: Option<(&TilePlan, In
             };
             if mode == InputMode::Streamed {
                 let (o, r) = place(input);
-                load(&mut wr.steps, o, r);
-                n_steps += 1;
+                load(&mut wr, o, r);
             }
             for &i in &stage.ops {
                 let op = &graph.ops[i];
-                let ins: Vec<(usize, Rect)> = op
-                    .inputs
-                    .iter()
-                    .flatten()
-                    .filter(|&&t| !graph.tensors[t].is_constant())
-                    .map(|&t| place(t))
-                    .collect();
+                let ins: Vec<(usize, Rect)> = graph.activation_inputs(op).into_iter().map(place).collect();
                 wr.run(i, place(op.output()), &ins)?;
-                n_steps += 1;
             }
             let (src, r) = place(stage.split);
-            wr.steps.extend([
-                StepKind::StoreTile as u32,
-                src as u32,
-                r.y as u32,
-                r.x as u32,
-                r.h as u32,
-                r.w as u32,
-            ]);
-            wr.steps
-                .extend([find(stage.split, Role::Map), sh, sw, sc].map(|v| v as u32));
-            n_steps += 1;
+            wr.step(
+                StepKind::StoreTile,
+                &[src, r.y, r.x, r.h, r.w, find(stage.split, Role::Map), sh, sw, sc],
+            );
         }
     }
     for i in layer_from..end {
@@ -364,29 +340,20 @@ pub fn compile(graph: &Graph, interp: &Interpreter, patch: Option<(&TilePlan, In
         }
         if let Some(temp) = buffers.iter().find(|b| b.temp_of == Some(i)) {
             // A depthwise convolution the memory plan runs in place.
-            let k = wr.op(i)?;
-            wr.steps.extend([
-                StepKind::RunInPlace as u32,
-                k,
-                find(op.output(), Role::Map) as u32,
-                temp.offset as u32,
-            ]);
-            n_steps += 1;
+            let k = wr.op(i)? as usize;
+            wr.step(StepKind::RunInPlace, &[k, find(op.output(), Role::Map), temp.offset]);
             continue;
         }
-        let ins: Vec<(usize, Rect)> = op
-            .inputs
-            .iter()
-            .flatten()
-            .filter(|&&t| !graph.tensors[t].is_constant())
-            .map(|&t| (find(t, Role::Map), full_rect(graph, t, &op.kind)))
+        let ins: Vec<(usize, Rect)> = graph
+            .activation_inputs(op)
+            .into_iter()
+            .map(|t| (find(t, Role::Map), full_rect(graph, t, &op.kind)))
             .collect();
         wr.run(
             i,
             (find(op.output(), Role::Map), full_rect(graph, op.output(), &op.kind)),
             &ins,
         )?;
-        n_steps += 1;
     }
     // Assemble: header, op offsets + records, steps, data.
     let ops_at = HEADER_WORDS;
@@ -403,7 +370,7 @@ pub fn compile(graph: &Graph, interp: &Interpreter, patch: Option<(&TilePlan, In
         find(output, Role::Map) as u32,
         graph.tensors[output].elements() as u32,
         wr.ops.len() as u32,
-        n_steps,
+        wr.n_steps,
         ops_at as u32,
         steps_at as u32,
         data_at as u32,

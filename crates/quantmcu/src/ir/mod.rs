@@ -285,6 +285,16 @@ impl Graph {
         }
     }
 
+    /// The non-constant inputs of `op` (activations), in order.
+    pub fn activation_inputs(&self, op: &Op) -> Vec<TensorId> {
+        op.inputs
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|&t| !self.tensors[t].is_constant())
+            .collect()
+    }
+
     /// For each tensor, the index of the op that produces it (`None` for graph
     /// inputs and constants).
     pub fn producers(&self) -> Vec<Option<usize>> {

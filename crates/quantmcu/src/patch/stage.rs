@@ -94,8 +94,7 @@ pub fn split_points(graph: &Graph) -> Vec<Stage> {
             break;
         }
         // Every activation input must come from inside the stage.
-        let activations = op.inputs.iter().flatten().filter(|&&t| !graph.tensors[t].is_constant());
-        if activations.clone().any(|t| !inside.contains(t)) {
+        if graph.activation_inputs(op).iter().any(|t| !inside.contains(t)) {
             break;
         }
         inside.push(op.output());
