@@ -23,6 +23,14 @@ pub struct PlanArgs<'a> {
 pub fn plan(a: PlanArgs) -> Result<()> {
     let graph = tflite::load(a.model)?;
     let s = search(&graph, a.sram, a.input, a.split, a.grid);
+    let splits = quantmcu::patch::split_points(&graph);
+    if splits.is_empty() {
+        bail!(
+            "{}: no patch stage is possible: the ops after the int8 input do not run on windows of [1, H, W, C] maps \
+             (conv, depthwise, pool, pad, residual add)",
+            graph.name
+        );
+    }
     if s.candidates.is_empty() {
         bail!(
             "{}: no patch schedule matches{}{} (legal split ops: {:?})",
