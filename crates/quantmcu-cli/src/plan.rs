@@ -37,10 +37,7 @@ pub fn plan(a: PlanArgs) -> Result<()> {
             graph.name,
             a.split.map(|s| format!(" split op {s}")).unwrap_or_default(),
             a.grid.map(|g| format!(" grid {}x{}", g[0], g[1])).unwrap_or_default(),
-            quantmcu::patch::split_points(&graph)
-                .iter()
-                .map(|s| *s.ops.last().unwrap())
-                .collect::<Vec<_>>()
+            splits.iter().map(|s| *s.ops.last().unwrap()).collect::<Vec<_>>()
         );
     }
     if let Some(svg) = &a.svg {
