@@ -20,6 +20,8 @@ pub struct EvalArgs<'a> {
     pub limit: Option<usize>,
     pub set: Option<&'a str>,
     pub json: bool,
+    pub plan: Option<&'a Path>,
+    pub mirror: bool,
 }
 
 #[derive(Serialize)]
@@ -31,6 +33,9 @@ struct ClassJson {
 }
 
 pub fn eval(args: EvalArgs) -> Result<()> {
+    if args.plan.is_some() || args.mirror || args.set.is_some_and(|s| s.contains(',')) {
+        return eval_plan(&args);
+    }
     let graph = tflite::load(args.model)?;
     let interp = Interpreter::new(&graph)?;
     let mut data = Dataset::open_set(args.data, args.set)?;
@@ -163,4 +168,60 @@ fn table_text(model: &str, data: &Dataset, ev: &Evaluation) -> Result<String, st
         ev.threads
     )?;
     Ok(out)
+}
+
+/// A plan (or the layer-by-layer schedule) against layer-int8: agreement,
+/// SQNR, accuracy where labels fit, BitOPs, outlier shares.
+fn eval_plan(args: &EvalArgs) -> Result<()> {
+    use quantmcu::compare::compare;
+    use quantmcu::patch::{PlanFile, PlanRunner};
+
+    let graph = tflite::load(args.model)?;
+    let interp = Interpreter::new(&graph)?;
+    let samples = crate::samples::load(
+        &graph,
+        &crate::samples::Source {
+            data: args.data,
+            sets: args.set,
+            limit: args.limit,
+            mirror: args.mirror,
+        },
+    )?;
+    let loaded = args.plan.map(|p| PlanFile::load(p, &graph)).transpose()?;
+    let runner = match &loaded {
+        Some(p) => PlanRunner::with_mixed(&interp, Some((&p.tiles, p.input)), p.mixed.as_ref())?,
+        None => PlanRunner::new(&interp, None)?,
+    };
+    let bar = crate::samples::progress(samples.len(), "evaluating", args.json);
+    let c = compare(&interp, &runner, &samples, &|| bar.inc(1))?;
+    bar.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&c)?);
+        return Ok(());
+    }
+    let what = args
+        .plan
+        .map_or("layer-by-layer".to_string(), |p| p.display().to_string());
+    println!(
+        "{}: {what} on {} images of {}",
+        graph.name,
+        c.images,
+        args.data.display()
+    );
+    println!(
+        "top-1 agreement with layer-int8 {:.2} %, output SQNR {:.2} dB",
+        100.0 * c.agreement,
+        c.sqnr_db
+    );
+    if let (Some(a), Some(r)) = (c.accuracy, c.reference_accuracy) {
+        println!("top-1 accuracy {:.2} % (layer-int8 {:.2} %)", 100.0 * a, 100.0 * r);
+    }
+    println!(
+        "BitOPs per inference {:.4e} (patch stage {:.4e}); outlier tiles {:.1} %, outlier (tile, map) pairs {:.1} %",
+        c.bitops,
+        c.bitops_patch_stage,
+        100.0 * c.outlier_tile_share,
+        100.0 * c.outlier_map_share
+    );
+    Ok(())
 }

@@ -105,7 +105,7 @@ fn report(graph: &Graph, patch: Option<(&TilePlan, InputMode)>) -> Report {
 pub fn inspect(model: &Path, plan: Option<&Path>, json: bool) -> Result<()> {
     let graph = tflite::load(model)?;
     let patch = plan.map(|p| PlanFile::load(p, &graph)).transpose()?;
-    let r = report(&graph, patch.as_ref().map(|(p, m)| (p, *m)));
+    let r = report(&graph, patch.as_ref().map(|p| (&p.tiles, p.input)));
     if json {
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());

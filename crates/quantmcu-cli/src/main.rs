@@ -4,9 +4,11 @@
 mod bench;
 mod eval;
 mod inspect;
+mod mixed;
 mod plan;
 mod plot;
 mod run;
+mod samples;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,6 +80,31 @@ enum Command {
         /// Plot peak SRAM vs executed MACs of every candidate to this SVG file.
         #[arg(long)]
         svg: Option<PathBuf>,
+        /// Calibration images for value-driven mixed precision in the patch
+        /// stage (same layouts as `eval --data`); enables --clean-bits.
+        #[arg(long)]
+        calib: Option<PathBuf>,
+        /// Only these sets (comma-separated) of a {set}_{index}_{label} folder.
+        #[arg(long, requires = "calib")]
+        calib_set: Option<String>,
+        /// Use at most this many calibration images per set.
+        #[arg(long, default_value_t = 256, requires = "calib")]
+        calib_limit: usize,
+        /// Width of clean tiles' feature maps: one for all maps of the stage,
+        /// or a comma list with one per map (e.g. 4 or 4,4,8,2).
+        #[arg(long, value_parser = mixed::parse_bits, requires = "calib")]
+        clean_bits: Option<mixed::Widths>,
+        /// Fraction of calibration values left outside each clean range.
+        #[arg(long, default_value_t = 1e-4, requires = "calib")]
+        outlier_quantile: f64,
+        /// How a tile picks widths: each map on its own, or the paper's
+        /// sticky branch rule.
+        #[arg(long, value_enum, default_value_t = Vdpc::Map, requires = "calib")]
+        vdpc: Vdpc,
+        /// Per-channel clean ranges where a map feeds only (depthwise)
+        /// convolutions.
+        #[arg(long, requires = "calib")]
+        per_channel: bool,
     },
     /// Top-1/top-5 accuracy, per-class accuracy and confusion matrix of a
     /// model over a labelled data set (reference executor, parallel).
@@ -91,12 +118,21 @@ enum Command {
         /// Evaluate only the first N images.
         #[arg(long)]
         limit: Option<usize>,
-        /// Keep only this set of a {set}_{index}_{label} folder (e.g. cifar10).
+        /// Keep only this set of a {set}_{index}_{label} folder (e.g. cifar10;
+        /// several comma-separated).
         #[arg(long)]
         set: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Run this plan (from `quantmcu plan -o`) and compare it with
+        /// layer-by-layer int8: top-1 agreement, output SQNR, BitOPs, outlier
+        /// tiles (labels are optional).
+        #[arg(long)]
+        plan: Option<PathBuf>,
+        /// Also evaluate every image flipped left to right.
+        #[arg(long)]
+        mirror: bool,
     },
     /// Measure images/s of the reference executor on one thread.
     Bench {
@@ -128,12 +164,16 @@ fn main() -> ExitCode {
             limit,
             set,
             json,
+            plan,
+            mirror,
         } => eval::eval(eval::EvalArgs {
             model: &model,
             data: &data,
             limit,
             set: set.as_deref(),
             json,
+            plan: plan.as_deref(),
+            mirror,
         }),
         Command::Plan {
             model,
@@ -144,7 +184,23 @@ fn main() -> ExitCode {
             json,
             output,
             svg,
+            calib,
+            calib_set,
+            calib_limit,
+            clean_bits,
+            outlier_quantile,
+            vdpc,
+            per_channel,
         } => plan::plan(plan::PlanArgs {
+            mixed: calib.map(|calib| mixed::MixedArgs {
+                calib,
+                calib_set,
+                calib_limit,
+                clean_bits: clean_bits.map_or_else(|| vec![4], |w| w.0),
+                outlier_quantile,
+                rule: vdpc.into(),
+                per_channel,
+            }),
             model: &model,
             sram,
             split,
@@ -178,6 +234,24 @@ impl From<Input> for quantmcu::patch::arena::InputMode {
         match i {
             Input::Resident => Self::Resident,
             Input::Streamed => Self::Streamed,
+        }
+    }
+}
+
+/// VDPC rule of a mixed plan.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Vdpc {
+    /// Each (tile, feature map) decides on its own.
+    Map,
+    /// From a tile's first outlier map on, 8 bits (the paper's rule).
+    Branch,
+}
+
+impl From<Vdpc> for quantmcu::mixed::Rule {
+    fn from(v: Vdpc) -> Self {
+        match v {
+            Vdpc::Map => Self::Map,
+            Vdpc::Branch => Self::Branch,
         }
     }
 }

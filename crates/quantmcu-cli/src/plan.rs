@@ -18,6 +18,7 @@ pub struct PlanArgs<'a> {
     pub json: bool,
     pub output: Option<PathBuf>,
     pub svg: Option<PathBuf>,
+    pub mixed: Option<crate::mixed::MixedArgs>,
 }
 
 pub fn plan(a: PlanArgs) -> Result<()> {
@@ -58,8 +59,21 @@ pub fn plan(a: PlanArgs) -> Result<()> {
             s.layer_based_peak_sram_bytes
         );
     };
+    let mixed = match &a.mixed {
+        Some(m) => {
+            let interp = quantmcu::Interpreter::new(&graph)?;
+            let stage = splits
+                .iter()
+                .find(|s| s.ops.last() == Some(&chosen.split_op))
+                .expect("chosen split is legal");
+            let tp = quantmcu::patch::TilePlan::new(&graph, stage, chosen.grid).expect("chosen grid fits");
+            Some(crate::mixed::mixed_plan(&interp, &tp, a.input, m, a.json)?)
+        }
+        None => None,
+    };
     if let Some(path) = &a.output {
-        let file = PlanFile::new(&graph, chosen.split_op, chosen.grid, a.input);
+        let mut file = PlanFile::new(&graph, chosen.split_op, chosen.grid, a.input);
+        file.mixed = mixed.as_ref().map(|m| m.plan.clone());
         std::fs::write(path, serde_json::to_string_pretty(&file)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
@@ -77,6 +91,7 @@ pub fn plan(a: PlanArgs) -> Result<()> {
                 "live_bytes_per_op": layer.live_bytes_per_op},
             "input": mode_name(a.input),
             "candidates": s.candidates.iter().map(brief).collect::<Vec<_>>(),
+            "mixed": mixed,
         });
         println!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(());
@@ -142,6 +157,9 @@ pub fn plan(a: PlanArgs) -> Result<()> {
         chosen.macs,
         chosen.overhead_percent
     );
+    if let Some(m) = &mixed {
+        crate::mixed::print(m);
+    }
     Ok(())
 }
 

@@ -23,8 +23,18 @@ pub fn run(model: &Path, input_path: &Path, plan: Option<&Path>, json: bool) -> 
     let outputs = match plan {
         None => interp.run(&[x])?,
         Some(p) => {
-            let (tiles, mode) = PlanFile::load(p, &graph)?;
-            let mut values = PlanRunner::new(&interp, Some((&tiles, mode)))?.run_all(&[x])?;
+            let plan = PlanFile::load(p, &graph)?;
+            let runner = PlanRunner::with_mixed(&interp, Some((&plan.tiles, plan.input)), plan.mixed.as_ref())?;
+            let run = runner.run_stats(&[x])?;
+            if plan.mixed.is_some() && !json {
+                let b = &run.bitops;
+                println!(
+                    "mixed precision: {} of {} (tile, map) pairs and {} of {} tiles stored outliers at 8 bits; \
+                     BitOPs {} (patch stage {})",
+                    b.outlier_maps, b.low_maps, b.outlier_tiles, b.tiles, b.total, b.patch_stage
+                );
+            }
+            let mut values = run.values;
             graph
                 .outputs
                 .iter()

@@ -12,7 +12,9 @@ use crate::kernels::pad::{pad, pad_input_rect, PadParams};
 use crate::kernels::pool::{average_pool2d, max_pool2d, Pool2dParams};
 use crate::kernels::requantize::requantize;
 use crate::kernels::{OutputStage, Window, WindowMut};
-use crate::plan::{Cursor, OpKind, Place, Plan, PlanError, StepKind, MAX_DIM};
+use crate::lowbit::pool::PoolRescale;
+use crate::lowbit::{self, Clean, Codes, CodesMut};
+use crate::plan::{Cursor, OpKind, Place, Plan, PlanError, Rule, StepKind, MAX_DIM, MAX_MAPS, NOT_A_MAP};
 use crate::softmax::{softmax_int8, SoftmaxParams};
 
 /// A decoded op with its kernel parameters borrowed from the plan.
@@ -20,8 +22,8 @@ use crate::softmax::{softmax_int8, SoftmaxParams};
 pub enum Op<'a> {
     Conv2d(Conv2dParams<'a>),
     DepthwiseConv2d(DepthwiseConv2dParams<'a>),
-    AveragePool2d(Pool2dParams),
-    MaxPool2d(Pool2dParams),
+    AveragePool2d(Pool2dParams, PoolRescale<'a>),
+    MaxPool2d(Pool2dParams, PoolRescale<'a>),
     Pad(PadParams),
     /// Elementwise over `channels`-deep pixels.
     Add(AddParams, usize),
@@ -39,6 +41,59 @@ pub enum Op<'a> {
         outer: usize,
         slabs: &'a [u32],
     },
+    Mixed(Mixed<'a>),
+}
+
+/// Words of one variant in a [`OpKind::Mixed`] record.
+const VARIANT_WORDS: usize = 5;
+/// Most variants one mixed op may hold (2 inputs x 2 widths x 2 outputs).
+const MAX_VARIANTS: usize = 8;
+
+/// A mixed-precision op: the maps it reads and writes and its variants.
+#[derive(Clone, Copy, Debug)]
+pub struct Mixed<'a> {
+    pub out_map: u32,
+    pub in_maps: [u32; 2],
+    pub n_in: usize,
+    variants: &'a [u32],
+}
+
+/// One (input widths, output width) variant of a mixed op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Variant {
+    out_bits: u32,
+    in_bits: [u32; 2],
+    op: usize,
+    n_clean: usize,
+    lo_at: usize,
+    hi_at: usize,
+}
+
+impl Mixed<'_> {
+    fn variants(&self) -> impl Iterator<Item = Variant> + '_ {
+        self.variants.chunks_exact(VARIANT_WORDS).map(|v| Variant {
+            out_bits: v[0] & 0xff,
+            in_bits: [(v[0] >> 8) & 0xff, (v[0] >> 16) & 0xff],
+            op: v[1] as usize,
+            n_clean: v[2] as usize,
+            lo_at: v[3] as usize,
+            hi_at: v[4] as usize,
+        })
+    }
+
+    /// The variant reading `in_bits` and writing `out_bits`.
+    fn variant(&self, in_bits: [u32; 2], out_bits: u32) -> Option<Variant> {
+        self.variants().find(|v| v.in_bits == in_bits && v.out_bits == out_bits)
+    }
+}
+
+/// Width of map `m` now: 8 for a plain int8 tensor.
+fn width(state: &[u8; MAX_MAPS], m: u32) -> u32 {
+    if m == NOT_A_MAP {
+        8
+    } else {
+        u32::from(state[m as usize])
+    }
 }
 
 fn output_stage<'a>(
@@ -58,7 +113,7 @@ fn output_stage<'a>(
         multiplier: plan.i32s(c.u()?, n)?,
         shift: plan.i32s(c.u()?, n)?,
     };
-    if !stage.shift.iter().all(|&s| shift_ok(s)) {
+    if !stage.shift.iter().all(|&s| shift_ok(s)) || min > max {
         return Err(PlanError::BadOp(op));
     }
     Ok(stage)
@@ -128,13 +183,18 @@ pub(crate) fn decode_op<'a>(plan: &Plan<'a>, op: usize) -> Result<Op<'a>, PlanEr
                 min: c.i()?,
                 max: c.i()?,
             };
-            if !positive(&geometry) || geometry.input[2] != geometry.output[2] {
+            let input_offset = c.i()?;
+            let r = PoolRescale {
+                input_offset,
+                output: output_stage(plan, &mut c, 1, op)?,
+            };
+            if !positive(&geometry) || geometry.input[2] != geometry.output[2] || p.min > p.max {
                 return Err(bad);
             }
             if kind == OpKind::AveragePool2d {
-                Op::AveragePool2d(p)
+                Op::AveragePool2d(p, r)
             } else {
-                Op::MaxPool2d(p)
+                Op::MaxPool2d(p, r)
             }
         }
         OpKind::Pad => {
@@ -160,7 +220,7 @@ pub(crate) fn decode_op<'a>(plan: &Plan<'a>, op: usize) -> Result<Op<'a>, PlanEr
                 min: v[9],
                 max: v[10],
             };
-            if ![v[4], v[5], v[7]].iter().all(|&s| shift_ok(s)) {
+            if ![v[4], v[5], v[7]].iter().all(|&s| shift_ok(s)) || p.min > p.max {
                 return Err(bad);
             }
             Op::Add(p, c.dim()?)
@@ -237,7 +297,143 @@ pub(crate) fn decode_op<'a>(plan: &Plan<'a>, op: usize) -> Result<Op<'a>, PlanEr
             let slabs = c.words.get(c.at..end).ok_or(PlanError::Truncated(c.at * 4))?;
             Op::Concatenation { outer, slabs }
         }
+        OpKind::Mixed => Op::Mixed(decode_mixed(plan, &mut c, op)?),
     })
+}
+
+/// Decodes and checks a mixed record (everything but the widths of the maps
+/// it reads, which [`check_mixed`] checks once every map's width is known).
+fn decode_mixed<'a>(plan: &Plan<'a>, c: &mut Cursor<'a>, op: usize) -> Result<Mixed<'a>, PlanError> {
+    let bad = PlanError::BadOp(op);
+    let map_ok = |m: u32| m == NOT_A_MAP || (m as usize) < plan.n_maps;
+    let out_map = c.u()? as u32;
+    let n_in = c.u()?;
+    if !(1..=2).contains(&n_in) || !map_ok(out_map) {
+        return Err(bad);
+    }
+    let mut in_maps = [NOT_A_MAP; 2];
+    for m in in_maps.iter_mut().take(n_in) {
+        *m = c.u()? as u32;
+        if !map_ok(*m) {
+            return Err(bad);
+        }
+    }
+    let n = c.u()?;
+    if !(1..=MAX_VARIANTS).contains(&n) {
+        return Err(bad);
+    }
+    let end = c.at + n * VARIANT_WORDS;
+    let variants = c.words.get(c.at..end).ok_or(PlanError::Truncated(c.at * 4))?;
+    let m = Mixed {
+        out_map,
+        in_maps,
+        n_in,
+        variants,
+    };
+    let mut first: Option<(OpKind, usize)> = None;
+    for (k, v) in m.variants().enumerate() {
+        let bits_ok = |b: u32| (1..=8).contains(&b);
+        let ins_ok = (0..2).all(|j| {
+            if j < n_in {
+                bits_ok(v.in_bits[j]) && (in_maps[j] != NOT_A_MAP || v.in_bits[j] == 8)
+            } else {
+                v.in_bits[j] == 0
+            }
+        });
+        let out_ok = bits_ok(v.out_bits) && (out_map != NOT_A_MAP || v.out_bits == 8);
+        // Each pair once.
+        let unique = m
+            .variants()
+            .take(k)
+            .all(|u| (u.in_bits, u.out_bits) != (v.in_bits, v.out_bits));
+        if !ins_ok || !out_ok || !unique {
+            return Err(bad);
+        }
+        let kind_word = plan.op_cursor(v.op)?.u()? as u32;
+        let kind = OpKind::from_u32(kind_word).ok_or(PlanError::UnknownKind(kind_word))?;
+        let inputs = if kind == OpKind::Add { 2 } else { 1 };
+        let allowed = matches!(
+            kind,
+            OpKind::Conv2d
+                | OpKind::DepthwiseConv2d
+                | OpKind::AveragePool2d
+                | OpKind::MaxPool2d
+                | OpKind::Pad
+                | OpKind::Add
+                | OpKind::FullyConnected
+        );
+        if !allowed {
+            return Err(bad);
+        }
+        // Decoded only now: a mixed record never holds another one.
+        let channels = out_channels(&plan.op(v.op)?);
+        // PAD copies codes: it keeps the width and never checks.
+        let pad_ok = kind != OpKind::Pad || (v.out_bits == v.in_bits[0] && v.n_clean == 0);
+        let clean_ok = match v.n_clean {
+            0 => true,
+            n => v.out_bits < 8 && (n == 1 || n == channels),
+        };
+        if !allowed || inputs != n_in || !pad_ok || !clean_ok || first.is_some_and(|f| f != (kind, channels)) {
+            return Err(bad);
+        }
+        if v.n_clean > 0 {
+            plan.i32s(v.lo_at, v.n_clean)?;
+            plan.i32s(v.hi_at, v.n_clean)?;
+        }
+        first = Some((kind, channels));
+    }
+    Ok(m)
+}
+
+/// The low width of every map, from the mixed records that write it (8 for
+/// a map no record writes below 8 bits).
+pub(crate) fn map_bits(plan: &Plan) -> Result<[u8; MAX_MAPS], PlanError> {
+    let mut bits = [8u8; MAX_MAPS];
+    for op in 0..plan.n_ops {
+        if let Op::Mixed(m) = plan.op(op)? {
+            for v in m.variants().filter(|v| v.out_bits < 8) {
+                let b = &mut bits[m.out_map as usize];
+                if *b != 8 && u32::from(*b) != v.out_bits {
+                    return Err(PlanError::BadOp(op));
+                }
+                *b = v.out_bits as u8;
+            }
+        }
+    }
+    Ok(bits)
+}
+
+/// Checks op record `op` (for a mixed op, also against the maps' widths).
+pub(crate) fn check_op(plan: &Plan, op: usize) -> Result<(), PlanError> {
+    if let Op::Mixed(m) = plan.op(op)? {
+        check_mixed(plan, &m, op)?;
+    }
+    Ok(())
+}
+
+/// Checks that a mixed op has a variant for every width its inputs can
+/// arrive at, and an 8-bit fallback wherever a variant checks for outliers.
+fn check_mixed(plan: &Plan, m: &Mixed, op: usize) -> Result<(), PlanError> {
+    let widths = |j: usize| -> [u32; 2] {
+        if j < m.n_in {
+            [8, width(&plan.map_bits, m.in_maps[j])]
+        } else {
+            [0, 0]
+        }
+    };
+    for a in widths(0) {
+        for b in widths(1) {
+            let ins = [a, b];
+            let eight = m.variant(ins, 8);
+            let out = width(&plan.map_bits, m.out_map);
+            let low = (out < 8).then(|| m.variant(ins, out)).flatten();
+            let fallback_ok = low.is_none_or(|v| v.n_clean == 0 || eight.is_some());
+            if (eight.is_none() && low.is_none()) || !fallback_ok {
+                return Err(PlanError::BadOp(op));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Bytes of the output window and of each input window of `op` for a step.
@@ -247,6 +443,15 @@ fn window_lens(op: &Op, out: &Place, ins: &[Place]) -> Option<(usize, [usize; 8]
     let spatial = |out_c: usize, in_c: usize, need: Rect, lens: &mut [usize; 8]| {
         let x = ins.first()?;
         (x.rect.contains(&need) && ins.len() == 1).then_some(())?;
+        // The output rect lies inside the op's output map.
+        let inside = match op {
+            Op::Conv2d(p) => Some(p.geometry.output),
+            Op::DepthwiseConv2d(p) => Some(p.geometry.output),
+            Op::AveragePool2d(p, _) | Op::MaxPool2d(p, _) => Some(p.geometry.output),
+            _ => None,
+        }
+        .is_none_or(|[h, w, _]| out.rect.y + out.rect.h <= h && out.rect.x + out.rect.w <= w);
+        inside.then_some(())?;
         lens[0] = area(x).checked_mul(in_c)?;
         area(out).checked_mul(out_c)
     };
@@ -263,7 +468,7 @@ fn window_lens(op: &Op, out: &Place, ins: &[Place]) -> Option<(usize, [usize; 8]
             p.geometry.input_rect(&out.rect),
             &mut lens,
         )?,
-        Op::AveragePool2d(p) | Op::MaxPool2d(p) => spatial(
+        Op::AveragePool2d(p, _) | Op::MaxPool2d(p, _) => spatial(
             p.geometry.output[2],
             p.geometry.input[2],
             p.geometry.input_rect(&out.rect),
@@ -295,6 +500,7 @@ fn window_lens(op: &Op, out: &Place, ins: &[Place]) -> Option<(usize, [usize; 8]
             lens[0] = area(out);
             area(out)
         }
+        Op::Mixed(_) => return None,
         Op::Concatenation { outer, slabs } => {
             (ins.len() == slabs.len() && ins.len() <= 8).then_some(())?;
             let mut total = 0usize;
@@ -311,12 +517,29 @@ fn window_lens(op: &Op, out: &Place, ins: &[Place]) -> Option<(usize, [usize; 8]
     Some((out_len, lens))
 }
 
+/// Window bytes of a step running `op`; for a mixed op every variant must
+/// agree (they share their shapes; sizes are those of 8-bit buffers).
+fn step_lens(plan: &Plan, op: &Op, out: &Place, ins: &[Place]) -> Option<(usize, [usize; 8])> {
+    let Op::Mixed(m) = op else {
+        return window_lens(op, out, ins);
+    };
+    let mut lens = None;
+    for v in m.variants() {
+        let l = window_lens(&plan.op(v.op).ok()?, out, ins)?;
+        if lens.is_some_and(|k| k != l) {
+            return None;
+        }
+        lens = Some(l);
+    }
+    lens
+}
+
 /// Channels of one output "pixel" of `op` (1 for flat ops).
 fn out_channels(op: &Op) -> usize {
     match op {
         Op::Conv2d(p) => p.geometry.output[2],
         Op::DepthwiseConv2d(p) => p.geometry.output[2],
-        Op::AveragePool2d(p) | Op::MaxPool2d(p) => p.geometry.output[2],
+        Op::AveragePool2d(p, _) | Op::MaxPool2d(p, _) => p.geometry.output[2],
         Op::Pad(p) => p.input[2],
         Op::Add(_, c) | Op::Requantize { channels: c, .. } => *c,
         _ => 1,
@@ -350,7 +573,7 @@ pub(crate) fn check_step(plan: &Plan, step: usize, at: usize) -> Result<usize, P
             for x in ins.iter_mut().take(n) {
                 *x = c.place()?;
             }
-            let (out_len, lens) = window_lens(&op, &out, &ins[..n]).ok_or(bad)?;
+            let (out_len, lens) = step_lens(plan, &op, &out, &ins[..n]).ok_or(bad)?;
             if !in_arena(plan, out.offset, out_len) {
                 return Err(bad);
             }
@@ -403,6 +626,7 @@ pub(crate) fn check_step(plan: &Plan, step: usize, at: usize) -> Result<usize, P
                 return Err(bad);
             }
         }
+        k if k == StepKind::BeginTile as u32 => {}
         k => return Err(PlanError::UnknownKind(k)),
     }
     Ok(c.at)
@@ -439,9 +663,31 @@ pub fn run(
     input: &[i8],
     output: &mut [i8],
 ) -> Result<(), PlanError> {
-    if arena.len() < plan.arena_bytes || input.len() != plan.input_len || output.len() != plan.output_len {
+    run_with_stats(plan, arena, scratch, input, output, &mut [])
+}
+
+/// [`run`], also recording the width each tile stored each mixed map at:
+/// `stats` is empty or holds `n_tiles x n_maps` entries, entry
+/// `tile * n_maps + map` = bits (0 when the tile did not write the map).
+pub fn run_with_stats(
+    plan: &Plan,
+    arena: &mut [i8],
+    scratch: &mut [i32],
+    input: &[i8],
+    output: &mut [i8],
+    stats: &mut [u8],
+) -> Result<(), PlanError> {
+    let stats_ok = stats.is_empty() || Some(stats.len()) == plan.n_tiles.checked_mul(plan.n_maps);
+    if arena.len() < plan.arena_bytes || input.len() != plan.input_len || output.len() != plan.output_len || !stats_ok {
         return Err(PlanError::BadBuffers);
     }
+    stats.fill(0);
+    let mut tiles = Tiles {
+        state: [8; MAX_MAPS],
+        tile: None,
+        sticky: false,
+        stats,
+    };
     let mut c = Cursor {
         words: plan.words,
         at: plan.steps_at,
@@ -459,14 +705,21 @@ pub fn run(
                 for x in ins.iter_mut().take(n) {
                     *x = c.place()?;
                 }
-                let (out_len, lens) = window_lens(&op, &out, &ins[..n]).ok_or(PlanError::BadBuffers)?;
+                let (out_len, lens) = step_lens(plan, &op, &out, &ins[..n]).ok_or(PlanError::BadBuffers)?;
                 let mut ranges = [(0usize, 0usize); 8];
                 for k in 0..n {
                     ranges[k] = (ins[k].offset, lens[k]);
                 }
                 let mut xs: [&[i8]; 8] = [&[]; 8];
                 let y = split_io(arena, (out.offset, out_len), &ranges[..n], &mut xs);
-                run_op(&op, &xs[..n], &ins[..n], y, out.rect, scratch);
+                match op {
+                    Op::Mixed(m) => run_mixed(plan, &m, &mut tiles, &xs[..n], &ins[..n], y, out.rect, scratch)?,
+                    _ => run_op(&op, &xs[..n], &ins[..n], y, out.rect, scratch),
+                }
+            }
+            k if k == StepKind::BeginTile as u32 => {
+                tiles.tile = Some(tiles.tile.map_or(0, |t| t + 1));
+                tiles.sticky = false;
             }
             k if k == StepKind::LoadInput as u32 => {
                 let (dst, r, map_w, ch) = (c.u()?, c.rect()?, c.u()?, c.u()?);
@@ -509,6 +762,110 @@ pub fn run(
     Ok(())
 }
 
+/// Per-run state of mixed precision: each map's width in the current tile.
+struct Tiles<'s> {
+    state: [u8; MAX_MAPS],
+    tile: Option<usize>,
+    /// The branch rule saw an outlier in this tile.
+    sticky: bool,
+    stats: &'s mut [u8],
+}
+
+/// Runs a mixed op: its low-width variant when the rule allows and the tile
+/// stays clean, else its 8-bit variant; records the width the map got.
+#[allow(clippy::too_many_arguments)]
+fn run_mixed(
+    plan: &Plan,
+    m: &Mixed,
+    tiles: &mut Tiles,
+    xs: &[&[i8]],
+    ins: &[Place],
+    y: &mut [i8],
+    rect: Rect,
+    scratch: &mut [i32],
+) -> Result<(), PlanError> {
+    let in_bits = [0, 1].map(|j| {
+        if j < m.n_in {
+            width(&tiles.state, m.in_maps[j])
+        } else {
+            0
+        }
+    });
+    let low_bits = width(&plan.map_bits, m.out_map);
+    let low = (low_bits < 8).then(|| m.variant(in_bits, low_bits)).flatten();
+    let eight = m.variant(in_bits, 8);
+    let allow_low = !(plan.rule == Rule::Branch && tiles.sticky);
+    let first = if allow_low { low.or(eight) } else { eight.or(low) };
+    let first = first.ok_or(PlanError::BadBuffers)?;
+    let mut used = first.out_bits;
+    if run_variant(plan, &first, xs, ins, y, rect, scratch)?.is_err() {
+        let eight = eight.ok_or(PlanError::BadBuffers)?;
+        run_variant(plan, &eight, xs, ins, y, rect, scratch)?.map_err(|_| PlanError::BadBuffers)?;
+        used = 8;
+    }
+    if m.out_map != NOT_A_MAP {
+        tiles.state[m.out_map as usize] = used as u8;
+        if used == 8 && low_bits < 8 {
+            tiles.sticky = true;
+        }
+        if let (Some(t), false) = (tiles.tile, tiles.stats.is_empty()) {
+            if let Some(s) = tiles.stats.get_mut(t * plan.n_maps + m.out_map as usize) {
+                *s = used as u8;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs one variant: the int8 kernels when everything is 8-bit and nothing
+/// is checked, the any-width kernels otherwise.
+fn run_variant(
+    plan: &Plan,
+    v: &Variant,
+    xs: &[&[i8]],
+    ins: &[Place],
+    y: &mut [i8],
+    rect: Rect,
+    scratch: &mut [i32],
+) -> Result<Result<(), lowbit::Outlier>, PlanError> {
+    let op = plan.op(v.op)?;
+    if v.out_bits == 8 && v.in_bits.iter().all(|&b| b == 8 || b == 0) && v.n_clean == 0 {
+        run_op(&op, xs, ins, y, rect, scratch);
+        return Ok(Ok(()));
+    }
+    let clean = if v.n_clean > 0 {
+        Some(Clean {
+            lo: plan.i32s(v.lo_at, v.n_clean)?,
+            hi: plan.i32s(v.hi_at, v.n_clean)?,
+        })
+    } else {
+        None
+    };
+    let x = |k: usize| Codes {
+        data: xs[k],
+        rect: ins[k].rect,
+        bits: v.in_bits[k],
+    };
+    let y = CodesMut {
+        data: y,
+        rect,
+        bits: v.out_bits,
+    };
+    Ok(match &op {
+        Op::Conv2d(p) => lowbit::conv2d::conv2d(p, x(0), y, clean),
+        Op::DepthwiseConv2d(p) => lowbit::depthwise_conv2d::depthwise_conv2d(p, x(0), y, clean),
+        Op::AveragePool2d(p, r) => lowbit::pool::average_pool2d(p, r, x(0), y, clean),
+        Op::MaxPool2d(p, r) => lowbit::pool::max_pool2d(p, r, x(0), y, clean),
+        Op::Pad(p) => {
+            lowbit::pad::pad(p, x(0), y);
+            Ok(())
+        }
+        Op::Add(p, ch) => lowbit::add::add(p, x(0), x(1), y, *ch, clean),
+        Op::FullyConnected(p, _, _) => lowbit::fully_connected::fully_connected(p, x(0), y, clean),
+        _ => return Err(PlanError::BadBuffers),
+    })
+}
+
 fn run_op(op: &Op, xs: &[&[i8]], ins: &[Place], y: &mut [i8], rect: Rect, scratch: &mut [i32]) {
     let win = |k: usize| Window {
         data: xs[k],
@@ -517,8 +874,8 @@ fn run_op(op: &Op, xs: &[&[i8]], ins: &[Place], y: &mut [i8], rect: Rect, scratc
     match op {
         Op::Conv2d(p) => conv2d(p, win(0), WindowMut { data: y, rect }, scratch),
         Op::DepthwiseConv2d(p) => depthwise_conv2d(p, win(0), WindowMut { data: y, rect }),
-        Op::AveragePool2d(p) => average_pool2d(p, win(0), WindowMut { data: y, rect }),
-        Op::MaxPool2d(p) => max_pool2d(p, win(0), WindowMut { data: y, rect }),
+        Op::AveragePool2d(p, _) => average_pool2d(p, win(0), WindowMut { data: y, rect }),
+        Op::MaxPool2d(p, _) => max_pool2d(p, win(0), WindowMut { data: y, rect }),
         Op::Pad(p) => pad(p, win(0), WindowMut { data: y, rect }),
         Op::Add(p, ch) => rows(&[win(0), win(1)], WindowMut { data: y, rect }, *ch, |a, y| {
             add(p, a[0], a[1], y)
@@ -539,6 +896,8 @@ fn run_op(op: &Op, xs: &[&[i8]], ins: &[Place], y: &mut [i8], rect: Rect, scratc
                 softmax_int8(p, x, y);
             }
         }
+        // Dispatched by `run_mixed` (mixed records never nest, checked at parse).
+        Op::Mixed(_) => {}
         Op::Concatenation { outer, slabs } => {
             let mut o = 0;
             for i in 0..*outer {

@@ -12,6 +12,7 @@ pub mod fixedpoint;
 pub mod geometry;
 pub mod interpreter;
 pub mod kernels;
+pub mod lowbit;
 pub mod packed;
 pub mod plan;
 pub mod softmax;

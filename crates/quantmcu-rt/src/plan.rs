@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! header   MAGIC, VERSION, arena_bytes, scratch_words, input_len, output_offset,
-//!          output_len, n_ops, n_steps, ops_at, steps_at, data_at, total_bytes
+//!          output_len, n_ops, n_steps, ops_at, steps_at, data_at, total_bytes,
+//!          n_maps, n_tiles, rule
 //! ops      n_ops word offsets (from ops_at) of the op records, then the records
 //! steps    n_steps step records
 //! data     int8 filters, int32 biases, multipliers and shifts
@@ -16,7 +17,14 @@
 //! [`OpKind`] word; steps with a [`StepKind`] word.
 //! A step runs an op on windows of the arena (offset + rect each), copies a
 //! window of the caller's int8 input into the arena, or copies a tile into a
-//! map. [`Plan::parse`] checks every record, range and shape once, so
+//! map.
+//!
+//! **Mixed precision.** A [`OpKind::Mixed`] record wraps the variants of one
+//! op for each (input widths, output width) pair; the feature maps it reads
+//! and writes are numbered `0..n_maps`, each with one low width (its clean
+//! tiles) besides 8 bits. [`StepKind::BeginTile`] starts a tile; the
+//! interpreter tracks which width each map of the current tile was stored
+//! at and follows `rule` ([`Rule`]) when choosing the next. [`Plan::parse`] checks every record, range and shape once, so
 //! [`crate::interpreter::run`] cannot fail or panic on a parsed plan.
 
 use crate::geometry::{Geometry, Rect};
@@ -24,12 +32,14 @@ use crate::geometry::{Geometry, Rect};
 /// First word of every plan (`"QMCU"` little-endian).
 pub const MAGIC: u32 = u32::from_le_bytes(*b"QMCU");
 /// Format version this runtime reads.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Largest size, coordinate or channel count a plan may hold (keeps every
 /// product of three of them inside 64 bits and every window check finite).
 pub const MAX_DIM: usize = 1 << 14;
 /// Words in the header.
-pub const HEADER_WORDS: usize = 13;
+pub const HEADER_WORDS: usize = 16;
+/// Most mixed-precision feature maps a plan may number.
+pub const MAX_MAPS: usize = 256;
 
 /// Why a byte string is not a valid plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +77,28 @@ pub enum OpKind {
     MeanHw = 9,
     Softmax = 10,
     Concatenation = 11,
+    /// `out_map, n_in, in_map..., n_variants, variant...` where a variant is
+    /// `key, op, n_clean, lo_at, hi_at`: `key = out_bits | in_bits[0] << 8 |
+    /// in_bits[1] << 16`, `op` a plain op record for that pair, and
+    /// `n_clean` (0, 1 or the output channels) int32 accumulator bounds of
+    /// the output map's clean range at `lo_at`/`hi_at`. A map number of
+    /// [`NOT_A_MAP`] is a plain int8 tensor.
+    Mixed = 12,
+}
+
+/// Map number of a tensor that is always int8 (plan input, split map).
+pub const NOT_A_MAP: u32 = u32::MAX;
+
+/// How a tile chooses the width of the next map it writes (DESIGN.md, VDPC).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Rule {
+    /// Each (tile, map) on its own: low width unless that map of that tile
+    /// holds an outlier.
+    Map = 0,
+    /// Sticky: from the first map of a tile that holds an outlier on, every
+    /// map the tile writes is 8-bit.
+    Branch = 1,
 }
 
 impl OpKind {
@@ -84,6 +116,7 @@ impl OpKind {
             9 => MeanHw,
             10 => Softmax,
             11 => Concatenation,
+            12 => Mixed,
             _ => return None,
         })
     }
@@ -102,6 +135,8 @@ pub enum StepKind {
     /// `op, offset, temp_offset`: a depthwise convolution in place over the
     /// whole map at `offset`, with its temporary at `temp_offset`.
     RunInPlace = 4,
+    /// No words: the steps up to the next `BeginTile` form one tile.
+    BeginTile = 5,
 }
 
 /// A parsed plan borrowing its bytes.
@@ -119,6 +154,12 @@ pub struct Plan<'a> {
     pub(crate) ops_at: usize,
     pub(crate) steps_at: usize,
     pub(crate) data_at: usize,
+    /// Mixed-precision feature maps, tiles ([`StepKind::BeginTile`] steps).
+    pub n_maps: usize,
+    pub n_tiles: usize,
+    pub rule: Rule,
+    /// Low width of each map (8 when it has none).
+    pub(crate) map_bits: [u8; MAX_MAPS],
 }
 
 /// A window of the arena: where its compact buffer starts, and its rect.
@@ -199,8 +240,16 @@ impl<'a> Plan<'a> {
         for x in h.iter_mut() {
             *x = c.u()?;
         }
-        let [arena_bytes, scratch_words, input_len, output_offset, output_len, n_ops, n_steps, ops_at, steps_at, data_at, total] =
+        let [arena_bytes, scratch_words, input_len, output_offset, output_len, n_ops, n_steps, ops_at, steps_at, data_at, total, n_maps, n_tiles, rule] =
             h;
+        let rule = match rule {
+            0 => Rule::Map,
+            1 => Rule::Branch,
+            _ => return Err(PlanError::UnknownKind(rule as u32)),
+        };
+        if n_maps > MAX_MAPS {
+            return Err(PlanError::BadBuffers);
+        }
         if total != bytes.len() {
             return Err(PlanError::Truncated(total));
         }
@@ -217,16 +266,29 @@ impl<'a> Plan<'a> {
             ops_at,
             steps_at,
             data_at,
+            n_maps,
+            n_tiles,
+            rule,
+            map_bits: [8; MAX_MAPS],
         };
+        let mut plan = plan;
+        plan.map_bits = crate::interpreter::map_bits(&plan)?;
         if output_offset.checked_add(output_len).is_none_or(|e| e > arena_bytes) {
             return Err(PlanError::BadBuffers);
         }
         for op in 0..n_ops {
-            plan.op(op)?;
+            crate::interpreter::check_op(&plan, op)?;
         }
         let mut at = steps_at;
+        let mut tiles = 0;
         for step in 0..n_steps {
+            if plan.words.get(at) == Some(&(StepKind::BeginTile as u32)) {
+                tiles += 1;
+            }
             at = crate::interpreter::check_step(&plan, step, at)?;
+        }
+        if tiles != n_tiles {
+            return Err(PlanError::BadBuffers);
         }
         Ok(plan)
     }

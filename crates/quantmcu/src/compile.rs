@@ -4,10 +4,12 @@
 //! arena offsets from the memory planners, and the list of steps.
 
 use quantmcu_rt::geometry::{Geometry, Rect};
-use quantmcu_rt::plan::{OpKind as RtOp, StepKind, HEADER_WORDS, MAGIC, VERSION};
+use quantmcu_rt::plan::{OpKind as RtOp, StepKind, HEADER_WORDS, MAGIC, NOT_A_MAP, VERSION};
 
 use crate::ir::{DType, Graph, OpKind, TensorId};
 use crate::memory::{plan_layer_based, Buffer};
+use crate::mixed::variant::{clean_bounds, derive, PoolStage, Variant};
+use crate::mixed::{Format, MixedPlan};
 use crate::patch::arena::{patch_layout, InputMode, Role};
 use crate::patch::stage::{footprint, hwc, Footprint};
 use crate::patch::TilePlan;
@@ -39,8 +41,10 @@ impl CompiledPlan {
 struct Writer<'a> {
     graph: &'a Graph,
     interp: &'a Interpreter<'a>,
+    mixed: Option<&'a MixedPlan>,
     ops: Vec<Vec<u32>>,
     op_of: Vec<Option<u32>>,
+    mixed_of: Vec<Option<u32>>,
     steps: Vec<u32>,
     n_steps: u32,
     data: Vec<u8>,
@@ -92,11 +96,18 @@ impl Writer<'_> {
         rec.extend([w(offset), w(range.0), w(range.1), requant.multiplier.len() as u32, m, s]);
     }
 
-    /// The plan op of graph op `i`, encoded on first use.
+    /// The plan op of graph op `i` (its int8 kernel), encoded on first use.
     fn op(&mut self, i: usize) -> Result<u32> {
         if let Some(k) = self.op_of[i] {
             return Ok(k);
         }
+        let k = self.record(i, &base_variant(self.graph, self.interp, i))?;
+        self.op_of[i] = Some(k);
+        Ok(k)
+    }
+
+    /// Appends the record of graph op `i` with the parameters of `v`.
+    fn record(&mut self, i: usize, v: &Variant) -> Result<u32> {
         let g = self.graph;
         let op = &g.ops[i];
         let unsupported = |what: &str| Error::Op {
@@ -111,7 +122,7 @@ impl Writer<'_> {
             _ => None,
         };
         let mut rec = Vec::new();
-        match self.interp.kernel(i) {
+        match &v.kernel {
             Kernel::Conv2d(k) => {
                 rec.push(RtOp::Conv2d as u32);
                 Self::geometry(&mut rec, &geometry.ok_or_else(|| unsupported("a batch > 1"))?);
@@ -137,6 +148,9 @@ impl Writer<'_> {
                 } as u32);
                 Self::geometry(&mut rec, &geometry.ok_or_else(|| unsupported("a batch > 1"))?);
                 rec.extend([w(k.range.0), w(k.range.1)]);
+                let p = v.pool.as_ref().expect("pool variants carry their rescale");
+                rec.push(w(p.input_offset));
+                self.output_stage(&mut rec, &p.requant, p.output_offset, p.range);
             }
             Kernel::Pad(k) => {
                 if !matches!(footprint(g, i), Some(Footprint::Pad { .. })) {
@@ -208,7 +222,86 @@ impl Writer<'_> {
         }
         let k = self.ops.len() as u32;
         self.ops.push(rec);
-        self.op_of[i] = Some(k);
+        Ok(k)
+    }
+
+    /// A mixed record for stage op `i` reading maps `ins` and writing map
+    /// `out` (map numbers, `None` for int8 tensors): a variant for every
+    /// width its inputs can arrive at and every width it may write.
+    fn mixed(&mut self, i: usize, ins: &[Option<usize>], out: Option<usize>) -> Result<u32> {
+        let g = self.graph;
+        let m = self.mixed.expect("mixed records need a mixed plan");
+        let op = &g.ops[i];
+        let xs = g.activation_inputs(op);
+        let int8 = |t: TensorId| {
+            let (s, z) = g.scale_zp(t);
+            Format::int8(s, z)
+        };
+        // Formats each input can arrive in: int8, and its low format.
+        let choices: Vec<Vec<Format>> = xs
+            .iter()
+            .zip(ins)
+            .map(|(&t, map)| {
+                let mut f = vec![int8(t)];
+                if let Some(k) = map.filter(|&k| m.maps[k].format.bits < 8) {
+                    f.push(m.maps[k].format.clone());
+                }
+                f
+            })
+            .collect();
+        let out_low = out.map(|k| &m.maps[k]).filter(|s| s.format.bits < 8);
+        let is_pad = op.kind == OpKind::Pad;
+        let base = base_variant(g, self.interp, i);
+        let channels = hwc(g, op.output()).map_or(1, |s| s[2]);
+        let op_error = |e: String| g.op_error(i, e);
+        let mut variants: Vec<[u32; 5]> = Vec::new();
+        let combos: Vec<Vec<&Format>> = match choices.as_slice() {
+            [a] => a.iter().map(|x| vec![x]).collect(),
+            [a, b] => a.iter().flat_map(|x| b.iter().map(move |y| vec![x, y])).collect(),
+            _ => return Err(op_error("mixed precision needs one or two activation inputs".into())),
+        };
+        for fin in combos {
+            let in_bits: Vec<u32> = fin.iter().map(|f| f.bits).collect();
+            let owned: Vec<Format> = fin.iter().map(|&f| f.clone()).collect();
+            let all8 = in_bits.iter().all(|&b| b == 8);
+            let eight = if all8 {
+                base.clone()
+            } else {
+                derive(g, i, &base.kernel, &owned, &int8(op.output())).map_err(op_error)?
+            };
+            let key = |out_bits: u32| out_bits | in_bits[0] << 8 | in_bits.get(1).map_or(0, |b| b << 16);
+            let outs: Vec<u32> = if is_pad {
+                vec![in_bits[0]]
+            } else {
+                out_low.iter().map(|s| s.format.bits).chain([8]).collect()
+            };
+            for out_bits in outs {
+                if out_bits == 8 {
+                    let k = if all8 { self.op(i)? } else { self.record(i, &eight)? };
+                    variants.push([key(8), k, 0, 0, 0]);
+                    continue;
+                }
+                let spec = out_low.expect("a low output has a map");
+                let fout = if is_pad { owned[0].clone() } else { spec.format.clone() };
+                let v = derive(g, i, &base.kernel, &owned, &fout).map_err(op_error)?;
+                let k = self.record(i, &v)?;
+                if is_pad {
+                    variants.push([key(out_bits), k, 0, 0, 0]);
+                } else {
+                    let (lo, hi) = clean_bounds(&eight, &spec.clean, channels);
+                    let n = lo.len() as u32;
+                    let (lo, hi) = (self.i32s(&lo), self.i32s(&hi));
+                    variants.push([key(out_bits), k, n, lo, hi]);
+                }
+            }
+        }
+        let map_word = |k: Option<usize>| k.map_or(NOT_A_MAP, |k| k as u32);
+        let mut rec = vec![RtOp::Mixed as u32, map_word(out), ins.len() as u32];
+        rec.extend(ins.iter().map(|&k| map_word(k)));
+        rec.push(variants.len() as u32);
+        variants.iter().for_each(|v| rec.extend(v));
+        let k = self.ops.len() as u32;
+        self.ops.push(rec);
         Ok(k)
     }
 
@@ -219,10 +312,26 @@ impl Writer<'_> {
         self.n_steps += 1;
     }
 
-    /// A step running graph op `i` on the given windows (offset, rect each).
-    fn run(&mut self, i: usize, out: (usize, Rect), ins: &[(usize, Rect)]) -> Result<()> {
+    /// A step running graph op `i` on the given windows (offset, rect each);
+    /// in the patch stage of a mixed plan, its mixed record when it reads or
+    /// writes a map.
+    fn run(&mut self, i: usize, out: (usize, Rect), ins: &[(usize, Rect)], in_stage: bool) -> Result<()> {
         let (o, r) = out;
-        let mut words = vec![self.op(i)? as usize, o, r.y, r.x, r.h, r.w, ins.len()];
+        let op = &self.graph.ops[i];
+        let maps = self.mixed.filter(|_| in_stage).map(|m| {
+            let ins: Vec<Option<usize>> = self.graph.activation_inputs(op).iter().map(|&t| m.map_of(t)).collect();
+            (ins, m.map_of(op.output()))
+        });
+        let record = match maps {
+            Some((ins, out)) if out.is_some() || ins.iter().any(Option::is_some) => {
+                if self.mixed_of[i].is_none() {
+                    self.mixed_of[i] = Some(self.mixed(i, &ins, out)?);
+                }
+                self.mixed_of[i].expect("just set")
+            }
+            _ => self.op(i)?,
+        };
+        let mut words = vec![record as usize, o, r.y, r.x, r.h, r.w, ins.len()];
         for &(o, r) in ins {
             words.extend([o, r.y, r.x, r.h, r.w]);
         }
@@ -244,9 +353,38 @@ fn full_rect(g: &Graph, t: TensorId, op: &OpKind) -> Rect {
     }
 }
 
+/// The int8 variant of op `i` (pools with their identity rescale).
+fn base_variant(graph: &Graph, interp: &Interpreter, i: usize) -> Variant {
+    let kernel = interp.kernel(i).clone();
+    let pool = match &kernel {
+        Kernel::Pool2d(k) => {
+            let (_, z) = graph.scale_zp(graph.ops[i].inputs[0].expect("pool input"));
+            Some(PoolStage::identity(z, k.range))
+        }
+        _ => None,
+    };
+    Variant { kernel, pool }
+}
+
 /// Compiles `graph` into plan bytes: layer by layer (`patch: None`) or with a
 /// patch stage.
 pub fn compile(graph: &Graph, interp: &Interpreter, patch: Option<(&TilePlan, InputMode)>) -> Result<CompiledPlan> {
+    compile_mixed(graph, interp, patch, None)
+}
+
+/// [`compile`] with value-driven mixed precision in the patch stage.
+pub fn compile_mixed(
+    graph: &Graph,
+    interp: &Interpreter,
+    patch: Option<(&TilePlan, InputMode)>,
+    mixed: Option<&MixedPlan>,
+) -> Result<CompiledPlan> {
+    if mixed.is_some() && patch.is_none() {
+        return Err(Error::Model {
+            model: graph.name.clone(),
+            detail: "mixed precision needs a patch plan".into(),
+        });
+    }
     let input = graph.int_input();
     let n = graph.ops.len();
     // The plan ends at the last int8 op; a trailing DEQUANTIZE runs on the host.
@@ -269,8 +407,10 @@ pub fn compile(graph: &Graph, interp: &Interpreter, patch: Option<(&TilePlan, In
     let mut wr = Writer {
         graph,
         interp,
+        mixed,
         ops: Vec::new(),
         op_of: vec![None; n],
+        mixed_of: vec![None; n],
         steps: Vec::new(),
         n_steps: 0,
         data: Vec::new(),
@@ -317,6 +457,7 @@ pub fn compile(graph: &Graph, interp: &Interpreter, patch: Option<(&TilePlan, In
                     (find(t, Role::Tile), tile.rect(t))
                 }
             };
+            wr.step(StepKind::BeginTile, &[]);
             if mode == InputMode::Streamed {
                 let (o, r) = place(input);
                 load(&mut wr, o, r);
@@ -324,7 +465,7 @@ pub fn compile(graph: &Graph, interp: &Interpreter, patch: Option<(&TilePlan, In
             for &i in &stage.ops {
                 let op = &graph.ops[i];
                 let ins: Vec<(usize, Rect)> = graph.activation_inputs(op).into_iter().map(place).collect();
-                wr.run(i, place(op.output()), &ins)?;
+                wr.run(i, place(op.output()), &ins, true)?;
             }
             let (src, r) = place(stage.split);
             wr.step(
@@ -353,6 +494,7 @@ pub fn compile(graph: &Graph, interp: &Interpreter, patch: Option<(&TilePlan, In
             i,
             (find(op.output(), Role::Map), full_rect(graph, op.output(), &op.kind)),
             &ins,
+            false,
         )?;
     }
     // Assemble: header, op offsets + records, steps, data.
@@ -375,6 +517,9 @@ pub fn compile(graph: &Graph, interp: &Interpreter, patch: Option<(&TilePlan, In
         steps_at as u32,
         data_at as u32,
         total as u32,
+        mixed.map_or(0, |m| m.maps.len()) as u32,
+        patch.map_or(0, |(tp, _)| tp.tiles.len()) as u32,
+        mixed.map_or(0, |m| m.rule.runtime() as u32),
     ];
     let mut at = wr.ops.len();
     for r in &wr.ops {

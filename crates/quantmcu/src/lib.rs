@@ -7,12 +7,14 @@
 //! planning); [`input`] and [`npy`] turn files into model inputs.
 
 pub mod assets;
+pub mod compare;
 pub mod compile;
 pub mod dataset;
 pub mod error;
 pub mod input;
 pub mod ir;
 pub mod memory;
+pub mod mixed;
 pub mod npy;
 pub mod patch;
 pub mod reference;

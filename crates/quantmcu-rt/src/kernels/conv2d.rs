@@ -207,6 +207,9 @@ fn general(p: &Conv2dParams, d: &Dims, x: Window, y: WindowMut, folded: Option<&
                     for ky in ry.lo..ry.hi {
                         let iy = ry.at(ky);
                         if rows_contiguous {
+                            if rx.hi == rx.lo {
+                                continue; // The row's taps all fall in the padding.
+                            }
                             let len = (rx.hi - rx.lo) * ic;
                             let xs = &x.data[x.rect.offset(iy, rx.at(rx.lo), ic)..][..len];
                             let w_at = (ky * kw + rx.lo) * fc;

@@ -27,7 +27,7 @@ pub struct Pool2dParams {
 /// Rounded division of a window sum by its tap count, as tflite-micro does it
 /// (a count of 0 gives 0).
 #[inline]
-fn average(sum: i32, count: i32) -> i32 {
+pub(crate) fn average(sum: i32, count: i32) -> i32 {
     if count == 0 {
         0
     } else if sum > 0 {

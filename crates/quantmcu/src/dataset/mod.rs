@@ -68,6 +68,22 @@ impl Image {
         crate::input::from_pixels(graph, &self.pixels, self.width, self.height, self.channels)
             .map_err(|e| Error::Input(format!("{}: {e}", self.name)))
     }
+
+    /// The image flipped left to right (named `name#mirror`).
+    pub fn mirrored(&self) -> Image {
+        let row = self.width * self.channels;
+        let mut pixels = Vec::with_capacity(self.pixels.len());
+        for r in self.pixels.chunks_exact(row.max(1)) {
+            for px in r.chunks_exact(self.channels.max(1)).rev() {
+                pixels.extend_from_slice(px);
+            }
+        }
+        Image {
+            name: format!("{}#mirror", self.name),
+            pixels,
+            ..self.clone()
+        }
+    }
 }
 
 /// The layout a data set was read from.

@@ -12,7 +12,9 @@ use quantmcu_rt::plan::Plan;
 
 use super::arena::InputMode;
 use super::tiling::TilePlan;
-use crate::compile::{compile, CompiledPlan};
+use crate::compile::{compile_mixed, CompiledPlan};
+use crate::mixed::bitops::{self, BitOps};
+use crate::mixed::MixedPlan;
 use crate::reference::Interpreter;
 use crate::tensor::TensorData;
 use crate::{Error, Result};
@@ -21,14 +23,35 @@ use crate::{Error, Result};
 pub struct PlanRunner<'a, 'g> {
     interp: &'a Interpreter<'g>,
     compiled: CompiledPlan,
+    tiles: Option<TilePlan>,
+    mixed: Option<MixedPlan>,
+}
+
+/// One run's output values, the width each tile stored each map at
+/// (`tiles x maps`, empty without mixed precision) and its BitOPs.
+pub struct RunStats {
+    pub values: Vec<Option<TensorData>>,
+    pub widths: Vec<u8>,
+    pub bitops: BitOps,
 }
 
 impl<'a, 'g> PlanRunner<'a, 'g> {
     /// Compiles the layer-by-layer schedule (`patch: None`) or a patch plan.
     pub fn new(interp: &'a Interpreter<'g>, patch: Option<(&TilePlan, InputMode)>) -> Result<Self> {
+        Self::with_mixed(interp, patch, None)
+    }
+
+    /// Compiles a patch plan with mixed precision in its stage.
+    pub fn with_mixed(
+        interp: &'a Interpreter<'g>,
+        patch: Option<(&TilePlan, InputMode)>,
+        mixed: Option<&MixedPlan>,
+    ) -> Result<Self> {
         Ok(PlanRunner {
             interp,
-            compiled: compile(interp.graph(), interp, patch)?,
+            compiled: compile_mixed(interp.graph(), interp, patch, mixed)?,
+            tiles: patch.map(|(tp, _)| tp.clone()),
+            mixed: mixed.cloned(),
         })
     }
 
@@ -45,6 +68,12 @@ impl<'a, 'g> PlanRunner<'a, 'g> {
     /// Runs the graph and returns the tensor value table with the graph
     /// inputs, the host boundary ops' values and the plan's int8 output set.
     pub fn run_all(&self, inputs: &[TensorData]) -> Result<Vec<Option<TensorData>>> {
+        Ok(self.run_stats(inputs)?.values)
+    }
+
+    /// [`Self::run_all`] with the runtime's statistics and the BitOPs they
+    /// give.
+    pub fn run_stats(&self, inputs: &[TensorData]) -> Result<RunStats> {
         let c = &self.compiled;
         let graph = self.interp.graph();
         let plan = Plan::parse(c.bytes()).map_err(|e| Error::Input(format!("{}: invalid plan: {e:?}", graph.name)))?;
@@ -54,10 +83,12 @@ impl<'a, 'g> PlanRunner<'a, 'g> {
         let mut arena = vec![0i8; c.arena_bytes];
         let mut scratch = vec![0i32; plan.scratch_words];
         let mut output = vec![0i8; plan.output_len];
-        interpreter::run(&plan, &mut arena, &mut scratch, input, &mut output)
+        let mut widths = vec![0u8; plan.n_tiles * plan.n_maps];
+        interpreter::run_with_stats(&plan, &mut arena, &mut scratch, input, &mut output, &mut widths)
             .map_err(|e| Error::Input(format!("{}: plan run failed: {e:?}", graph.name)))?;
         values[c.output] = Some(TensorData::I8(output));
         self.interp.run_ops(&mut values, c.host_ops_after.clone());
-        Ok(values)
+        let bitops = bitops::count(graph, self.tiles.as_ref(), self.mixed.as_ref(), &widths);
+        Ok(RunStats { values, widths, bitops })
     }
 }

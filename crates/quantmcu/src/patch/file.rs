@@ -1,7 +1,9 @@
 //! The plan file `quantmcu plan -o` writes and `quantmcu run --plan` reads: the
 //! schedule decisions (split op, grid, input accounting) for one model,
-//! identified by its size and a hash of its bytes. Windows, weights and
-//! requantization are re-derived from the model when the plan is loaded.
+//! identified by its size and a hash of its bytes, plus the mixed-precision
+//! decisions when there are any (maps, formats, clean ranges, rule). Windows,
+//! weights and requantization are re-derived from the model when the plan is
+//! loaded.
 
 use serde::{Deserialize, Serialize};
 
@@ -9,6 +11,7 @@ use super::arena::InputMode;
 use super::stage::split_points;
 use super::tiling::TilePlan;
 use crate::ir::Graph;
+use crate::mixed::{stage_maps, MixedPlan};
 use crate::{Error, Result};
 
 /// A saved patch schedule.
@@ -23,6 +26,17 @@ pub struct PlanFile {
     pub split_op: usize,
     pub grid: [usize; 2],
     pub input: InputMode,
+    /// Value-driven mixed precision of the patch stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mixed: Option<MixedPlan>,
+}
+
+/// A plan file rebuilt for its model.
+#[derive(Clone, Debug)]
+pub struct LoadedPlan {
+    pub tiles: TilePlan,
+    pub input: InputMode,
+    pub mixed: Option<MixedPlan>,
 }
 
 const FORMAT: &str = "quantmcu-plan/1";
@@ -38,11 +52,12 @@ impl PlanFile {
             split_op,
             grid,
             input,
+            mixed: None,
         }
     }
 
     /// Reads a plan file and rebuilds its tiling for `graph`.
-    pub fn load(path: &std::path::Path, graph: &Graph) -> Result<(TilePlan, InputMode)> {
+    pub fn load(path: &std::path::Path, graph: &Graph) -> Result<LoadedPlan> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,
@@ -69,6 +84,29 @@ impl PlanFile {
             })?;
         let plan = TilePlan::new(graph, &stage, file.grid)
             .ok_or_else(|| bad(format!("grid {:?} does not fit the split tensor", file.grid)))?;
-        Ok((plan, file.input))
+        if let Some(m) = &file.mixed {
+            let maps = stage_maps(graph, &plan.stage);
+            for spec in &m.maps {
+                let channels = crate::patch::stage::hwc(graph, spec.tensor).map_or(0, |s| s[2]);
+                let f = &spec.format;
+                let ok = maps.contains(&spec.tensor)
+                    && (1..=8).contains(&f.bits)
+                    && (f.scale.len() == 1 || f.scale.len() == channels)
+                    && f.scale.iter().all(|s| s.is_finite() && *s > 0.0)
+                    && (spec.clean.len() == 1 || spec.clean.len() == channels)
+                    && (f.zero_point >= f.code_range().0 && f.zero_point <= f.code_range().1);
+                if !ok {
+                    return Err(bad(format!(
+                        "mixed-precision entry for tensor {} ('{}') does not fit the patch stage of {}",
+                        spec.tensor, spec.name, graph.name
+                    )));
+                }
+            }
+        }
+        Ok(LoadedPlan {
+            tiles: plan,
+            input: file.input,
+            mixed: file.mixed,
+        })
     }
 }

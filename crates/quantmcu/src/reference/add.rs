@@ -11,6 +11,7 @@ use crate::ir::{Graph, OpKind};
 const LEFT_SHIFT: i32 = 20;
 
 /// A prepared ADD.
+#[derive(Clone)]
 pub struct Add {
     /// Output shape and, per input, its strides over the output's axes
     /// (0 along broadcast axes).

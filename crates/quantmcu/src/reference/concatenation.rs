@@ -4,6 +4,7 @@
 use crate::ir::{Graph, OpKind};
 
 /// A prepared CONCATENATION.
+#[derive(Clone)]
 pub struct Concatenation {
     /// Product of the dimensions before the axis.
     pub(crate) outer: usize,

@@ -6,6 +6,7 @@ use super::requant::{activation_range, const_i32_or_zeros, const_i8, scale_zp, R
 use crate::ir::{Graph, OpKind, Window};
 
 /// A prepared DEPTHWISE_CONV_2D.
+#[derive(Clone)]
 pub struct DepthwiseConv2d {
     pub(crate) input: [usize; 4],
     pub(crate) output: [usize; 4],

@@ -6,6 +6,7 @@ use super::requant::{activation_range, const_i32_or_zeros, const_i8, scale_zp, R
 use crate::ir::{Graph, OpKind};
 
 /// A prepared FULLY_CONNECTED.
+#[derive(Clone)]
 pub struct FullyConnected {
     pub(crate) units: usize,
     pub(crate) depth: usize,

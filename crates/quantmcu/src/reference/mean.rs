@@ -12,6 +12,7 @@ use super::requant::{multiplier, scale_zp};
 use crate::ir::Graph;
 
 /// A prepared MEAN.
+#[derive(Clone)]
 pub struct Mean {
     pub(crate) input: Vec<usize>,
     pub(crate) reduced: Vec<bool>,

@@ -43,6 +43,7 @@ use crate::{Error, Result};
 pub(crate) use requant::Requant;
 
 /// A prepared op: its kernel and the parameters tflite-micro's Prepare derives.
+#[derive(Clone)]
 pub(crate) enum Kernel {
     Conv2d(conv2d::Conv2d),
     DepthwiseConv2d(depthwise_conv2d::DepthwiseConv2d),

@@ -4,6 +4,7 @@ use super::index::{strides, Odometer};
 use crate::ir::Graph;
 
 /// A prepared PAD.
+#[derive(Clone)]
 pub struct Pad {
     pub(crate) input: Vec<usize>,
     pub(crate) output: Vec<usize>,

@@ -7,6 +7,7 @@ use super::requant::activation_range;
 use crate::ir::{Graph, OpKind, Window};
 
 /// A prepared 2-D pool.
+#[derive(Clone)]
 pub struct Pool2d {
     pub(crate) average: bool,
     pub(crate) input: [usize; 4],

@@ -24,6 +24,7 @@ pub fn dequantize(x: &[i8], scale: f32, zp: i32, y: &mut [f32]) {
 }
 
 /// A prepared int8 -> int8 QUANTIZE (requantization).
+#[derive(Clone)]
 pub struct Requantize {
     pub(crate) input_zp: i32,
     pub(crate) output_zp: i32,

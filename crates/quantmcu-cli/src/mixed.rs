@@ -1,0 +1,161 @@
+//! The mixed-precision part of `quantmcu plan`: calibrate the patch stage,
+//! derive clean ranges and low-bit formats, and measure what the plan does
+//! on the calibration images.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use quantmcu::compare::{compare, Comparison};
+use quantmcu::mixed::{build, calibrate, stage_maps, MixedConfig, MixedPlan, Rule};
+use quantmcu::patch::arena::InputMode;
+use quantmcu::patch::{PlanRunner, TilePlan};
+use quantmcu::Interpreter;
+use serde::Serialize;
+
+use crate::samples::{self, Source};
+
+/// Options of the mixed-precision plan.
+pub struct MixedArgs {
+    pub calib: PathBuf,
+    pub calib_set: Option<String>,
+    pub calib_limit: usize,
+    pub clean_bits: Vec<u32>,
+    pub outlier_quantile: f64,
+    pub rule: Rule,
+    pub per_channel: bool,
+}
+
+/// What the plan did on the calibration images, next to patch-int8.
+#[derive(Serialize)]
+pub struct MixedReport {
+    pub plan: MixedPlan,
+    pub calibration_images: usize,
+    pub on_calibration: Comparison,
+    pub patch_int8_bitops: f64,
+    pub patch_int8_bitops_patch_stage: f64,
+    /// Plan bytes (weights, variants, steps) of this plan and of patch-int8.
+    pub plan_bytes: usize,
+    pub patch_int8_plan_bytes: usize,
+}
+
+/// Bit widths given on the command line.
+#[derive(Clone, Debug)]
+pub struct Widths(pub Vec<u32>);
+
+/// Parses `4` or `4,4,8,2` (one width per feature map).
+pub fn parse_bits(s: &str) -> Result<Widths, String> {
+    s.split(',')
+        .map(|b| {
+            b.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|b| (1..=8).contains(b))
+                .ok_or_else(|| format!("'{b}' in '{s}' is not a width of 1..=8 bits"))
+        })
+        .collect::<Result<_, _>>()
+        .map(Widths)
+}
+
+/// Calibrates `tp`'s stage and builds and measures the mixed plan.
+pub fn mixed_plan(
+    interp: &Interpreter,
+    tp: &TilePlan,
+    mode: InputMode,
+    a: &MixedArgs,
+    quiet: bool,
+) -> Result<MixedReport> {
+    let graph = interp.graph();
+    let calib = samples::load(
+        graph,
+        &Source {
+            data: &a.calib,
+            sets: a.calib_set.as_deref(),
+            limit: Some(a.calib_limit),
+            mirror: false,
+        },
+    )
+    .with_context(|| format!("calibration data {}", a.calib.display()))?;
+    let inputs: Vec<_> = calib.iter().map(|s| s.inputs.clone()).collect();
+    let maps = stage_maps(graph, &tp.stage);
+    let bar = samples::progress(inputs.len(), "calibrating", quiet);
+    let hists = calibrate(interp, tp, &maps, &inputs, &|| bar.inc(1))?;
+    bar.finish_and_clear();
+    let cfg = MixedConfig {
+        bits: a.clean_bits.clone(),
+        outlier_quantile: a.outlier_quantile,
+        rule: a.rule,
+        per_channel: a.per_channel,
+    };
+    let plan = build(graph, &tp.stage, &hists, &cfg)?;
+    let runner = PlanRunner::with_mixed(interp, Some((tp, mode)), Some(&plan))?;
+    let int8 = PlanRunner::new(interp, Some((tp, mode)))?;
+    let bar = samples::progress(calib.len(), "measuring", quiet);
+    let on_calibration = compare(interp, &runner, &calib, &|| bar.inc(1))?;
+    let base = compare(interp, &int8, &calib[..1], &|| ())?;
+    bar.finish_and_clear();
+    Ok(MixedReport {
+        calibration_images: calib.len(),
+        on_calibration,
+        patch_int8_bitops: base.bitops,
+        patch_int8_bitops_patch_stage: base.bitops_patch_stage,
+        plan_bytes: runner.compiled().bytes().len(),
+        patch_int8_plan_bytes: int8.compiled().bytes().len(),
+        plan,
+    })
+}
+
+/// Prints the per-map table and the measured totals.
+pub fn print(r: &MixedReport) {
+    let p = &r.plan;
+    println!(
+        "mixed precision: rule {:?}, outlier quantile {}, calibrated on {} images",
+        p.rule, p.outlier_quantile, r.calibration_images
+    );
+    println!(
+        "{:>3} {:<36} {:>4} {:>12} {:>8}",
+        "map", "tensor", "bits", "clean range", "scales"
+    );
+    for (k, m) in p.maps.iter().enumerate() {
+        let (lo, hi) = (
+            m.clean.iter().map(|c| c.0).min().unwrap_or(0),
+            m.clean.iter().map(|c| c.1).max().unwrap_or(0),
+        );
+        println!(
+            "{k:>3} {:<36} {:>4} {:>12} {:>8}",
+            truncate(&m.name, 36),
+            m.format.bits,
+            format!("[{lo}, {hi}]"),
+            if m.format.per_channel() { "channel" } else { "tensor" }
+        );
+    }
+    let c = &r.on_calibration;
+    println!(
+        "on the calibration images: {:.1} % of tiles and {:.1} % of (tile, map) pairs outlier; top-1 agreement with layer-int8 {:.1} %",
+        100.0 * c.outlier_tile_share,
+        100.0 * c.outlier_map_share,
+        100.0 * c.agreement
+    );
+    println!(
+        "BitOPs per inference: patch stage {:.4e} ({:.2}x below patch-int8 {:.4e}), whole network {:.4e} ({:.2}x below {:.4e})",
+        c.bitops_patch_stage,
+        r.patch_int8_bitops_patch_stage / c.bitops_patch_stage,
+        r.patch_int8_bitops_patch_stage,
+        c.bitops,
+        r.patch_int8_bitops / c.bitops,
+        r.patch_int8_bitops
+    );
+    println!(
+        "plan size (flash): {} B ({} B more than patch-int8: low-bit variants' biases, multipliers and weight sets)",
+        r.plan_bytes,
+        r.plan_bytes as i64 - r.patch_int8_plan_bytes as i64
+    );
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    let count = s.chars().count();
+    if count <= n {
+        s.to_string()
+    } else {
+        format!("…{}", s.chars().skip(count + 1 - n).collect::<String>())
+    }
+}

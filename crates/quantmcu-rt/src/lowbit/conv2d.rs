@@ -1,0 +1,326 @@
+//! CONV_2D (grouped included) over maps of any width: for output channel `o`
+//! of group `g`, `acc = bias[o] + sum((v + input_offset) * w)` over the taps
+//! inside the input (wrapping 32-bit arithmetic, padding taps contribute
+//! nothing), then the map's clean check and the output stage. At 8 bits in
+//! and out this is exactly [`crate::kernels::conv2d::conv2d`].
+
+use super::{emit, Clean, Codes, CodesMut, Outlier};
+use crate::kernels::conv2d::Conv2dParams;
+use crate::kernels::TapRange;
+
+/// Computes the output pixels of `y.rect` (all channels) from `x`, which must
+/// hold at least `p.geometry.input_rect(&y.rect)`; stops at the first
+/// accumulator outside `clean`.
+///
+/// # Panics
+///
+/// Panics if `x` lacks pixels the output rect reads or the filter/bias are
+/// shorter than the shapes say.
+pub fn conv2d(p: &Conv2dParams, x: Codes, mut y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
+    let g = &p.geometry;
+    let (ic, oc) = (g.input[2], g.output[2]);
+    let [kh, kw] = g.kernel;
+    let taps = oc * kh * kw;
+    if taps == 0 || ic == 0 || p.filter.len() < taps {
+        return Ok(());
+    }
+    let fc = p.filter.len() / taps;
+    let groups = ic / fc;
+    if groups == 0 {
+        return Ok(());
+    }
+    let opg = oc / groups;
+    for oy in y.rect.y..y.rect.y + y.rect.h {
+        let ry = TapRange::new(oy, g.stride[0], g.pad[0], g.dilation[0], kh, g.input[0]);
+        for ox in y.rect.x..y.rect.x + y.rect.w {
+            let rx = TapRange::new(ox, g.stride[1], g.pad[1], g.dilation[1], kw, g.input[1]);
+            let out_at = y.rect.offset(oy, ox, oc);
+            for o in 0..oc {
+                let c0 = (o / opg) * fc;
+                let mut acc = p.bias[o];
+                for ky in ry.lo..ry.hi {
+                    for kx in rx.lo..rx.hi {
+                        let at = x.rect.offset(ry.at(ky), rx.at(kx), ic) + c0;
+                        let w = &p.filter[((o * kh + ky) * kw + kx) * fc..][..fc];
+                        for (c, &wv) in w.iter().enumerate() {
+                            let v = x.value(at + c).wrapping_add(p.input_offset);
+                            acc = acc.wrapping_add(v.wrapping_mul(i32::from(wv)));
+                        }
+                    }
+                }
+                emit(&mut y, out_at + o, acc, o, &p.output, clean.as_ref())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use std::vec::Vec;
+
+    use proptest::prelude::*;
+    use proptest::test_runner::TestCaseError;
+
+    use super::*;
+    use crate::geometry::{Geometry, Rect};
+    use crate::kernels::testutil::{bytes, geometry, grid, spatial};
+    use crate::kernels::{Window, WindowMut};
+    use crate::lowbit::testutil::{
+        any_outlier, bits, bounds, codes, every_pair, pack, requant_to, tiled, value, zero_point, zeroed, Bounds,
+        Requant, Spatial,
+    };
+
+    /// One random convolution between maps of any widths, with its input.
+    #[derive(Debug)]
+    struct Case {
+        g: Geometry,
+        in_bits: u32,
+        input_zp: i32,
+        /// Input codes, `[h][w][c]`.
+        x: Vec<u8>,
+        filter: Vec<i8>,
+        bias: Vec<i32>,
+        out: Requant,
+        bounds: Bounds,
+        grid: (Vec<u16>, Vec<u16>),
+    }
+
+    impl Case {
+        fn params(&self) -> Conv2dParams<'_> {
+            Conv2dParams {
+                geometry: self.g,
+                input_offset: -self.input_zp,
+                filter: &self.filter,
+                bias: &self.bias,
+                output: self.out.stage(),
+            }
+        }
+
+        /// The kernel on the whole output map (a zeroed packed buffer).
+        fn full(&self, clean: Option<Clean>) -> Result<Vec<i8>, Outlier> {
+            let [ih, iw, _] = self.g.input;
+            let [oh, ow, oc] = self.g.output;
+            let x = pack(&self.x, self.in_bits);
+            let mut y = zeroed(oh * ow * oc, self.out.bits);
+            conv2d(
+                &self.params(),
+                Codes {
+                    data: &x,
+                    rect: Rect::full(ih, iw),
+                    bits: self.in_bits,
+                },
+                CodesMut {
+                    data: &mut y,
+                    rect: Rect::full(oh, ow),
+                    bits: self.out.bits,
+                },
+                clean,
+            )?;
+            Ok(y)
+        }
+
+        /// The kernel tile by tile over the case's grid.
+        fn tiled(&self) -> Vec<i8> {
+            let p = self.params();
+            let [_, iw, ic] = self.g.input;
+            let [oh, ow, oc] = self.g.output;
+            let x = pack(&self.x, self.in_bits);
+            tiled(
+                [oh, ow],
+                oc,
+                self.out.bits,
+                &self.grid,
+                &x,
+                self.in_bits,
+                iw,
+                ic,
+                |r| self.g.input_rect(r),
+                |x, y| conv2d(&p, x, y, None),
+            )
+            .unwrap()
+        }
+
+        /// Naive reference: the exact accumulators and output codes of the
+        /// whole map, full-map loops over every tap in i64.
+        fn naive(&self) -> (Vec<i64>, Vec<u8>) {
+            let g = &self.g;
+            let [ih, iw, ic] = g.input;
+            let [oh, ow, oc] = g.output;
+            let [kh, kw] = g.kernel;
+            let fc = self.filter.len() / (oc * kh * kw);
+            let opg = oc / (ic / fc);
+            let (mut accs, mut out) = (Vec::new(), Vec::new());
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    for o in 0..oc {
+                        let mut acc = i64::from(self.bias[o]);
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = (oy * g.stride[0] + ky * g.dilation[0]) as i64 - g.pad[0] as i64;
+                                let ix = (ox * g.stride[1] + kx * g.dilation[1]) as i64 - g.pad[1] as i64;
+                                if iy < 0 || ix < 0 || iy >= ih as i64 || ix >= iw as i64 {
+                                    continue;
+                                }
+                                for c in 0..fc {
+                                    let code = self.x[(iy as usize * iw + ix as usize) * ic + (o / opg) * fc + c];
+                                    let w = self.filter[((o * kh + ky) * kw + kx) * fc + c];
+                                    acc += (value(code, self.in_bits) - i64::from(self.input_zp)) * i64::from(w);
+                                }
+                            }
+                        }
+                        accs.push(acc);
+                        out.push(self.out.code(acc, o));
+                    }
+                }
+            }
+            (accs, out)
+        }
+    }
+
+    /// Random convolutions: `spatial` geometry, `groups` x `fc` input
+    /// channels, `groups` x `opg` output channels, (input, output) widths
+    /// from `widths`.
+    fn case(
+        spatial: impl Strategy<Value = Spatial>,
+        groups: impl Strategy<Value = usize>,
+        fc: impl Strategy<Value = usize>,
+        opg: impl Strategy<Value = usize>,
+        widths: impl Strategy<Value = (u32, u32)>,
+    ) -> impl Strategy<Value = Case> {
+        (spatial, groups, fc, opg, widths).prop_flat_map(|((hw, k, s, d, same), groups, fc, opg, (ib, ob))| {
+            let (ic, oc) = (groups * fc, groups * opg);
+            let g = geometry([hw[0], hw[1], ic], oc, k, s, d, same);
+            (
+                (Just(g), Just(ib), zero_point(ib), codes(hw[0] * hw[1] * ic, ib)),
+                bytes(oc * k[0] * k[1] * fc),
+                prop::collection::vec(-20000i32..20000, oc),
+                requant_to(ob, oc),
+                bounds(oc),
+                grid(),
+            )
+                .prop_map(|((g, in_bits, input_zp, x), filter, bias, out, bounds, grid)| Case {
+                    g,
+                    in_bits,
+                    input_zp,
+                    x,
+                    filter,
+                    bias,
+                    out,
+                    bounds,
+                    grid,
+                })
+        })
+    }
+
+    /// Grouped convolutions of any geometry.
+    fn general(widths: impl Strategy<Value = (u32, u32)>) -> impl Strategy<Value = Case> {
+        case(spatial(), 1usize..=3, 1usize..=4, 1usize..=5, widths)
+    }
+
+    /// 1x1 convolutions without padding (stride 1 or 2).
+    fn pointwise(widths: impl Strategy<Value = (u32, u32)>) -> impl Strategy<Value = Case> {
+        let spatial = (
+            [1usize..=7, 1usize..=7],
+            prop_oneof![3 => Just(1usize), 1 => Just(2)],
+            any::<bool>(),
+        )
+            .prop_map(|(hw, s, same)| (hw, [1, 1], [s, s], [1, 1], same));
+        case(
+            spatial,
+            prop_oneof![3 => Just(1usize), 1 => 2usize..=3],
+            1usize..=24,
+            1usize..=12,
+            widths,
+        )
+    }
+
+    /// The whole map equals the reference, and so does the tiled run.
+    fn matches_naive_and_tiles(c: Case) -> Result<(), TestCaseError> {
+        let full = c.full(None).unwrap();
+        prop_assert_eq!(&full, &pack(&c.naive().1, c.out.bits));
+        prop_assert_eq!(&c.tiled(), &full);
+        Ok(())
+    }
+
+    /// With random bounds the kernel fails iff a reference accumulator is
+    /// outside them, and otherwise writes the reference output.
+    fn outlier_iff_outside_bounds(c: Case) -> Result<(), TestCaseError> {
+        let (accs, want) = c.naive();
+        let oc = c.g.output[2];
+        let (lo, hi) = c.bounds.place(&accs, oc);
+        let got = c.full(Some(Clean { lo: &lo, hi: &hi }));
+        if any_outlier(&lo, &hi, &accs, oc) {
+            prop_assert_eq!(got, Err(Outlier));
+        } else {
+            prop_assert_eq!(got, Ok(pack(&want, c.out.bits)));
+        }
+        Ok(())
+    }
+
+    /// At 8 bits in and out the kernel writes the int8 kernel's bytes.
+    fn equals_int8_kernel(c: Case) -> Result<(), TestCaseError> {
+        let p = c.params();
+        let [ih, iw, _] = c.g.input;
+        let [oh, ow, oc] = c.g.output;
+        let x = pack(&c.x, 8);
+        let mut want = std::vec![0i8; oh * ow * oc];
+        let mut scratch = std::vec![0i32; crate::kernels::conv2d::conv2d_scratch_len(&p)];
+        crate::kernels::conv2d::conv2d(
+            &p,
+            Window {
+                data: &x,
+                rect: Rect::full(ih, iw),
+            },
+            WindowMut {
+                data: &mut want,
+                rect: Rect::full(oh, ow),
+            },
+            &mut scratch,
+        );
+        prop_assert_eq!(c.full(None).unwrap(), want);
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn general_matches_naive_and_tiles(c in general((bits(), bits()))) {
+            matches_naive_and_tiles(c)?;
+        }
+
+        #[test]
+        fn pointwise_matches_naive_and_tiles(c in pointwise((bits(), bits()))) {
+            matches_naive_and_tiles(c)?;
+        }
+
+        #[test]
+        fn general_outlier_iff_outside_bounds(c in general((bits(), bits()))) {
+            outlier_iff_outside_bounds(c)?;
+        }
+
+        #[test]
+        fn pointwise_outlier_iff_outside_bounds(c in pointwise((bits(), bits()))) {
+            outlier_iff_outside_bounds(c)?;
+        }
+
+        #[test]
+        fn general_equals_int8_kernel_at_8_bits(c in general(Just((8, 8)))) {
+            equals_int8_kernel(c)?;
+        }
+
+        #[test]
+        fn pointwise_equals_int8_kernel_at_8_bits(c in pointwise(Just((8, 8)))) {
+            equals_int8_kernel(c)?;
+        }
+    }
+
+    #[test]
+    fn every_width_pair_matches_naive_and_tiles() {
+        every_pair(4, |a, b| general(Just((a, b))), matches_naive_and_tiles);
+        every_pair(2, |a, b| pointwise(Just((a, b))), matches_naive_and_tiles);
+    }
+}

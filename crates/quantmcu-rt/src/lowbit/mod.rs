@@ -1,0 +1,117 @@
+//! Kernels over feature maps of any width from 1 to 8 bits: the
+//! mixed-precision path of a plan (DESIGN.md, "Numerics").
+//!
+//! A map at `b < 8` bits stores unsigned codes `u` in `0..2^b`, packed as
+//! [`crate::packed`] describes; a map at 8 bits is plain int8 (each byte an
+//! `i8`). Either way a code reads as an `i32` value `v` with
+//! `real = scale * (v - zero_point)`, so every kernel here is the int8
+//! kernel's integer formula with `v` in place of the int8 value: the
+//! parameters (input offset = minus the input zero point, bias, Q31
+//! multipliers, output zero point, clamp to the output's code range) are
+//! derived on the host for each (input bits, output bits) pair.
+//!
+//! A kernel writing a map that may turn outlier gets the accumulator bounds
+//! [`Clean`] of that map's clean range; the first accumulator outside them
+//! stops the kernel with [`Outlier`] (the caller then reruns the op with its
+//! 8-bit output variant, so an outlier tile costs one partial pass). The
+//! int8 kernels of [`crate::kernels`] are the fast path of the 8-bit to 8-bit
+//! case and equal these kernels there.
+
+use crate::geometry::Rect;
+use crate::kernels::OutputStage;
+use crate::packed;
+
+pub mod add;
+pub mod conv2d;
+pub mod depthwise_conv2d;
+pub mod fully_connected;
+pub mod pad;
+pub mod pool;
+
+/// A read-only window of a map at `bits` bits holding `rect` compactly
+/// (`[h][w][c]` element order, codes packed when `bits < 8`).
+#[derive(Clone, Copy, Debug)]
+pub struct Codes<'a> {
+    pub data: &'a [i8],
+    pub rect: Rect,
+    pub bits: u32,
+}
+
+impl Codes<'_> {
+    /// Value of element `i` (an `i8` at 8 bits, an unsigned code below).
+    #[inline]
+    pub fn value(&self, i: usize) -> i32 {
+        if self.bits >= 8 {
+            i32::from(self.data[i])
+        } else {
+            i32::from(packed::get(bytemuck::cast_slice(self.data), self.bits, i))
+        }
+    }
+}
+
+/// A writable window of a map at `bits` bits.
+#[derive(Debug)]
+pub struct CodesMut<'a> {
+    pub data: &'a mut [i8],
+    pub rect: Rect,
+    pub bits: u32,
+}
+
+impl CodesMut<'_> {
+    /// Stores value `v` (already inside the map's code range) as element `i`.
+    #[inline]
+    pub fn store(&mut self, i: usize, v: i32) {
+        if self.bits >= 8 {
+            self.data[i] = v as i8;
+        } else {
+            packed::set(bytemuck::cast_slice_mut(self.data), self.bits, i, v as u8);
+        }
+    }
+}
+
+/// Accumulator bounds of a map's clean range: an accumulator of channel `c`
+/// is clean when `lo[c] <= acc <= hi[c]` (one entry serves every channel).
+/// The host derives them from the 8-bit output variant: exactly the
+/// accumulators whose int8 output lies inside the clean range.
+#[derive(Clone, Copy, Debug)]
+pub struct Clean<'a> {
+    pub lo: &'a [i32],
+    pub hi: &'a [i32],
+}
+
+impl Clean<'_> {
+    #[inline]
+    fn check(&self, acc: i32, c: usize) -> Result<(), Outlier> {
+        let c = if self.lo.len() == 1 { 0 } else { c };
+        if acc < self.lo[c] || acc > self.hi[c] {
+            Err(Outlier)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A value of the tile left the clean range of the map being written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outlier;
+
+/// Checks accumulator `acc` of channel `c` against `clean`, then requantizes
+/// it with `stage` and stores it as element `i` of `y`.
+#[inline]
+pub(crate) fn emit(
+    y: &mut CodesMut,
+    i: usize,
+    acc: i32,
+    c: usize,
+    stage: &OutputStage,
+    clean: Option<&Clean>,
+) -> Result<(), Outlier> {
+    if let Some(k) = clean {
+        k.check(acc, c)?;
+    }
+    y.store(i, i32::from(stage.apply(acc, c)));
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod testutil;

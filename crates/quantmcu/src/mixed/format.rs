@@ -1,0 +1,84 @@
+//! How a feature map's values are stored: int8 as the model says, or `b`-bit
+//! codes on the map's clean range (DESIGN.md, "Numerics").
+
+use serde::{Deserialize, Serialize};
+
+/// Storage of a map: `real = scale[c] * (v - zero_point)` for a value `v`
+/// of channel `c` (`scale` has one entry for the whole map or one per
+/// channel; the zero point is shared, so real 0 is the same code in every
+/// channel and the padding of a convolution stays exact).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Format {
+    /// 8 (int8 values) or fewer (unsigned codes in `0..2^bits`).
+    pub bits: u32,
+    pub scale: Vec<f64>,
+    pub zero_point: i32,
+}
+
+impl Format {
+    /// An int8 tensor of the model.
+    pub fn int8(scale: f32, zero_point: i32) -> Self {
+        Format {
+            bits: 8,
+            scale: vec![f64::from(scale)],
+            zero_point,
+        }
+    }
+
+    /// Scale of channel `c`.
+    pub fn scale_of(&self, c: usize) -> f64 {
+        self.scale[if self.scale.len() == 1 { 0 } else { c }]
+    }
+
+    /// True when the scale differs per channel.
+    pub fn per_channel(&self) -> bool {
+        self.scale.len() > 1
+    }
+
+    /// The `bits`-bit format covering int8 clean ranges `ranges` (one per
+    /// channel, or one for the map) of a map quantized as (`scale`,
+    /// `zero_point`). Each range is widened to hold the zero point (real 0
+    /// stays exact); the zero code comes from the union of the ranges, and
+    /// each channel gets the smallest scale that keeps its range inside the
+    /// codes. A channel whose range is the zero point alone gets the int8
+    /// scale.
+    pub fn low(bits: u32, scale: f32, zero_point: i32, ranges: &[(i32, i32)]) -> Self {
+        let n = f64::from((1u32 << bits) - 1);
+        let s8 = f64::from(scale);
+        let lo = ranges.iter().map(|r| r.0).min().unwrap_or(zero_point).min(zero_point);
+        let hi = ranges.iter().map(|r| r.1).max().unwrap_or(zero_point).max(zero_point);
+        let span = f64::from((hi - lo).max(1));
+        let zp = (f64::from(zero_point - lo) * n / span).round().clamp(0.0, n);
+        let scale = ranges
+            .iter()
+            .map(|&(l, h)| {
+                let above = f64::from((h - zero_point).max(0));
+                let below = f64::from((zero_point - l).max(0));
+                let need = [(above, n - zp), (below, zp)]
+                    .iter()
+                    .filter(|(d, codes)| *d > 0.0 && *codes > 0.0)
+                    .map(|(d, codes)| d / codes)
+                    .fold(0.0f64, f64::max);
+                if need > 0.0 {
+                    s8 * need
+                } else {
+                    s8
+                }
+            })
+            .collect();
+        Format {
+            bits,
+            scale,
+            zero_point: zp as i32,
+        }
+    }
+
+    /// Smallest and largest value the format stores.
+    pub fn code_range(&self) -> (i32, i32) {
+        if self.bits >= 8 {
+            (-128, 127)
+        } else {
+            (0, (1 << self.bits) - 1)
+        }
+    }
+}
