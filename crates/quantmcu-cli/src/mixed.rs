@@ -33,6 +33,10 @@ pub struct MixedReport {
     pub on_calibration: Comparison,
     pub patch_int8_bitops: f64,
     pub patch_int8_bitops_patch_stage: f64,
+    /// Graph ops of the patch stage, and patch-int8's BitOPs per graph op
+    /// (the worst case of this plan: every tile outlier).
+    pub stage_ops: Vec<usize>,
+    pub patch_int8_bitops_per_op: Vec<f64>,
     /// Plan bytes (weights, variants, steps) of this plan and of patch-int8.
     pub plan_bytes: usize,
     pub patch_int8_plan_bytes: usize,
@@ -98,6 +102,8 @@ pub fn mixed_plan(
         on_calibration,
         patch_int8_bitops: base.bitops,
         patch_int8_bitops_patch_stage: base.bitops_patch_stage,
+        stage_ops: tp.stage.ops.clone(),
+        patch_int8_bitops_per_op: base.bitops_per_op,
         plan_bytes: runner.compiled().bytes().len(),
         patch_int8_plan_bytes: int8.compiled().bytes().len(),
         plan,
@@ -129,6 +135,16 @@ pub fn print(r: &MixedReport) {
         );
     }
     let c = &r.on_calibration;
+    println!("BitOPs per patch-stage op (mean over the calibration images; worst case = patch-int8):");
+    for &i in &r.stage_ops {
+        let (got, worst) = (c.bitops_per_op[i], r.patch_int8_bitops_per_op[i]);
+        if worst > 0.0 {
+            println!(
+                "  op {i:>3}: {got:>12.4e} of {worst:>12.4e} ({:.2}x below)",
+                worst / got
+            );
+        }
+    }
     println!(
         "on the calibration images: {:.1} % of tiles and {:.1} % of (tile, map) pairs outlier; top-1 agreement with layer-int8 {:.1} %",
         100.0 * c.outlier_tile_share,

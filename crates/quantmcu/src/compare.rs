@@ -31,8 +31,10 @@ pub struct Comparison {
     /// model's classes), and layer-int8's on the same images.
     pub accuracy: Option<f64>,
     pub reference_accuracy: Option<f64>,
-    /// Mean BitOPs per inference.
+    /// Mean BitOPs per inference, whole network, per graph op and in the
+    /// patch stage.
     pub bitops: f64,
+    pub bitops_per_op: Vec<f64>,
     pub bitops_patch_stage: f64,
     /// Share of (tile, low-bit map) pairs and of tiles stored at 8 bits.
     pub outlier_map_share: f64,
@@ -45,6 +47,7 @@ struct One {
     noise: f64,
     correct: Option<(bool, bool)>,
     bitops: u64,
+    bitops_per_op: Vec<u64>,
     bitops_patch: u64,
     outlier_maps: usize,
     low_maps: usize,
@@ -83,6 +86,7 @@ pub fn compare(
                 noise,
                 correct,
                 bitops: bo.total,
+                bitops_per_op: bo.per_op.clone(),
                 bitops_patch: bo.patch_stage,
                 outlier_maps: bo.outlier_maps,
                 low_maps: bo.low_maps,
@@ -110,6 +114,9 @@ pub fn compare(
         accuracy: acc(|c| c.0),
         reference_accuracy: acc(|c| c.1),
         bitops: sum(&|o| o.bitops as f64) / n,
+        bitops_per_op: (0..graph.ops.len())
+            .map(|i| sum(&|o| o.bitops_per_op[i] as f64) / n)
+            .collect(),
         bitops_patch_stage: sum(&|o| o.bitops_patch as f64) / n,
         outlier_map_share: share(
             ones.iter().map(|o| o.outlier_maps).sum(),

@@ -48,6 +48,8 @@ struct Writer<'a> {
     steps: Vec<u32>,
     n_steps: u32,
     data: Vec<u8>,
+    /// Offsets of the arrays already in `data`.
+    arrays: std::collections::HashMap<Vec<u8>, u32>,
     scratch_words: usize,
 }
 
@@ -56,19 +58,27 @@ fn w(v: i32) -> u32 {
 }
 
 impl Writer<'_> {
-    fn i8s(&mut self, v: &[i8]) -> u32 {
-        let at = self.data.len();
-        self.data.extend(v.iter().map(|&x| x as u8));
+    /// Appends `bytes` (4-byte aligned) unless the same array is already
+    /// there (variants share their weights); returns its offset.
+    fn array(&mut self, bytes: Vec<u8>) -> u32 {
+        if let Some(&at) = self.arrays.get(&bytes) {
+            return at;
+        }
+        let at = self.data.len() as u32;
+        self.data.extend_from_slice(&bytes);
         while !self.data.len().is_multiple_of(4) {
             self.data.push(0);
         }
-        at as u32
+        self.arrays.insert(bytes, at);
+        at
+    }
+
+    fn i8s(&mut self, v: &[i8]) -> u32 {
+        self.array(v.iter().map(|&x| x as u8).collect())
     }
 
     fn i32s(&mut self, v: &[i32]) -> u32 {
-        let at = self.data.len();
-        v.iter().for_each(|x| self.data.extend_from_slice(&x.to_le_bytes()));
-        at as u32
+        self.array(v.iter().flat_map(|x| x.to_le_bytes()).collect())
     }
 
     fn geometry(rec: &mut Vec<u32>, g: &Geometry) {
@@ -414,6 +424,7 @@ pub fn compile_mixed(
         steps: Vec::new(),
         n_steps: 0,
         data: Vec::new(),
+        arrays: std::collections::HashMap::new(),
         scratch_words: 0,
     };
     let [ih, iw, ic] = hwc(graph, input).unwrap_or([1, graph.tensors[input].elements(), 1]);
