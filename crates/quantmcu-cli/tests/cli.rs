@@ -202,3 +202,87 @@ fn a_budget_below_every_plan_names_the_smallest_achievable() {
         "9x9",
     );
 }
+
+/// `plan --calib` writes a mixed-precision plan that `run --plan` and
+/// `eval --plan --json` execute; its measured patch-stage BitOPs lie below
+/// patch-int8's; bad mixed-precision flags fail cleanly.
+#[test]
+fn mixed_plan_runs_and_saves_bitops() {
+    let model = assets::model("vww_mobilenetv1.tflite").unwrap();
+    let m = model.to_str().unwrap();
+    let foolbox = assets::ensure("foolbox").unwrap().join("foolbox");
+    let data = foolbox.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (mixed, int8) = (dir.path().join("mixed.plan"), dir.path().join("int8.plan"));
+    let plan = |extra: &[&str], out: &PathBuf| {
+        let mut args = vec![
+            "plan",
+            m,
+            "--sram",
+            "22118",
+            "--input",
+            "streamed",
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        quantmcu(&args)
+    };
+    let o = plan(
+        &[
+            "--calib",
+            data,
+            "--calib-set",
+            "imagenet",
+            "--clean-bits",
+            "4",
+            "--vdpc",
+            "branch",
+        ],
+        &mixed,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("below patch-int8"));
+    assert!(plan(&[], &int8).status.success());
+    let image = foolbox.join("cifar10_00_3.png");
+    let o = quantmcu(&["run", m, image.to_str().unwrap(), "--plan", mixed.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let eval = |p: &PathBuf| -> serde_json::Value {
+        let o = quantmcu(&[
+            "eval",
+            m,
+            "--data",
+            data,
+            "--set",
+            "cifar10",
+            "--mirror",
+            "--json",
+            "--plan",
+            p.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let (a, b) = (eval(&mixed), eval(&int8));
+    assert_eq!(a["images"], 40);
+    assert_eq!(b["agreement"], 1.0, "patch-int8 agrees with layer-int8 everywhere");
+    let stage = |v: &serde_json::Value| v["bitops_patch_stage"].as_f64().unwrap();
+    assert!(stage(&a) < stage(&b), "{} vs {}", stage(&a), stage(&b));
+    let agreement = a["agreement"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&agreement));
+    assert_clean_failure(&plan(&["--calib", data, "--clean-bits", "4,9"], &mixed), "'9'");
+    assert_clean_failure(
+        &plan(
+            &["--calib", data, "--calib-set", "imagenet", "--clean-bits", "4,4"],
+            &mixed,
+        ),
+        "feature maps",
+    );
+    assert_clean_failure(
+        &plan(
+            &["--calib", data, "--calib-set", "imagenet", "--outlier-quantile", "2"],
+            &mixed,
+        ),
+        "outlier-quantile",
+    );
+}
