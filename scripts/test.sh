@@ -12,6 +12,10 @@ if command -v rustup >/dev/null; then
   rustup target add thumbv7em-none-eabihf >/dev/null 2>&1 || true
 fi
 cargo build -q -p quantmcu-rt --target thumbv7em-none-eabihf --release
+# The firmware (firmware/, a separate cargo project) runs plans under QEMU in
+# the CLI's firmware tests: the target and qemu-system-arm must be installed.
+scripts/setup-firmware.sh
+cargo fmt --manifest-path firmware/Cargo.toml --check
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"

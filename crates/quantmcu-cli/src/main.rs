@@ -2,8 +2,11 @@
 //! microcontrollers.
 
 mod bench;
+mod compile;
 mod eval;
+mod export;
 mod inspect;
+mod mcu;
 mod mixed;
 mod plan;
 mod plot;
@@ -105,6 +108,106 @@ enum Command {
         /// convolutions.
         #[arg(long, requires = "calib")]
         per_channel: bool,
+        /// Codes cover the MSE-optimal range inside each clean range.
+        #[arg(long, requires = "calib")]
+        clip: bool,
+        /// Fold each low-bit map's mean quantization error into its readers'
+        /// biases.
+        #[arg(long, requires = "calib")]
+        bias_correction: bool,
+    },
+    /// The main job: plan the patch schedule for an SRAM budget, calibrate,
+    /// search bit widths (VDQS), evaluate layer-int8 / patch-int8 /
+    /// patch-uniform-low / quantmcu side by side, and write DIR/plan.qmcu,
+    /// DIR/plan.json and DIR/report.json.
+    Compile {
+        /// The int8 .tflite model.
+        model: PathBuf,
+        /// Calibration images (IDX file, class folders or {set}_{index}_{label} files).
+        #[arg(long)]
+        calib: PathBuf,
+        /// Only these sets (comma-separated) of a {set}_{index}_{label} folder.
+        #[arg(long)]
+        calib_set: Option<String>,
+        /// Use the first N calibration images (per set).
+        #[arg(long, default_value_t = 64)]
+        calib_limit: usize,
+        /// Evaluation images (default: the calibration images).
+        #[arg(long)]
+        eval: Option<PathBuf>,
+        /// Only these sets of the evaluation folder.
+        #[arg(long)]
+        eval_set: Option<String>,
+        /// Evaluate only the first N images (per set).
+        #[arg(long)]
+        eval_limit: Option<usize>,
+        /// Also evaluate every image flipped left to right.
+        #[arg(long)]
+        mirror: bool,
+        /// SRAM budget: bytes, or with a unit (e.g. 64KiB).
+        #[arg(long, value_parser = parse_bytes)]
+        sram: usize,
+        /// How the int8 input is held during the patch stage.
+        #[arg(long, value_enum, default_value_t = Input::Resident)]
+        input: Input,
+        /// Only consider the patch stage that ends with this op index.
+        #[arg(long)]
+        split: Option<usize>,
+        /// Only consider this grid (e.g. 3x3).
+        #[arg(long, value_parser = parse_grid)]
+        grid: Option<[usize; 2]>,
+        /// Candidate widths of the search (8 is always one).
+        #[arg(long, value_parser = mixed::parse_bits, default_value = "8,4")]
+        bits: mixed::Widths,
+        /// VDQS trade-off: S = (1 - lambda) Phi - lambda Omega.
+        #[arg(long, default_value_t = compile::DEFAULT_LAMBDA)]
+        lambda: f64,
+        /// Stop the search once the estimated BitOPs reach this.
+        #[arg(long)]
+        target_bitops: Option<f64>,
+        /// Fraction of calibration values left outside each clean range
+        /// (default: the largest saving that keeps 99 % top-1 agreement on
+        /// the calibration images, from a sweep).
+        #[arg(long)]
+        outlier_quantile: Option<f64>,
+        /// VDPC rule.
+        #[arg(long, value_enum, default_value_t = Vdpc::Map)]
+        vdpc: Vdpc,
+        /// Turn off per-channel clean ranges.
+        #[arg(long)]
+        no_per_channel: bool,
+        /// Turn off MSE-optimal clipping of the code range.
+        #[arg(long)]
+        no_clip: bool,
+        /// Turn off bias correction of low-bit readers.
+        #[arg(long)]
+        no_bias_correction: bool,
+        /// Score Omega relative to the mean Omega of the moves (instead of
+        /// DESIGN.md's H_i(8) normalization).
+        #[arg(long)]
+        rescaled_omega: bool,
+        /// Also search and evaluate at each of these lambdas (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        sweep_lambda: Vec<f64>,
+        /// Output directory.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        /// Print report.json instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The main job on the built-in default: the project's reference model
+    /// and Fashion-MNIST (fetched on first use).
+    Demo {
+        /// Output directory.
+        #[arg(short = 'o', long = "output", default_value = "demo")]
+        output: PathBuf,
+        /// Evaluate only the first N test images (default: all 10,000).
+        #[arg(long)]
+        eval_limit: Option<usize>,
+        /// Print report.json instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// Top-1/top-5 accuracy, per-class accuracy and confusion matrix of a
     /// model over a labelled data set (reference executor, parallel).
@@ -145,6 +248,58 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a compiled plan, int8 test inputs, the host runtime's outputs
+    /// for them and the buffer sizes into a directory a firmware builds with.
+    Export {
+        /// The int8 .tflite model.
+        model: PathBuf,
+        /// A plan from `quantmcu plan -o` (default: the layer-by-layer int8 plan).
+        #[arg(long)]
+        plan: Option<PathBuf>,
+        /// The directory to write (plan.qmcu, inputs.bin, expected.bin, consts.rs, ...).
+        #[arg(long)]
+        firmware: PathBuf,
+        /// Test images (same layouts as `eval --data`; default: seeded
+        /// pseudo-random images).
+        #[arg(long)]
+        inputs: Option<PathBuf>,
+        /// Only this set of a {set}_{index}_{label} folder.
+        #[arg(long, requires = "inputs")]
+        set: Option<String>,
+        /// Number of test inputs.
+        #[arg(long, default_value_t = export::DEFAULT_LIMIT)]
+        limit: usize,
+    },
+    /// Run a plan on a Cortex-M4F under QEMU (firmware/, mps2-an386): checks
+    /// the outputs equal the host runtime's byte for byte and reports
+    /// instructions per inference, flash and RAM.
+    McuRun {
+        /// The int8 .tflite model.
+        model: PathBuf,
+        /// A plan from `quantmcu plan -o` (default: the layer-by-layer int8 plan).
+        #[arg(long)]
+        plan: Option<PathBuf>,
+        /// Test images (same layouts as `eval --data`; default: seeded
+        /// pseudo-random images).
+        #[arg(long)]
+        inputs: Option<PathBuf>,
+        /// Only this set of a {set}_{index}_{label} folder.
+        #[arg(long, requires = "inputs")]
+        set: Option<String>,
+        /// Number of test inputs.
+        #[arg(long, default_value_t = export::DEFAULT_LIMIT)]
+        limit: usize,
+        /// Seconds QEMU may run before the run fails.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+        /// Also report single int8 kernels' instructions per MAC (firmware
+        /// feature kernel-bench; text output only).
+        #[arg(long)]
+        kernels: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -158,6 +313,46 @@ fn main() -> ExitCode {
             json,
         } => run::run(&model, &input, plan.as_deref(), json),
         Command::Bench { model, seconds, json } => bench::bench(&model, seconds, json),
+        Command::Export {
+            model,
+            plan,
+            firmware,
+            inputs,
+            set,
+            limit,
+        } => export::export(
+            &export::ExportArgs {
+                model,
+                plan,
+                inputs,
+                set,
+                limit,
+            },
+            &firmware,
+        ),
+        Command::McuRun {
+            model,
+            plan,
+            inputs,
+            set,
+            limit,
+            timeout,
+            kernels,
+            json,
+        } => mcu::mcu_run(
+            &export::ExportArgs {
+                model,
+                plan,
+                inputs,
+                set,
+                limit,
+            },
+            &mcu::McuOptions {
+                json,
+                timeout: std::time::Duration::from_secs(timeout),
+                kernels,
+            },
+        ),
         Command::Eval {
             model,
             data,
@@ -175,6 +370,62 @@ fn main() -> ExitCode {
             plan: plan.as_deref(),
             mirror,
         }),
+        Command::Demo {
+            output,
+            eval_limit,
+            json,
+        } => compile::demo(&output, eval_limit, json),
+        Command::Compile {
+            model,
+            calib,
+            calib_set,
+            calib_limit,
+            eval,
+            eval_set,
+            eval_limit,
+            mirror,
+            sram,
+            input,
+            split,
+            grid,
+            bits,
+            lambda,
+            target_bitops,
+            outlier_quantile,
+            vdpc,
+            no_per_channel,
+            no_clip,
+            no_bias_correction,
+            rescaled_omega,
+            sweep_lambda,
+            output,
+            json,
+        } => compile::compile(&compile::CompileArgs {
+            model,
+            calib,
+            calib_set,
+            calib_limit,
+            eval,
+            eval_set,
+            eval_limit,
+            mirror,
+            sram,
+            input: input.into(),
+            split,
+            grid,
+            bits: bits.0,
+            lambda,
+            target_bitops,
+            outlier_quantile,
+            rule: vdpc.into(),
+            per_channel: !no_per_channel,
+            clip: !no_clip,
+            bias_correction: !no_bias_correction,
+            rescaled_omega,
+            sweep_lambda,
+            output,
+            json,
+        }),
         Command::Plan {
             model,
             sram,
@@ -191,6 +442,8 @@ fn main() -> ExitCode {
             outlier_quantile,
             vdpc,
             per_channel,
+            clip,
+            bias_correction,
         } => plan::plan(plan::PlanArgs {
             mixed: calib.map(|calib| mixed::MixedArgs {
                 calib,
@@ -200,6 +453,8 @@ fn main() -> ExitCode {
                 outlier_quantile,
                 rule: vdpc.into(),
                 per_channel,
+                clip,
+                bias_correction,
             }),
             model: &model,
             sram,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use quantmcu::compare::{compare, Comparison};
-use quantmcu::mixed::{build, calibrate, stage_maps, MixedConfig, MixedPlan, Rule};
+use quantmcu::mixed::{build, calibrate_int8, MixedConfig, MixedPlan, Rule};
 use quantmcu::patch::arena::InputMode;
 use quantmcu::patch::{PlanRunner, TilePlan};
 use quantmcu::Interpreter;
@@ -23,6 +23,8 @@ pub struct MixedArgs {
     pub outlier_quantile: f64,
     pub rule: Rule,
     pub per_channel: bool,
+    pub clip: bool,
+    pub bias_correction: bool,
 }
 
 /// What the plan did on the calibration images, next to patch-int8.
@@ -80,15 +82,16 @@ pub fn mixed_plan(
     )
     .with_context(|| format!("calibration data {}", a.calib.display()))?;
     let inputs: Vec<_> = calib.iter().map(|s| s.inputs.clone()).collect();
-    let maps = stage_maps(graph, &tp.stage);
     let bar = samples::progress(inputs.len(), "calibrating", quiet);
-    let hists = calibrate(interp, tp, &maps, &inputs, &|| bar.inc(1))?;
+    let hists = calibrate_int8(interp, tp, mode, &inputs, &|| bar.inc(1))?;
     bar.finish_and_clear();
     let cfg = MixedConfig {
         bits: a.clean_bits.clone(),
         outlier_quantile: a.outlier_quantile,
         rule: a.rule,
         per_channel: a.per_channel,
+        clip: a.clip,
+        bias_correction: a.bias_correction,
     };
     let plan = build(graph, &tp.stage, &hists, &cfg)?;
     let runner = PlanRunner::with_mixed(interp, Some((tp, mode)), Some(&plan))?;

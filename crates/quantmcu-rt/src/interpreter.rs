@@ -677,6 +677,31 @@ pub fn run_with_stats(
     output: &mut [i8],
     stats: &mut [u8],
 ) -> Result<(), PlanError> {
+    run_observed(plan, arena, scratch, input, output, stats, &mut ())
+}
+
+/// Sees every map a tile writes (calibration through a mixed plan).
+pub trait Observer {
+    /// Tile `tile` stored map `map` at `bits` bits: `data` holds its window
+    /// `rect` with `channels` channels (packed codes below 8 bits).
+    fn map_written(&mut self, tile: usize, map: usize, bits: u32, data: &[i8], rect: Rect, channels: usize);
+}
+
+/// The observer that looks at nothing.
+impl Observer for () {
+    fn map_written(&mut self, _: usize, _: usize, _: u32, _: &[i8], _: Rect, _: usize) {}
+}
+
+/// [`run_with_stats`], also showing `observer` every map a tile writes.
+pub fn run_observed(
+    plan: &Plan,
+    arena: &mut [i8],
+    scratch: &mut [i32],
+    input: &[i8],
+    output: &mut [i8],
+    stats: &mut [u8],
+    observer: &mut dyn Observer,
+) -> Result<(), PlanError> {
     let stats_ok = stats.is_empty() || Some(stats.len()) == plan.n_tiles.checked_mul(plan.n_maps);
     if arena.len() < plan.arena_bytes || input.len() != plan.input_len || output.len() != plan.output_len || !stats_ok {
         return Err(PlanError::BadBuffers);
@@ -687,6 +712,7 @@ pub fn run_with_stats(
         tile: None,
         sticky: false,
         stats,
+        observer,
     };
     let mut c = Cursor {
         words: plan.words,
@@ -769,6 +795,7 @@ struct Tiles<'s> {
     /// The branch rule saw an outlier in this tile.
     sticky: bool,
     stats: &'s mut [u8],
+    observer: &'s mut dyn Observer,
 }
 
 /// Runs a mixed op: its low-width variant when the rule allows and the tile
@@ -808,10 +835,17 @@ fn run_mixed(
         if used == 8 && low_bits < 8 {
             tiles.sticky = true;
         }
-        if let (Some(t), false) = (tiles.tile, tiles.stats.is_empty()) {
+        if let Some(t) = tiles.tile {
             if let Some(s) = tiles.stats.get_mut(t * plan.n_maps + m.out_map as usize) {
                 *s = used as u8;
             }
+            let channels = m
+                .variants()
+                .next()
+                .map_or(1, |v| plan.op(v.op).map_or(1, |o| out_channels(&o)));
+            tiles
+                .observer
+                .map_written(t, m.out_map as usize, used, y, rect, channels);
         }
     }
     Ok(())

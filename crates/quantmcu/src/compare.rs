@@ -63,38 +63,66 @@ pub fn compare(
     samples: &[Sample],
     progress: &(dyn Fn() + Sync),
 ) -> Result<Comparison> {
+    Ok(compare_all(interp, &[runner], samples, progress)?.remove(0))
+}
+
+/// [`compare`] for several plans at once: the reference runs once per
+/// sample; `progress` is called once per (sample, plan).
+pub fn compare_all(
+    interp: &Interpreter,
+    runners: &[&PlanRunner],
+    samples: &[Sample],
+    progress: &(dyn Fn() + Sync),
+) -> Result<Vec<Comparison>> {
     let graph = interp.graph();
     let classes = graph.tensors[graph.outputs[0]].elements();
     // Labels count only when every sample has one of the model's classes.
     let labelled = samples.iter().all(|s| s.label.is_some_and(|l| l < classes));
-    let ones: Vec<One> = samples
+    let per_sample: Vec<Vec<One>> = samples
         .par_iter()
         .map(|s| {
             let want = interp.run(&s.inputs)?;
-            let run = runner.run_stats(&s.inputs)?;
-            let got = run.values[graph.outputs[0]].as_ref().expect("outputs are computed");
-            let (a, b) = (class_scores(graph, &want[0]), class_scores(graph, got));
-            let (ta, tb) = (top_k(&a, 1)[0], top_k(&b, 1)[0]);
-            let signal = a.iter().map(|v| v * v).sum();
-            let noise = a.iter().zip(&b).map(|(x, y)| (x - y) * (x - y)).sum();
-            let correct = s.label.filter(|_| labelled).map(|l| (tb == l, ta == l));
-            progress();
-            let bo = &run.bitops;
-            Ok(One {
-                agree: ta == tb,
-                signal,
-                noise,
-                correct,
-                bitops: bo.total,
-                bitops_per_op: bo.per_op.clone(),
-                bitops_patch: bo.patch_stage,
-                outlier_maps: bo.outlier_maps,
-                low_maps: bo.low_maps,
-                outlier_tiles: bo.outlier_tiles,
-                tiles: bo.tiles,
-            })
+            let a = class_scores(graph, &want[0]);
+            let ta = top_k(&a, 1)[0];
+            runners
+                .iter()
+                .map(|runner| {
+                    let run = runner.run_stats(&s.inputs)?;
+                    let got = run.values[graph.outputs[0]].as_ref().expect("outputs are computed");
+                    let b = class_scores(graph, got);
+                    let tb = top_k(&b, 1)[0];
+                    let signal = a.iter().map(|v| v * v).sum();
+                    let noise = a.iter().zip(&b).map(|(x, y)| (x - y) * (x - y)).sum();
+                    let correct = s.label.filter(|_| labelled).map(|l| (tb == l, ta == l));
+                    progress();
+                    let bo = run.bitops;
+                    Ok(One {
+                        agree: ta == tb,
+                        signal,
+                        noise,
+                        correct,
+                        bitops: bo.total,
+                        bitops_per_op: bo.per_op,
+                        bitops_patch: bo.patch_stage,
+                        outlier_maps: bo.outlier_maps,
+                        low_maps: bo.low_maps,
+                        outlier_tiles: bo.outlier_tiles,
+                        tiles: bo.tiles,
+                    })
+                })
+                .collect()
         })
         .collect::<Result<_>>()?;
+    let mut columns: Vec<Vec<One>> = runners.iter().map(|_| Vec::with_capacity(samples.len())).collect();
+    for row in per_sample {
+        for (col, one) in columns.iter_mut().zip(row) {
+            col.push(one);
+        }
+    }
+    Ok(columns.iter().map(|ones| totals(graph.ops.len(), ones)).collect())
+}
+
+fn totals(n_ops: usize, ones: &[One]) -> Comparison {
     let n = ones.len().max(1) as f64;
     let sum = |f: &dyn Fn(&One) -> f64| ones.iter().map(f).sum::<f64>();
     let share = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
@@ -103,7 +131,7 @@ pub fn compare(
         (!labelled.is_empty()).then(|| labelled.iter().filter(|c| pick(c)).count() as f64 / labelled.len() as f64)
     };
     let noise = sum(&|o| o.noise);
-    Ok(Comparison {
+    Comparison {
         images: ones.len(),
         agreement: sum(&|o| f64::from(u8::from(o.agree))) / n,
         sqnr_db: if noise == 0.0 {
@@ -114,9 +142,7 @@ pub fn compare(
         accuracy: acc(|c| c.0),
         reference_accuracy: acc(|c| c.1),
         bitops: sum(&|o| o.bitops as f64) / n,
-        bitops_per_op: (0..graph.ops.len())
-            .map(|i| sum(&|o| o.bitops_per_op[i] as f64) / n)
-            .collect(),
+        bitops_per_op: (0..n_ops).map(|i| sum(&|o| o.bitops_per_op[i] as f64) / n).collect(),
         bitops_patch_stage: sum(&|o| o.bitops_patch as f64) / n,
         outlier_map_share: share(
             ones.iter().map(|o| o.outlier_maps).sum(),
@@ -126,5 +152,5 @@ pub fn compare(
             ones.iter().map(|o| o.outlier_tiles).sum(),
             ones.iter().map(|o| o.tiles).sum(),
         ),
-    })
+    }
 }

@@ -259,6 +259,8 @@ impl Writer<'_> {
                 f
             })
             .collect();
+        // Mean quantization error of the first input when it arrives low.
+        let low_error: &[f64] = ins[0].map_or(&[], |k| &m.maps[k].mean_error);
         let out_low = out.map(|k| &m.maps[k]).filter(|s| s.format.bits < 8);
         let is_pad = op.kind == OpKind::Pad;
         let base = base_variant(g, self.interp, i);
@@ -270,6 +272,7 @@ impl Writer<'_> {
             [a, b] => a.iter().flat_map(|x| b.iter().map(move |y| vec![x, y])).collect(),
             _ => return Err(op_error("mixed precision needs one or two activation inputs".into())),
         };
+        let error = |in_bits: &[u32]| if in_bits[0] < 8 { low_error } else { &[][..] };
         for fin in combos {
             let in_bits: Vec<u32> = fin.iter().map(|f| f.bits).collect();
             let owned: Vec<Format> = fin.iter().map(|&f| f.clone()).collect();
@@ -277,7 +280,7 @@ impl Writer<'_> {
             let eight = if all8 {
                 base.clone()
             } else {
-                derive(g, i, &base.kernel, &owned, &int8(op.output())).map_err(op_error)?
+                derive(g, i, &base.kernel, &owned, &int8(op.output()), error(&in_bits)).map_err(op_error)?
             };
             let key = |out_bits: u32| out_bits | in_bits[0] << 8 | in_bits.get(1).map_or(0, |b| b << 16);
             let outs: Vec<u32> = if is_pad {
@@ -293,7 +296,7 @@ impl Writer<'_> {
                 }
                 let spec = out_low.expect("a low output has a map");
                 let fout = if is_pad { owned[0].clone() } else { spec.format.clone() };
-                let v = derive(g, i, &base.kernel, &owned, &fout).map_err(op_error)?;
+                let v = derive(g, i, &base.kernel, &owned, &fout, error(&in_bits)).map_err(op_error)?;
                 let k = self.record(i, &v)?;
                 if is_pad {
                     variants.push([key(out_bits), k, 0, 0, 0]);

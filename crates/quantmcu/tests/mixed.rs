@@ -5,7 +5,7 @@
 //! of the first map stay inside its clean range, and saves BitOPs.
 
 use quantmcu::dataset::Dataset;
-use quantmcu::mixed::{build, calibrate, stage_maps, MixedConfig, MixedPlan, Rule};
+use quantmcu::mixed::{build, calibrate_int8, stage_maps, MixedConfig, MixedPlan, Rule};
 use quantmcu::patch::arena::InputMode;
 use quantmcu::patch::search::search;
 use quantmcu::patch::{split_points, PlanRunner, TilePlan};
@@ -41,14 +41,15 @@ fn tile_plan(graph: &Graph) -> TilePlan {
 
 fn mixed_plan(interp: &Interpreter, tp: &TilePlan, bits: u32, rule: Rule, per_channel: bool) -> MixedPlan {
     let graph = interp.graph();
-    let maps = stage_maps(graph, &tp.stage);
     let calib = images(graph, "imagenet", 20);
-    let hists = calibrate(interp, tp, &maps, &calib, &|| ()).unwrap();
+    let hists = calibrate_int8(interp, tp, InputMode::Streamed, &calib, &|| ()).unwrap();
     let cfg = MixedConfig {
         bits: vec![bits],
         outlier_quantile: 1e-4,
         rule,
         per_channel,
+        clip: false,
+        bias_correction: false,
     };
     build(graph, &tp.stage, &hists, &cfg).unwrap()
 }
@@ -130,7 +131,7 @@ fn one_low_map_matches_fake_quantization_of_its_int8_values() {
     let tp = tile_plan(graph);
     let maps = stage_maps(graph, &tp.stage);
     let calib = images(graph, "imagenet", 20);
-    let hists = calibrate(&interp, &tp, &maps, &calib, &|| ()).unwrap();
+    let hists = calibrate_int8(&interp, &tp, InputMode::Streamed, &calib, &|| ()).unwrap();
     let producers = graph.producers();
     for (k, &t) in maps.iter().enumerate() {
         let mut bits = vec![8; maps.len()];
@@ -140,6 +141,8 @@ fn one_low_map_matches_fake_quantization_of_its_int8_values() {
             outlier_quantile: 0.0,
             rule: Rule::Map,
             per_channel: false,
+            clip: false,
+            bias_correction: false,
         };
         let plan = build(graph, &tp.stage, &hists, &cfg).unwrap();
         let f = &plan.maps[k].format;

@@ -1,21 +1,27 @@
 //! Calibration statistics: the int8 values each feature map of the patch
 //! stage takes over all calibration images and all tiles (halos included,
-//! so a pixel counts once per tile that computes it), per channel.
+//! so a pixel counts once per tile that computes it), per channel and per
+//! tile, collected by running a plan through the runtime: the int8 patch
+//! plan, or a mixed plan whose lowered maps change what later maps see.
 
+use quantmcu_rt::geometry::Rect;
+use quantmcu_rt::interpreter::Observer;
 use rayon::prelude::*;
 
+use super::MixedPlan;
 use crate::ir::TensorId;
-use crate::patch::stage::hwc;
-use crate::patch::TilePlan;
-use crate::reference::Interpreter;
+use crate::patch::PlanRunner;
 use crate::tensor::TensorData;
 use crate::Result;
 
-/// Histogram of one map's int8 values: `counts[c][v + 128]` for channel `c`.
+/// Histograms of one map's int8 values, over the tiles that stored it at 8
+/// bits: `counts[c][v + 128]` per channel, and `tiles[k][v + 128]` (all
+/// channels) per (image, tile) in image-major order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Histogram {
     pub tensor: TensorId,
     pub counts: Vec<[u64; 256]>,
+    pub tiles: Vec<[u32; 256]>,
 }
 
 impl Histogram {
@@ -30,62 +36,96 @@ impl Histogram {
         t
     }
 
-    fn merge(mut self, other: &Histogram) -> Histogram {
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
-            for (x, y) in a.iter_mut().zip(b) {
-                *x += y;
+    /// The histogram of the tiles whose values all lie in `[lo, hi]`.
+    pub fn clean_tiles(&self, lo: i32, hi: i32) -> [u64; 256] {
+        let mut t = [0u64; 256];
+        for tile in &self.tiles {
+            let clean = tile
+                .iter()
+                .enumerate()
+                .all(|(v, &n)| n == 0 || (lo..=hi).contains(&(v as i32 - 128)));
+            if clean {
+                for (a, &b) in t.iter_mut().zip(tile) {
+                    *a += u64::from(b);
+                }
             }
         }
-        self
+        t
     }
 }
 
-/// Collects the histograms of `maps` (tensors of `tp`'s stage) over `inputs`
-/// (one input tensor list per image), in parallel; `progress` is called once
-/// per image.
+/// Collects one run's histograms (maps stored at 8 bits only).
+struct Collect<'h> {
+    hists: &'h mut [Histogram],
+    tiles: usize,
+}
+
+impl Observer for Collect<'_> {
+    fn map_written(&mut self, tile: usize, map: usize, bits: u32, data: &[i8], rect: Rect, channels: usize) {
+        let Some(h) = self.hists.get_mut(map) else { return };
+        if bits != 8 || channels != h.counts.len() {
+            return;
+        }
+        if h.tiles.len() < self.tiles {
+            h.tiles.resize(self.tiles, [0; 256]);
+        }
+        let per_tile = &mut h.tiles[tile];
+        for px in data[..rect.area() * channels].chunks_exact(channels) {
+            for (counts, &x) in h.counts.iter_mut().zip(px) {
+                let bin = (i32::from(x) + 128) as usize;
+                counts[bin] += 1;
+                per_tile[bin] += 1;
+            }
+        }
+    }
+}
+
+/// Runs `runner` (compiled with `plan`, whose maps it numbers) on `inputs`
+/// (one input tensor list per image) in parallel and collects every map's
+/// histograms; `progress` is called once per image.
 pub fn calibrate(
-    interp: &Interpreter,
-    tp: &TilePlan,
-    maps: &[TensorId],
+    runner: &PlanRunner,
+    plan: &MixedPlan,
+    channels: &[usize],
     inputs: &[Vec<TensorData>],
     progress: &(dyn Fn() + Sync),
 ) -> Result<Vec<Histogram>> {
-    let graph = interp.graph();
-    let empty: Vec<Histogram> = maps
+    let tiles = runner.tiles().map_or(1, |t| t.tiles.len());
+    let empty: Vec<Histogram> = plan
+        .maps
         .iter()
-        .map(|&t| Histogram {
-            tensor: t,
-            counts: vec![[0; 256]; hwc(graph, t).map_or(1, |s| s[2])],
+        .zip(channels)
+        .map(|(m, &c)| Histogram {
+            tensor: m.tensor,
+            counts: vec![[0; 256]; c],
+            tiles: Vec::new(),
         })
         .collect();
-    inputs
+    let per_image: Vec<Vec<Histogram>> = inputs
         .par_iter()
         .map(|input| {
-            let values = interp.run_all(input)?;
             let mut h = empty.clone();
-            for hist in &mut h {
-                let t = hist.tensor;
-                let v = values[t].as_ref().expect("stage tensors are computed").as_i8();
-                let [_, w, c] = hwc(graph, t).expect("stage maps are spatial");
-                for tile in &tp.tiles {
-                    let r = tile.rect(t);
-                    for y in r.y..r.y + r.h {
-                        let row = &v[(y * w + r.x) * c..(y * w + r.x + r.w) * c];
-                        for px in row.chunks_exact(c) {
-                            for (counts, &x) in hist.counts.iter_mut().zip(px) {
-                                counts[(i32::from(x) + 128) as usize] += 1;
-                            }
-                        }
-                    }
-                }
+            runner.run_observed(input, &mut Collect { hists: &mut h, tiles })?;
+            for m in &mut h {
+                m.tiles.resize(tiles, [0; 256]);
             }
             progress();
             Ok(h)
         })
-        .try_reduce(
-            || empty.clone(),
-            |a, b| Ok(a.into_iter().zip(&b).map(|(x, y)| x.merge(y)).collect()),
-        )
+        .collect::<Result<_>>()?;
+    // Merge in image order: sums for the channels, concatenation for tiles.
+    let mut out = empty;
+    for h in per_image {
+        for (o, x) in out.iter_mut().zip(h) {
+            for (a, b) in o.counts.iter_mut().zip(&x.counts) {
+                for (p, q) in a.iter_mut().zip(b) {
+                    *p += q;
+                }
+            }
+            o.tiles.extend(x.tiles);
+        }
+    }
+    Ok(out)
 }
 
 /// The clean range `[lo, hi]` (int8 values) of a histogram: the central
@@ -121,6 +161,22 @@ pub fn clean_range(counts: &[u64; 256], eps: f64, fallback: i32) -> (i32, i32) {
     (lo, hi.max(lo))
 }
 
+/// Shannon entropy (bits) of a histogram.
+pub fn entropy(counts: &[u64]) -> f64 {
+    let n: u64 = counts.iter().sum();
+    if n == 0 {
+        return 0.0;
+    }
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / n as f64;
+            -p * p.log2()
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +192,12 @@ mod tests {
         // 1e-3 of 10,000 values may fall outside: both tails of 5 go.
         assert_eq!(clean_range(&h, 1e-3, 0), (0, 0));
         assert_eq!(clean_range(&[0; 256], 1e-3, 7), (7, 7));
+    }
+
+    #[test]
+    fn entropy_of_uniform_and_point_masses() {
+        assert_eq!(entropy(&[5, 5, 5, 5]), 2.0);
+        assert_eq!(entropy(&[0, 9, 0]), 0.0);
+        assert_eq!(entropy(&[]), 0.0);
     }
 }

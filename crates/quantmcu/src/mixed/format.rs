@@ -73,6 +73,19 @@ impl Format {
         }
     }
 
+    /// The value (code) storing real value `real` of channel `c`, rounded
+    /// to nearest and clamped to the code range.
+    pub fn code_of(&self, real: f64, c: usize) -> i32 {
+        let (lo, hi) = self.code_range();
+        ((real / self.scale_of(c)).round() as i64 + i64::from(self.zero_point)).clamp(i64::from(lo), i64::from(hi))
+            as i32
+    }
+
+    /// The real value of code `v` of channel `c`.
+    pub fn real_of(&self, v: i32, c: usize) -> f64 {
+        self.scale_of(c) * f64::from(v - self.zero_point)
+    }
+
     /// Smallest and largest value the format stores.
     pub fn code_range(&self) -> (i32, i32) {
         if self.bits >= 8 {

@@ -15,6 +15,7 @@
 pub mod bitops;
 pub mod calib;
 pub mod format;
+pub mod search;
 pub(crate) mod variant;
 
 use serde::{Deserialize, Serialize};
@@ -22,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::ir::{Graph, OpKind, TensorId};
 use crate::patch::stage::{hwc, Stage};
 use crate::{Error, Result};
-pub use calib::{calibrate, clean_range, Histogram};
+pub use calib::{calibrate, clean_range, entropy, Histogram};
 pub use format::Format;
 
 /// How a tile chooses the width of the next map (DESIGN.md, VDPC rules).
@@ -53,8 +54,17 @@ pub struct MapSpec {
     pub name: String,
     /// The clean-tile format (`bits == 8`: the map never drops).
     pub format: Format,
-    /// Int8 clean range, one per channel (per-channel format) or one.
+    /// Int8 clean range, one per channel (per-channel format) or one: a
+    /// tile with a value outside it is an outlier.
     pub clean: Vec<(i32, i32)>,
+    /// Int8 range the codes cover (inside `clean`; narrower when clipping
+    /// lowers the quantization error).
+    #[serde(default)]
+    pub code: Vec<(i32, i32)>,
+    /// Mean quantization error (real units) of each channel's clean values;
+    /// folded into the bias of the readers' low-bit variants (empty: none).
+    #[serde(default)]
+    pub mean_error: Vec<f64>,
 }
 
 /// The mixed-precision part of a plan.
@@ -71,6 +81,29 @@ impl MixedPlan {
     pub fn map_of(&self, t: TensorId) -> Option<usize> {
         self.maps.iter().position(|m| m.tensor == t)
     }
+
+    /// Every map of `stage` at 8 bits: the plan that calibrates int8 values.
+    pub fn int8(graph: &Graph, stage: &Stage, rule: Rule, outlier_quantile: f64) -> Self {
+        let maps = stage_maps(graph, stage)
+            .into_iter()
+            .map(|t| {
+                let (s, z) = graph.scale_zp(t);
+                MapSpec {
+                    tensor: t,
+                    name: graph.tensors[t].name.clone(),
+                    format: Format::int8(s, z),
+                    clean: vec![(-128, 127)],
+                    code: vec![(-128, 127)],
+                    mean_error: Vec::new(),
+                }
+            })
+            .collect();
+        MixedPlan {
+            rule,
+            outlier_quantile,
+            maps,
+        }
+    }
 }
 
 /// What the user asks for.
@@ -80,7 +113,12 @@ pub struct MixedConfig {
     pub bits: Vec<u32>,
     pub outlier_quantile: f64,
     pub rule: Rule,
+    /// Per-channel scales where a map feeds only (depthwise) convolutions.
     pub per_channel: bool,
+    /// MSE-optimal code range inside the clean range.
+    pub clip: bool,
+    /// Fold each map's mean quantization error into its readers' biases.
+    pub bias_correction: bool,
 }
 
 fn kind_ok(kind: &OpKind, reader: bool) -> bool {
@@ -121,11 +159,145 @@ pub fn stage_maps(graph: &Graph, stage: &Stage) -> Vec<TensorId> {
     maps
 }
 
+/// Channels of each map of `plan`.
+pub fn map_channels(graph: &Graph, plan: &MixedPlan) -> Vec<usize> {
+    plan.maps
+        .iter()
+        .map(|m| hwc(graph, m.tensor).map_or(1, |s| s[2]))
+        .collect()
+}
+
 /// True when map `t` may carry per-channel scales.
 fn per_channel_ok(graph: &Graph, t: TensorId) -> bool {
     let conv = |k: &OpKind| matches!(k, OpKind::Conv2d { .. } | OpKind::DepthwiseConv2d { .. });
     let producer = graph.ops.iter().find(|op| op.output() == t);
     producer.is_some_and(|p| conv(&p.kind)) && consumers(graph, t).all(|c| conv(&c.kind))
+}
+
+/// True when `t` is written by a PAD (its format follows its input's).
+fn is_pad_output(graph: &Graph, t: TensorId) -> bool {
+    graph.ops.iter().any(|op| op.output() == t && op.kind == OpKind::Pad)
+}
+
+/// Squared quantization error of the values of `counts` inside `range`
+/// stored in `format` (channel `c`), and their mean error and count.
+fn quantization_error(
+    counts: &[u64; 256],
+    range: (i32, i32),
+    format: &Format,
+    c: usize,
+    s8: f64,
+    z8: i32,
+) -> (f64, f64, u64) {
+    let (mut sq, mut sum, mut n) = (0.0, 0.0, 0u64);
+    for v in range.0..=range.1 {
+        let k = counts[(v + 128) as usize];
+        if k == 0 {
+            continue;
+        }
+        let real = s8 * f64::from(v - z8);
+        let e = real - format.real_of(format.code_of(real, c), c);
+        sq += k as f64 * e * e;
+        sum += k as f64 * e;
+        n += k;
+    }
+    (sq, sum, n)
+}
+
+/// The code range inside clean range `clean` with the least squared error
+/// for `bits`-bit codes: the clean range shrunk towards the zero point by
+/// factors 1, 0.98, ..., 0.2 (the widest wins ties).
+fn mse_range(counts: &[u64; 256], clean: (i32, i32), bits: u32, s8: f32, z8: i32) -> (i32, i32) {
+    let mut best = (f64::INFINITY, clean);
+    for k in 0..=40 {
+        let f = 1.0 - 0.02 * f64::from(k);
+        let shrink = |v: i32| z8 + (f64::from(v - z8) * f).round() as i32;
+        let range = (shrink(clean.0).min(clean.1), shrink(clean.1).max(clean.0));
+        let format = Format::low(bits, s8, z8, &[range]);
+        let (sq, _, _) = quantization_error(counts, clean, &format, 0, f64::from(s8), z8);
+        if sq < best.0 {
+            best = (sq, range);
+        }
+    }
+    best.1
+}
+
+/// The spec of map `t` at `bits` bits from its calibration histogram.
+pub fn map_spec(graph: &Graph, t: TensorId, hist: &Histogram, bits: u32, cfg: &MixedConfig) -> MapSpec {
+    let (s8, z8) = graph.scale_zp(t);
+    let name = graph.tensors[t].name.clone();
+    if bits >= 8 {
+        return MapSpec {
+            tensor: t,
+            name,
+            format: Format::int8(s8, z8),
+            clean: vec![(-128, 127)],
+            code: vec![(-128, 127)],
+            mean_error: Vec::new(),
+        };
+    }
+    let per_channel = cfg.per_channel && per_channel_ok(graph, t);
+    let counts: Vec<[u64; 256]> = if per_channel {
+        hist.counts.clone()
+    } else {
+        vec![hist.total()]
+    };
+    let clean: Vec<(i32, i32)> = counts
+        .iter()
+        .map(|c| clean_range(c, cfg.outlier_quantile, z8))
+        .collect();
+    let code: Vec<(i32, i32)> = if cfg.clip {
+        counts
+            .iter()
+            .zip(&clean)
+            .map(|(c, &r)| mse_range(c, r, bits, s8, z8))
+            .collect()
+    } else {
+        clean.clone()
+    };
+    let format = Format::low(bits, s8, z8, &code);
+    let mean_error = if cfg.bias_correction {
+        hist.counts
+            .iter()
+            .enumerate()
+            .map(|(c, counts)| {
+                let r = clean[if clean.len() == 1 { 0 } else { c }];
+                let (_, sum, n) = quantization_error(counts, r, &format, c, f64::from(s8), z8);
+                if n == 0 {
+                    0.0
+                } else {
+                    sum / n as f64
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    MapSpec {
+        tensor: t,
+        name,
+        format,
+        clean,
+        code,
+        mean_error,
+    }
+}
+
+/// Gives every PAD output its input's spec (PAD copies codes).
+fn follow_pads(graph: &Graph, specs: &mut [MapSpec]) {
+    for k in 0..specs.len() {
+        let t = specs[k].tensor;
+        if let Some(op) = graph.ops.iter().find(|op| op.output() == t && op.kind == OpKind::Pad) {
+            let from = graph.activation_inputs(op)[0];
+            if let Some(src) = specs.iter().find(|m| m.tensor == from).cloned() {
+                specs[k] = MapSpec {
+                    tensor: t,
+                    name: specs[k].name.clone(),
+                    ..src
+                };
+            }
+        }
+    }
 }
 
 /// Builds the mixed plan of `stage` from calibration histograms of its maps
@@ -152,53 +324,34 @@ pub fn build(graph: &Graph, stage: &Stage, hists: &[Histogram], cfg: &MixedConfi
             cfg.outlier_quantile
         )));
     }
-    let mut specs: Vec<MapSpec> = Vec::with_capacity(maps.len());
+    let mut specs = Vec::with_capacity(maps.len());
     for (k, &t) in maps.iter().enumerate() {
         let bits = cfg.bits[if cfg.bits.len() == 1 { 0 } else { k }];
-        let (s8, z8) = graph.scale_zp(t);
-        let producer = graph.ops.iter().find(|op| op.output() == t).expect("maps are written");
-        if producer.kind == OpKind::Pad {
-            // PAD copies codes: its output is its input's format.
-            let from = graph.activation_inputs(producer)[0];
-            let src = specs
-                .iter()
-                .find(|m| m.tensor == from)
-                .expect("PAD reads a map")
-                .clone();
-            specs.push(MapSpec {
-                tensor: t,
-                name: graph.tensors[t].name.clone(),
-                ..src
-            });
-            continue;
-        }
         let hist = hists
             .iter()
             .find(|h| h.tensor == t)
             .ok_or_else(|| bad(format!("no calibration histogram for '{}'", graph.tensors[t].name)))?;
-        let clean = if cfg.per_channel && per_channel_ok(graph, t) {
-            hist.counts
-                .iter()
-                .map(|c| clean_range(c, cfg.outlier_quantile, z8))
-                .collect()
-        } else {
-            vec![clean_range(&hist.total(), cfg.outlier_quantile, z8)]
-        };
-        let format = if bits >= 8 {
-            Format::int8(s8, z8)
-        } else {
-            Format::low(bits, s8, z8, &clean)
-        };
-        specs.push(MapSpec {
-            tensor: t,
-            name: graph.tensors[t].name.clone(),
-            format,
-            clean,
-        });
+        let bits = if is_pad_output(graph, t) { 8 } else { bits };
+        specs.push(map_spec(graph, t, hist, bits, cfg));
     }
+    follow_pads(graph, &mut specs);
     Ok(MixedPlan {
         rule: cfg.rule,
         outlier_quantile: cfg.outlier_quantile,
         maps: specs,
     })
+}
+
+/// Histograms of every map of `tp`'s stage over `inputs`, from the int8
+/// patch plan (`mode` decides only the arena; values are the same).
+pub fn calibrate_int8(
+    interp: &crate::Interpreter,
+    tp: &crate::patch::TilePlan,
+    mode: crate::patch::arena::InputMode,
+    inputs: &[Vec<crate::TensorData>],
+    progress: &(dyn Fn() + Sync),
+) -> Result<Vec<Histogram>> {
+    let plan = MixedPlan::int8(interp.graph(), &tp.stage, Rule::Map, 0.0);
+    let runner = crate::patch::PlanRunner::with_mixed(interp, Some((tp, mode)), Some(&plan))?;
+    calibrate(&runner, &plan, &map_channels(interp.graph(), &plan), inputs, progress)
 }

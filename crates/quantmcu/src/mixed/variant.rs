@@ -86,10 +86,25 @@ fn filter_scale(q: &Quant, o: usize) -> f64 {
 }
 
 /// Derives op `i`'s variant reading `ins` (its activation inputs' formats)
-/// and writing `out`, from its int8 kernel `base`. `int8_in` is the model's
-/// quantization of the (first) input, `out_range` the clamp for an 8-bit
-/// output.
-pub(crate) fn derive(graph: &Graph, i: usize, base: &Kernel, ins: &[Format], out: &Format) -> Result<Variant, String> {
+/// and writing `out`, from its int8 kernel `base`. `error` is the mean
+/// quantization error (real units, per input channel or one) of a low-bit
+/// first input: a weighted op adds what its weights make of it to the bias
+/// (bias correction; empty for none).
+pub(crate) fn derive(
+    graph: &Graph,
+    i: usize,
+    base: &Kernel,
+    ins: &[Format],
+    out: &Format,
+    error: &[f64],
+) -> Result<Variant, String> {
+    let mu = |c: usize| {
+        if error.is_empty() {
+            0.0
+        } else {
+            error[if error.len() == 1 { 0 } else { c }]
+        }
+    };
     let op = &graph.ops[i];
     let (s8_in, _) = graph.scale_zp(op.inputs[0].expect("input"));
     let s8_in = f64::from(s8_in);
@@ -111,10 +126,15 @@ pub(crate) fn derive(graph: &Graph, i: usize, base: &Kernel, ins: &[Format], out
                 let sw = filter_scale(&fq, o);
                 let real_bias = f64::from(k.bias[o]) * s8_in * sw;
                 let w = &mut k.filter[o * kh * kw * fc..(o + 1) * kh * kw * fc];
+                let groups_c = |j: usize| (o / (oc / (k.input[3] / fc))) * fc + j % fc;
+                let correction: f64 = w
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &v)| f64::from(v) * sw * mu(groups_c(j)))
+                    .sum();
                 let s = if x.per_channel() {
                     // Second weight set: each tap times its input channel's
                     // scale, rescaled so the largest uses the int8 range.
-                    let groups_c = |j: usize| (o / (oc / (k.input[3] / fc))) * fc + j % fc;
                     let real: Vec<f64> = w
                         .iter()
                         .enumerate()
@@ -129,7 +149,7 @@ pub(crate) fn derive(graph: &Graph, i: usize, base: &Kernel, ins: &[Format], out
                 } else {
                     x.scale[0] * sw
                 };
-                k.bias[o] = round_i32(real_bias / s);
+                k.bias[o] = round_i32((real_bias + correction) / s);
                 acc.push(s);
             }
             k.input_offset = -x.zero_point;
@@ -144,8 +164,12 @@ pub(crate) fn derive(graph: &Graph, i: usize, base: &Kernel, ins: &[Format], out
             let oc = k.output[3];
             let m = k.multiplier.max(1);
             let acc: Vec<f64> = (0..oc).map(|o| x.scale_of(o / m) * filter_scale(&fq, o)).collect();
+            let [kh, kw] = k.window.kernel;
             for (o, b) in k.bias.iter_mut().enumerate() {
-                *b = round_i32(f64::from(*b) * s8_in * filter_scale(&fq, o) / acc[o]);
+                let sw = filter_scale(&fq, o);
+                let taps: f64 = (0..kh * kw).map(|t| f64::from(k.filter[t * oc + o])).sum();
+                let correction = taps * sw * mu(o / m);
+                *b = round_i32((f64::from(*b) * s8_in * sw + correction) / acc[o]);
             }
             k.input_offset = -x.zero_point;
             k.requant = requant(&acc, out)?;
@@ -157,8 +181,16 @@ pub(crate) fn derive(graph: &Graph, i: usize, base: &Kernel, ins: &[Format], out
             let mut k = k.clone();
             let fq = fq();
             let acc: Vec<f64> = (0..k.units).map(|o| x.scale[0] * filter_scale(&fq, o)).collect();
+            let channels = error.len().max(1);
             for (o, b) in k.bias.iter_mut().enumerate() {
-                *b = round_i32(f64::from(*b) * s8_in * filter_scale(&fq, o) / acc[o]);
+                let sw = filter_scale(&fq, o);
+                let w = &k.filter[o * k.depth..(o + 1) * k.depth];
+                let correction: f64 = w
+                    .iter()
+                    .enumerate()
+                    .map(|(d, &v)| f64::from(v) * sw * mu(d % channels))
+                    .sum();
+                *b = round_i32((f64::from(*b) * s8_in * sw + correction) / acc[o]);
             }
             k.input_offset = -x.zero_point;
             k.requant = requant(&acc, out)?;

@@ -60,6 +60,11 @@ impl<'a, 'g> PlanRunner<'a, 'g> {
         &self.compiled
     }
 
+    /// The patch plan, if any.
+    pub fn tiles(&self) -> Option<&TilePlan> {
+        self.tiles.as_ref()
+    }
+
     /// Size of the arena the plan runs in (its peak SRAM).
     pub fn arena_bytes(&self) -> usize {
         self.compiled.arena_bytes
@@ -74,6 +79,11 @@ impl<'a, 'g> PlanRunner<'a, 'g> {
     /// [`Self::run_all`] with the runtime's statistics and the BitOPs they
     /// give.
     pub fn run_stats(&self, inputs: &[TensorData]) -> Result<RunStats> {
+        self.run_observed(inputs, &mut ())
+    }
+
+    /// [`Self::run_stats`], showing `observer` every map a tile writes.
+    pub fn run_observed(&self, inputs: &[TensorData], observer: &mut dyn interpreter::Observer) -> Result<RunStats> {
         let c = &self.compiled;
         let graph = self.interp.graph();
         let plan = Plan::parse(c.bytes()).map_err(|e| Error::Input(format!("{}: invalid plan: {e:?}", graph.name)))?;
@@ -84,8 +94,16 @@ impl<'a, 'g> PlanRunner<'a, 'g> {
         let mut scratch = vec![0i32; plan.scratch_words];
         let mut output = vec![0i8; plan.output_len];
         let mut widths = vec![0u8; plan.n_tiles * plan.n_maps];
-        interpreter::run_with_stats(&plan, &mut arena, &mut scratch, input, &mut output, &mut widths)
-            .map_err(|e| Error::Input(format!("{}: plan run failed: {e:?}", graph.name)))?;
+        interpreter::run_observed(
+            &plan,
+            &mut arena,
+            &mut scratch,
+            input,
+            &mut output,
+            &mut widths,
+            observer,
+        )
+        .map_err(|e| Error::Input(format!("{}: plan run failed: {e:?}", graph.name)))?;
         values[c.output] = Some(TensorData::I8(output));
         self.interp.run_ops(&mut values, c.host_ops_after.clone());
         let bitops = bitops::count(graph, self.tiles.as_ref(), self.mixed.as_ref(), &widths);

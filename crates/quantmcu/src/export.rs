@@ -1,0 +1,220 @@
+//! Export of a compiled plan for a firmware: the plan bytes, a few int8 test
+//! inputs with the host runtime's outputs for them, and the sizes a firmware
+//! declares its buffers with.
+//!
+//! [`FirmwareExport::write`] fills a directory with
+//!
+//! - `plan.qmcu` — the plan bytes ([`crate::compile::CompiledPlan::bytes`]),
+//!   read in place by `quantmcu_rt::plan::Plan::parse` (keep them 4-byte aligned);
+//! - `inputs.bin` — `N_INPUTS` int8 plan inputs back to back (the int8 tensor
+//!   the plan reads: after a float model's leading QUANTIZE);
+//! - `expected.bin` — the host runtime's int8 plan output for each of them;
+//! - `widths.bin` — per input, the width each tile stored each mixed map at
+//!   (`STATS_LEN` bytes each, as `quantmcu_rt::interpreter::run_with_stats`
+//!   reports them; empty without mixed precision);
+//! - `consts.rs` — `ARENA_BYTES`, `SCRATCH_WORDS`, `INPUT_LEN`, `OUTPUT_LEN`,
+//!   `N_INPUTS`, `STATS_LEN` and the input/output quantization, as Rust
+//!   constants for `include!`;
+//! - `export.json` — the same sizes and the executed MACs, for tools.
+
+use std::path::Path;
+
+use quantmcu_rt::plan::Plan;
+use serde::Serialize;
+
+use crate::ir::Graph;
+use crate::patch::{PlanRunner, TilePlan};
+use crate::tensor::TensorData;
+use crate::{Error, Result};
+
+/// One test input: the int8 plan input, the host runtime's int8 output and
+/// the widths each tile stored each mixed map at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Case {
+    pub input: Vec<i8>,
+    pub expected: Vec<i8>,
+    pub widths: Vec<u8>,
+}
+
+/// Quantization and shape of the plan's int8 input or output tensor.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct TensorSpec {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub scale: f32,
+    pub zero_point: i32,
+}
+
+/// Everything a firmware needs to run a plan and check it.
+#[derive(Clone, Debug, Serialize)]
+pub struct FirmwareExport {
+    pub model: String,
+    #[serde(skip)]
+    pub plan: Vec<u8>,
+    pub plan_bytes: usize,
+    pub arena_bytes: usize,
+    pub scratch_words: usize,
+    pub input_len: usize,
+    pub output_len: usize,
+    pub n_tiles: usize,
+    pub n_maps: usize,
+    /// Entries of `run_with_stats`' statistics (`n_tiles * n_maps`).
+    pub stats_len: usize,
+    /// MACs one inference executes (halo recomputation included).
+    pub macs: u64,
+    pub input: TensorSpec,
+    pub output: TensorSpec,
+    pub n_inputs: usize,
+    #[serde(skip)]
+    pub cases: Vec<Case>,
+}
+
+/// MACs of the whole network with `tiles`' patch stage (halos included), or
+/// layer by layer.
+pub fn executed_macs(graph: &Graph, tiles: Option<&TilePlan>) -> u64 {
+    let all = graph.macs();
+    match tiles {
+        None => all,
+        Some(t) => {
+            let stage: u64 = t.stage.ops.iter().map(|&i| graph.op_macs(i)).sum();
+            all - stage + t.macs(graph)
+        }
+    }
+}
+
+fn spec(graph: &Graph, t: usize) -> TensorSpec {
+    let (scale, zero_point) = graph.scale_zp(t);
+    TensorSpec {
+        name: graph.tensors[t].name.clone(),
+        shape: graph.tensors[t].shape.clone(),
+        scale,
+        zero_point,
+    }
+}
+
+impl FirmwareExport {
+    /// Runs `runner` (compiled for `graph`) on each of `inputs` (one tensor
+    /// per graph input, as for [`PlanRunner::run_all`]) and records the int8
+    /// plan inputs and outputs. `tiles` is the runner's patch plan (for the
+    /// MAC count).
+    pub fn new(
+        graph: &Graph,
+        runner: &PlanRunner,
+        tiles: Option<&TilePlan>,
+        inputs: &[Vec<TensorData>],
+    ) -> Result<Self> {
+        let compiled = runner.compiled();
+        // Parsed from the compiled words: a byte copy need not be aligned.
+        let plan =
+            Plan::parse(compiled.bytes()).map_err(|e| Error::Input(format!("{}: invalid plan: {e:?}", graph.name)))?;
+        if inputs.is_empty() {
+            return Err(Error::Input(format!(
+                "{}: a firmware export needs at least one test input",
+                graph.name
+            )));
+        }
+        let mut cases = Vec::with_capacity(inputs.len());
+        for x in inputs {
+            let mut run = runner.run_stats(x)?;
+            let take = |v: &mut Vec<Option<TensorData>>, t: usize| match v[t].take() {
+                Some(TensorData::I8(d)) => Ok(d),
+                _ => Err(Error::Input(format!(
+                    "{}: tensor '{}' is not an int8 plan tensor",
+                    graph.name, graph.tensors[t].name
+                ))),
+            };
+            cases.push(Case {
+                input: take(&mut run.values, compiled.input)?,
+                expected: take(&mut run.values, compiled.output)?,
+                widths: run.widths,
+            });
+        }
+        Ok(FirmwareExport {
+            model: graph.name.clone(),
+            plan_bytes: compiled.bytes().len(),
+            plan: compiled.bytes().to_vec(),
+            arena_bytes: plan.arena_bytes,
+            scratch_words: plan.scratch_words,
+            input_len: plan.input_len,
+            output_len: plan.output_len,
+            n_tiles: plan.n_tiles,
+            n_maps: plan.n_maps,
+            stats_len: plan.n_tiles * plan.n_maps,
+            macs: executed_macs(graph, tiles),
+            input: spec(graph, compiled.input),
+            output: spec(graph, compiled.output),
+            n_inputs: cases.len(),
+            cases,
+        })
+    }
+
+    /// The `consts.rs` a firmware includes.
+    pub fn consts_rs(&self) -> String {
+        let shape = |s: &[usize]| s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
+        format!(
+            "// Generated by `quantmcu export` for {model}; do not edit.\n\
+             /// Bytes of the arena the plan runs in (its peak SRAM).\n\
+             pub const ARENA_BYTES: usize = {arena};\n\
+             /// i32 words of kernel scratch (`Plan::scratch_words`).\n\
+             pub const SCRATCH_WORDS: usize = {scratch};\n\
+             /// Bytes of the int8 input the plan reads, and of its int8 output.\n\
+             pub const INPUT_LEN: usize = {input_len};\n\
+             pub const OUTPUT_LEN: usize = {output_len};\n\
+             /// Test inputs in `inputs.bin` (and outputs in `expected.bin`).\n\
+             pub const N_INPUTS: usize = {n};\n\
+             /// Entries of `run_with_stats`' statistics: tiles x mixed maps.\n\
+             pub const STATS_LEN: usize = {stats};\n\
+             /// The int8 input tensor '{in_name}': real = scale * (q - zero point).\n\
+             pub const INPUT_SHAPE: &[usize] = &[{in_shape}];\n\
+             pub const INPUT_SCALE: f32 = {in_scale:?};\n\
+             pub const INPUT_ZERO_POINT: i32 = {in_zp};\n\
+             /// The int8 output tensor '{out_name}'.\n\
+             pub const OUTPUT_SHAPE: &[usize] = &[{out_shape}];\n\
+             pub const OUTPUT_SCALE: f32 = {out_scale:?};\n\
+             pub const OUTPUT_ZERO_POINT: i32 = {out_zp};\n",
+            model = self.model,
+            arena = self.arena_bytes,
+            scratch = self.scratch_words,
+            input_len = self.input_len,
+            output_len = self.output_len,
+            n = self.n_inputs,
+            stats = self.stats_len,
+            in_name = self.input.name.replace('\n', " "),
+            in_shape = shape(&self.input.shape),
+            in_scale = self.input.scale,
+            in_zp = self.input.zero_point,
+            out_name = self.output.name.replace('\n', " "),
+            out_shape = shape(&self.output.shape),
+            out_scale = self.output.scale,
+            out_zp = self.output.zero_point,
+        )
+    }
+
+    /// Writes the export into `dir` (created if needed).
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Io { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let cat = |f: fn(&Case) -> &[u8]| self.cases.iter().flat_map(f).copied().collect::<Vec<u8>>();
+        let json = serde_json::to_string_pretty(self).expect("serializable") + "\n";
+        let files: [(&str, Vec<u8>); 6] = [
+            ("plan.qmcu", self.plan.clone()),
+            ("inputs.bin", cat(|c| bytemuck::cast_slice(&c.input))),
+            ("expected.bin", cat(|c| bytemuck::cast_slice(&c.expected))),
+            ("widths.bin", cat(|c| &c.widths)),
+            ("consts.rs", self.consts_rs().into_bytes()),
+            ("export.json", json.into_bytes()),
+        ];
+        for (name, bytes) in files {
+            let path = dir.join(name);
+            // Unchanged files keep their timestamps (no firmware rebuild).
+            if std::fs::read(&path).is_ok_and(|old| old == bytes) {
+                continue;
+            }
+            std::fs::write(&path, bytes).map_err(io(&path))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,299 @@
+//! The main job (`quantmcu compile`): choose the patch schedule that fits the
+//! SRAM budget, calibrate, search bit widths (VDQS), and put four plans side
+//! by side on the same evaluation data (DESIGN.md, "Metrics and baselines"):
+//! `layer-int8` (what tflite-micro runs), `patch-int8` (MCUNetV2),
+//! `patch-uniform-low` (every map of clean tiles at the lowest candidate
+//! width >= 4, same VDPC: what VDPC alone buys) and `quantmcu` (VDPC +
+//! VDQS).
+
+use serde::Serialize;
+
+use crate::compare::{compare, compare_all, Comparison, Sample};
+use crate::memory::plan_layer_based;
+use crate::mixed::search::{search, Move, SearchConfig};
+use crate::mixed::{build, calibrate_int8, MixedConfig, MixedPlan};
+use crate::patch::arena::{patch_memory, InputMode};
+use crate::patch::search::search as search_schedule;
+use crate::patch::{split_points, PlanFile, PlanRunner, TilePlan};
+use crate::reference::Interpreter;
+use crate::{Error, Result};
+
+/// Outlier quantiles the automatic choice tries (DESIGN.md: eps is set by
+/// measurement).
+pub const EPS_SWEEP: [f64; 8] = [1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 0.0];
+/// Top-1 agreement with layer-int8 on the calibration images that the
+/// automatic eps must keep.
+pub const EPS_MIN_AGREEMENT: f64 = 0.99;
+
+/// What `compile` is asked for.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Choose the outlier quantile by [`EPS_SWEEP`] on the calibration
+    /// images (otherwise `search.mixed.outlier_quantile` is used).
+    pub auto_eps: bool,
+    pub sram: usize,
+    pub input: InputMode,
+    pub split: Option<usize>,
+    pub grid: Option<[usize; 2]>,
+    pub search: SearchConfig,
+    /// Lambdas to sweep (each a full search and evaluation); may be empty.
+    pub sweep_lambdas: Vec<f64>,
+}
+
+/// One row of the four-plan table (the `report.json` schema).
+#[derive(Clone, Debug, Serialize)]
+pub struct PlanRow {
+    pub name: String,
+    pub peak_sram_bytes: usize,
+    pub macs: u64,
+    pub bitops: f64,
+    pub bitops_patch_stage: f64,
+    pub accuracy: Option<f64>,
+    pub agreement: f64,
+    /// `None` when the outputs equal layer-int8's (infinite SQNR).
+    pub sqnr_db: Option<f64>,
+    pub outlier_tile_share: f64,
+    pub search_seconds: f64,
+    /// Mean BitOPs per graph op.
+    pub bitops_per_op: Vec<f64>,
+}
+
+/// One point of a lambda sweep.
+#[derive(Clone, Debug, Serialize)]
+pub struct SweepPoint {
+    pub lambda: f64,
+    pub bitops: f64,
+    pub bitops_patch_stage: f64,
+    pub accuracy: Option<f64>,
+    pub agreement: f64,
+    pub search_seconds: f64,
+}
+
+/// One point of the outlier-quantile sweep (patch-uniform-low on the
+/// calibration images).
+#[derive(Clone, Debug, Serialize)]
+pub struct EpsPoint {
+    pub outlier_quantile: f64,
+    pub agreement: f64,
+    pub bitops: f64,
+    pub outlier_tile_share: f64,
+}
+
+/// Everything `compile` measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub model: String,
+    pub sram_budget_bytes: usize,
+    pub split_op: usize,
+    pub grid: [usize; 2],
+    pub input: InputMode,
+    pub calibration_images: usize,
+    pub evaluation_images: usize,
+    pub lambda: f64,
+    pub candidates: Vec<u32>,
+    pub outlier_quantile: f64,
+    pub plans: Vec<PlanRow>,
+    pub lambda_sweep: Vec<SweepPoint>,
+    pub outlier_quantile_sweep: Vec<EpsPoint>,
+    pub trajectory: Vec<Move>,
+    /// Chosen width per map of the patch stage (in stage order).
+    pub bits: Vec<u32>,
+    pub maps: Vec<String>,
+    /// Graph ops of the patch stage.
+    pub stage_ops: Vec<usize>,
+}
+
+/// The compiled result: the report, the plan file and the plan bytes.
+pub struct Compiled {
+    pub report: Report,
+    pub plan_file: PlanFile,
+    pub plan_bytes: Vec<u8>,
+    pub tiles: TilePlan,
+    pub mixed: MixedPlan,
+}
+
+/// Progress callbacks: a phase message, and one tick per image evaluated.
+pub struct Progress<'a> {
+    pub phase: &'a (dyn Fn(&str) + Sync),
+    pub tick: &'a (dyn Fn() + Sync),
+}
+
+fn row(name: &str, peak: usize, macs: u64, c: &Comparison, search_seconds: f64) -> PlanRow {
+    PlanRow {
+        name: name.into(),
+        peak_sram_bytes: peak,
+        macs,
+        bitops: c.bitops,
+        bitops_patch_stage: c.bitops_patch_stage,
+        accuracy: c.accuracy,
+        agreement: c.agreement,
+        sqnr_db: c.sqnr_db.is_finite().then_some(c.sqnr_db),
+        outlier_tile_share: c.outlier_tile_share,
+        search_seconds,
+        bitops_per_op: c.bitops_per_op.clone(),
+    }
+}
+
+/// Runs the main job on `interp`'s model.
+pub fn compile(
+    interp: &Interpreter,
+    opts: &Options,
+    calib: &[Sample],
+    eval: &[Sample],
+    progress: &Progress,
+) -> Result<Compiled> {
+    let graph = interp.graph();
+    (progress.phase)("planning the patch schedule");
+    let s = search_schedule(graph, opts.sram, opts.input, opts.split, opts.grid);
+    let chosen = match (&s.chosen, &s.smallest) {
+        (Some(c), _) => c.clone(),
+        (None, Some(best)) => {
+            return Err(Error::Model {
+                model: graph.name.clone(),
+                detail: format!(
+                    "no schedule fits {} bytes of SRAM; the smallest peak is {} bytes (split after op {}, grid {}x{}); layer by layer needs {} bytes",
+                    opts.sram, best.peak_sram_bytes, best.split_op, best.grid[0], best.grid[1], s.layer_based_peak_sram_bytes
+                ),
+            })
+        }
+        (None, None) => {
+            return Err(Error::Model {
+                model: graph.name.clone(),
+                detail: "no patch schedule is possible for this model".into(),
+            })
+        }
+    };
+    let stage = split_points(graph)
+        .into_iter()
+        .find(|st| st.ops.last() == Some(&chosen.split_op))
+        .expect("chosen split is legal");
+    let tp = TilePlan::new(graph, &stage, chosen.grid).expect("chosen grid fits");
+    let inputs: Vec<_> = calib.iter().map(|s| s.inputs.clone()).collect();
+
+    // patch-uniform-low: every map at the lowest candidate >= 4, same VDPC.
+    let low = opts
+        .search
+        .candidates
+        .iter()
+        .copied()
+        .filter(|&b| b >= 4)
+        .min()
+        .unwrap_or(8);
+    (progress.phase)("calibrating");
+    let hists = calibrate_int8(interp, &tp, opts.input, &inputs, &|| ())?;
+    let uniform_at = |eps: f64| {
+        build(
+            graph,
+            &tp.stage,
+            &hists,
+            &MixedConfig {
+                bits: vec![low],
+                outlier_quantile: eps,
+                ..opts.search.mixed.clone()
+            },
+        )
+    };
+    let mut search_cfg = opts.search.clone();
+    let mut outlier_quantile_sweep = Vec::new();
+    if opts.auto_eps {
+        (progress.phase)("choosing the outlier quantile");
+        for eps in EPS_SWEEP {
+            let plan = uniform_at(eps)?;
+            let runner = PlanRunner::with_mixed(interp, Some((&tp, opts.input)), Some(&plan))?;
+            let c = compare(interp, &runner, calib, &|| ())?;
+            outlier_quantile_sweep.push(EpsPoint {
+                outlier_quantile: eps,
+                agreement: c.agreement,
+                bitops: c.bitops,
+                outlier_tile_share: c.outlier_tile_share,
+            });
+        }
+        // The fewest BitOPs among the quantiles that keep the agreement;
+        // the best agreement when none does.
+        let ok: Vec<&EpsPoint> = outlier_quantile_sweep
+            .iter()
+            .filter(|p| p.agreement >= EPS_MIN_AGREEMENT)
+            .collect();
+        let pick = if ok.is_empty() {
+            outlier_quantile_sweep
+                .iter()
+                .max_by(|a, b| a.agreement.total_cmp(&b.agreement).then(b.bitops.total_cmp(&a.bitops)))
+        } else {
+            ok.into_iter().min_by(|a, b| a.bitops.total_cmp(&b.bitops))
+        };
+        search_cfg.mixed.outlier_quantile = pick.expect("the sweep is not empty").outlier_quantile;
+    }
+    let uniform = uniform_at(search_cfg.mixed.outlier_quantile)?;
+
+    (progress.phase)("searching bit widths (VDQS)");
+    let found = search(interp, &tp, opts.input, &inputs, &search_cfg, &|m| (progress.phase)(m))?;
+
+    let layer = PlanRunner::new(interp, None)?;
+    let patch = PlanRunner::new(interp, Some((&tp, opts.input)))?;
+    let uniform_runner = PlanRunner::with_mixed(interp, Some((&tp, opts.input)), Some(&uniform))?;
+    let quant = PlanRunner::with_mixed(interp, Some((&tp, opts.input)), Some(&found.plan))?;
+    let layer_peak = plan_layer_based(graph).arena_bytes;
+    let patch_peak = patch_memory(graph, &tp, opts.input).peak_bytes;
+    let patch_macs = chosen.macs;
+    (progress.phase)("evaluating the four plans");
+    let comparisons = compare_all(interp, &[&layer, &patch, &uniform_runner, &quant], eval, progress.tick)?;
+    let plans: Vec<PlanRow> = [
+        ("layer-int8", layer_peak, graph.macs(), 0.0),
+        ("patch-int8", patch_peak, patch_macs, 0.0),
+        ("patch-uniform-low", patch_peak, patch_macs, 0.0),
+        ("quantmcu", patch_peak, patch_macs, found.seconds),
+    ]
+    .iter()
+    .zip(&comparisons)
+    .map(|(&(name, peak, macs, secs), c)| row(name, peak, macs, c, secs))
+    .collect();
+
+    let mut lambda_sweep = Vec::new();
+    for &lambda in &opts.sweep_lambdas {
+        (progress.phase)(&format!("lambda sweep: {lambda}"));
+        let cfg = SearchConfig {
+            lambda,
+            ..search_cfg.clone()
+        };
+        let r = search(interp, &tp, opts.input, &inputs, &cfg, &|_| ())?;
+        let runner = PlanRunner::with_mixed(interp, Some((&tp, opts.input)), Some(&r.plan))?;
+        let c = compare(interp, &runner, eval, progress.tick)?;
+        lambda_sweep.push(SweepPoint {
+            lambda,
+            bitops: c.bitops,
+            bitops_patch_stage: c.bitops_patch_stage,
+            accuracy: c.accuracy,
+            agreement: c.agreement,
+            search_seconds: r.seconds,
+        });
+    }
+
+    let mut plan_file = PlanFile::new(graph, chosen.split_op, chosen.grid, opts.input);
+    plan_file.mixed = Some(found.plan.clone());
+    let report = Report {
+        model: graph.name.clone(),
+        sram_budget_bytes: opts.sram,
+        split_op: chosen.split_op,
+        grid: chosen.grid,
+        input: opts.input,
+        calibration_images: calib.len(),
+        evaluation_images: eval.len(),
+        lambda: opts.search.lambda,
+        candidates: opts.search.candidates.clone(),
+        outlier_quantile: search_cfg.mixed.outlier_quantile,
+        plans,
+        lambda_sweep,
+        outlier_quantile_sweep,
+        trajectory: found.trajectory.clone(),
+        bits: found.bits.clone(),
+        maps: found.plan.maps.iter().map(|m| m.name.clone()).collect(),
+        stage_ops: tp.stage.ops.clone(),
+    };
+    Ok(Compiled {
+        report,
+        plan_file,
+        plan_bytes: quant.compiled().bytes().to_vec(),
+        tiles: tp,
+        mixed: found.plan,
+    })
+}

@@ -1,0 +1,181 @@
+//! VDQS on VWW (calibration: the 20 foolbox ImageNet images): every move's
+//! Phi equals the BitOPs it saves counted independently by the BitOPs
+//! accounting, its score is (1 - lambda) Phi - lambda Omega > 0, the
+//! trajectory's BitOPs fall monotonically, the search is deterministic,
+//! lambda's extremes do what they must, and a compiled plan written to disk
+//! and read back runs bit-identically to the in-memory one.
+
+use quantmcu::compare::Sample;
+use quantmcu::dataset::Dataset;
+use quantmcu::mixed::bitops;
+use quantmcu::mixed::search::{search, SearchConfig};
+use quantmcu::mixed::{MixedConfig, Rule};
+use quantmcu::patch::arena::InputMode;
+use quantmcu::patch::{split_points, PlanFile, PlanRunner, TilePlan};
+use quantmcu::pipeline::{self, Options, Progress};
+use quantmcu::tensor::TensorData;
+use quantmcu::{assets, tflite, Graph, Interpreter};
+
+fn images(graph: &Graph, set: &str, n: usize) -> Vec<Vec<TensorData>> {
+    let dir = assets::ensure("foolbox").unwrap().join("foolbox");
+    let data = Dataset::open_set(&dir, Some(set)).unwrap();
+    (0..data.len().min(n))
+        .map(|i| vec![data.get(i).unwrap().to_input(graph).unwrap()])
+        .collect()
+}
+
+fn vww() -> Graph {
+    tflite::load(&assets::model("vww_mobilenetv1.tflite").unwrap()).unwrap()
+}
+
+fn tile_plan(graph: &Graph) -> TilePlan {
+    let stage = split_points(graph)
+        .into_iter()
+        .find(|s| s.ops.last() == Some(&8))
+        .unwrap();
+    TilePlan::new(graph, &stage, [2, 4]).unwrap()
+}
+
+fn config(lambda: f64, candidates: &[u32]) -> SearchConfig {
+    SearchConfig {
+        candidates: candidates.to_vec(),
+        lambda,
+        target_bitops: None,
+        mixed: MixedConfig {
+            bits: vec![8],
+            outlier_quantile: 1e-3,
+            rule: Rule::Map,
+            per_channel: true,
+            clip: true,
+            bias_correction: true,
+        },
+        rescaled_omega: false,
+    }
+}
+
+#[test]
+fn moves_score_and_save_what_the_bitops_accounting_says() {
+    let graph = vww();
+    let interp = Interpreter::new(&graph).unwrap();
+    let tp = tile_plan(&graph);
+    let calib = images(&graph, "imagenet", 20);
+    let cfg = config(0.02, &[8, 4, 2]);
+    let a = search(&interp, &tp, InputMode::Streamed, &calib, &cfg, &|_| ()).unwrap();
+    let b = search(&interp, &tp, InputMode::Streamed, &calib, &cfg, &|_| ()).unwrap();
+    assert_eq!(a.trajectory, b.trajectory, "deterministic trajectory");
+    assert_eq!(a.plan, b.plan, "deterministic plan");
+    assert!(!a.trajectory.is_empty());
+    // Independent BitOPs: the accounting over a stats table where every
+    // tile stores the map at the move's widths.
+    let n_maps = a.plan.maps.len();
+    let tiles = tp.tiles.len();
+    let count = |widths: &[u8]| {
+        let stats: Vec<u8> = (0..tiles).flat_map(|_| widths.iter().copied()).collect();
+        bitops::count(&graph, Some(&tp), Some(&a.plan), &stats).total as f64
+    };
+    let int8 = count(&vec![8; n_maps]);
+    assert!((int8 - a.int8_bitops).abs() < 1.0, "{int8} vs {}", a.int8_bitops);
+    let mut widths = vec![8u8; n_maps];
+    let mut previous = a.int8_bitops;
+    for m in &a.trajectory {
+        let before = count(&widths);
+        widths[m.map] = m.to_bits as u8;
+        let after = count(&widths);
+        let phi = (before - after) / int8;
+        assert!((phi - m.phi).abs() < 1e-12, "map {}: phi {} vs {phi}", m.map, m.phi);
+        let score = (1.0 - cfg.lambda) * m.phi - cfg.lambda * m.omega;
+        assert!((score - m.score).abs() < 1e-12 && m.score > 0.0);
+        assert!(m.omega >= 0.0 && m.to_bits < m.from_bits);
+        assert!(m.bitops < previous, "BitOPs fall with every move");
+        assert!((m.bitops - after).abs() < 1.0, "trajectory BitOPs = accounting");
+        previous = m.bitops;
+    }
+    assert_eq!(widths.iter().map(|&w| u32::from(w)).collect::<Vec<_>>(), a.bits);
+}
+
+#[test]
+fn lambda_zero_lowers_everything_and_one_nothing() {
+    let graph = vww();
+    let interp = Interpreter::new(&graph).unwrap();
+    let tp = tile_plan(&graph);
+    let calib = images(&graph, "imagenet", 8);
+    let all = search(
+        &interp,
+        &tp,
+        InputMode::Streamed,
+        &calib,
+        &config(0.0, &[8, 4]),
+        &|_| (),
+    )
+    .unwrap();
+    assert!(all.bits.iter().all(|&b| b == 4), "{:?}", all.bits);
+    let none = search(
+        &interp,
+        &tp,
+        InputMode::Streamed,
+        &calib,
+        &config(1.0, &[8, 4]),
+        &|_| (),
+    )
+    .unwrap();
+    assert!(none.trajectory.is_empty() && none.bits.iter().all(|&b| b == 8));
+    let target = search(
+        &interp,
+        &tp,
+        InputMode::Streamed,
+        &calib,
+        &SearchConfig {
+            target_bitops: Some(all.int8_bitops * 0.95),
+            ..config(0.0, &[8, 4])
+        },
+        &|_| (),
+    )
+    .unwrap();
+    let last = target.trajectory.last().unwrap();
+    assert!(last.bitops <= all.int8_bitops * 0.95);
+    assert!(
+        target.trajectory.len() < all.trajectory.len(),
+        "the target stops the search early"
+    );
+}
+
+#[test]
+fn compiled_plan_on_disk_runs_like_the_one_in_memory() {
+    let graph = vww();
+    let interp = Interpreter::new(&graph).unwrap();
+    let sample = |x: Vec<TensorData>| Sample { inputs: x, label: None };
+    let calib: Vec<Sample> = images(&graph, "imagenet", 8).into_iter().map(sample).collect();
+    let eval: Vec<Sample> = images(&graph, "cifar10", 4).into_iter().map(sample).collect();
+    let opts = Options {
+        auto_eps: false,
+        sram: 22118,
+        input: InputMode::Streamed,
+        split: None,
+        grid: None,
+        search: config(0.02, &[8, 4]),
+        sweep_lambdas: vec![],
+    };
+    let progress = Progress {
+        phase: &|_| (),
+        tick: &|| (),
+    };
+    let c = pipeline::compile(&interp, &opts, &calib, &eval, &progress).unwrap();
+    let names: Vec<&str> = c.report.plans.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["layer-int8", "patch-int8", "patch-uniform-low", "quantmcu"]);
+    assert_eq!(c.report.plans[1].agreement, 1.0);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plan.json");
+    std::fs::write(&path, serde_json::to_string(&c.plan_file).unwrap()).unwrap();
+    let loaded = PlanFile::load(&path, &graph).unwrap();
+    let runner = PlanRunner::with_mixed(&interp, Some((&loaded.tiles, loaded.input)), loaded.mixed.as_ref()).unwrap();
+    assert_eq!(runner.compiled().bytes(), &c.plan_bytes[..], "same plan bytes");
+    let memory = PlanRunner::with_mixed(&interp, Some((&c.tiles, InputMode::Streamed)), Some(&c.mixed)).unwrap();
+    for s in &eval {
+        let (a, b) = (
+            runner.run_stats(&s.inputs).unwrap(),
+            memory.run_stats(&s.inputs).unwrap(),
+        );
+        assert_eq!(a.values, b.values);
+        assert_eq!(a.widths, b.widths);
+    }
+}

@@ -1,0 +1,187 @@
+//! Instruction counts of single int8 kernels (feature `kernel-bench`): the
+//! shapes DESIGN.md ("Cortex-M target") anchors against CMSIS-NN, on
+//! pseudo-random data, each kernel over its whole output map once.
+//!
+//! Line format: `kernel name=NAME macs=M ticks=C`.
+
+use core::fmt::Write;
+
+use quantmcu_rt::geometry::{Geometry, Rect};
+use quantmcu_rt::kernels::conv2d::{conv2d, Conv2dParams};
+use quantmcu_rt::kernels::depthwise_conv2d::{depthwise_conv2d, DepthwiseConv2dParams};
+use quantmcu_rt::kernels::{OutputStage, Window, WindowMut};
+use static_cell::ConstStaticCell;
+
+const MAX_IN: usize = 48 * 48 * 16;
+const MAX_OUT: usize = 48 * 48 * 8;
+const MAX_FILTER: usize = 128 * 128;
+const MAX_CH: usize = 128;
+
+struct Buffers {
+    input: [i8; MAX_IN],
+    output: [i8; MAX_OUT],
+    filter: [i8; MAX_FILTER],
+    bias: [i32; MAX_CH],
+    multiplier: [i32; MAX_CH],
+    shift: [i32; MAX_CH],
+    scratch: [i32; MAX_CH],
+}
+
+static BUFFERS: ConstStaticCell<Buffers> = ConstStaticCell::new(Buffers {
+    input: [0; MAX_IN],
+    output: [0; MAX_OUT],
+    filter: [0; MAX_FILTER],
+    bias: [0; MAX_CH],
+    multiplier: [0; MAX_CH],
+    shift: [0; MAX_CH],
+    scratch: [0; MAX_CH],
+});
+
+/// One benchmarked layer.
+struct Case {
+    name: &'static str,
+    depthwise: bool,
+    input: [usize; 3],
+    output: [usize; 3],
+    kernel: usize,
+    stride: usize,
+    /// Padding before the first row/column (TFLite SAME).
+    pad: usize,
+}
+
+const CASES: [Case; 6] = [
+    Case {
+        name: "conv1x1_24x24x32_32",
+        depthwise: false,
+        input: [24, 24, 32],
+        output: [24, 24, 32],
+        kernel: 1,
+        stride: 1,
+        pad: 0,
+    },
+    Case {
+        name: "conv1x1_12x12x64_64",
+        depthwise: false,
+        input: [12, 12, 64],
+        output: [12, 12, 64],
+        kernel: 1,
+        stride: 1,
+        pad: 0,
+    },
+    Case {
+        name: "conv1x1_6x6x128_128",
+        depthwise: false,
+        input: [6, 6, 128],
+        output: [6, 6, 128],
+        kernel: 1,
+        stride: 1,
+        pad: 0,
+    },
+    Case {
+        name: "dw3x3_s1_24x24x32",
+        depthwise: true,
+        input: [24, 24, 32],
+        output: [24, 24, 32],
+        kernel: 3,
+        stride: 1,
+        pad: 1,
+    },
+    Case {
+        name: "dw3x3_s2_48x48x16",
+        depthwise: true,
+        input: [48, 48, 16],
+        output: [24, 24, 16],
+        kernel: 3,
+        stride: 2,
+        pad: 0,
+    },
+    Case {
+        name: "conv3x3_s2_96x96x3_8",
+        depthwise: false,
+        input: [96, 96, 3],
+        output: [48, 48, 8],
+        kernel: 3,
+        stride: 2,
+        pad: 0,
+    },
+];
+
+/// xorshift32.
+fn next(state: &mut u32) -> u32 {
+    *state ^= *state << 13;
+    *state ^= *state >> 17;
+    *state ^= *state << 5;
+    *state
+}
+
+/// Runs every case and prints its line.
+pub fn run(out: &mut impl Write, now: fn() -> u64) {
+    let b = BUFFERS.take();
+    let mut s = 0x1234_5678u32;
+    for v in b.input.iter_mut().chain(b.filter.iter_mut()) {
+        *v = next(&mut s) as i8;
+    }
+    for i in 0..MAX_CH {
+        let r = next(&mut s);
+        b.bias[i] = (r as i32) >> 18;
+        b.multiplier[i] = (1 << 30) + ((r >> 2) & 0x3fff_ffff) as i32 / 2;
+        b.shift[i] = -8 - (r % 3) as i32;
+    }
+    for c in &CASES {
+        let g = Geometry {
+            input: c.input,
+            output: c.output,
+            kernel: [c.kernel; 2],
+            stride: [c.stride; 2],
+            dilation: [1, 1],
+            pad: [c.pad; 2],
+        };
+        let oc = c.output[2];
+        let taps = c.kernel * c.kernel;
+        let in_len = c.input.iter().product::<usize>();
+        let out_len = c.output.iter().product::<usize>();
+        let stage = OutputStage {
+            multiplier: &b.multiplier[..oc],
+            shift: &b.shift[..oc],
+            offset: -3,
+            min: -128,
+            max: 127,
+        };
+        let x = Window {
+            data: &b.input[..in_len],
+            rect: Rect::full(c.input[0], c.input[1]),
+        };
+        let y = WindowMut {
+            data: &mut b.output[..out_len],
+            rect: Rect::full(c.output[0], c.output[1]),
+        };
+        let pixels = (c.output[0] * c.output[1]) as u64;
+        let (macs, t0, t1);
+        if c.depthwise {
+            let p = DepthwiseConv2dParams {
+                geometry: g,
+                input_offset: 128,
+                filter: &b.filter[..taps * oc],
+                bias: &b.bias[..oc],
+                output: stage,
+            };
+            macs = pixels * (oc * taps) as u64;
+            t0 = now();
+            depthwise_conv2d(&p, x, y);
+            t1 = now();
+        } else {
+            let p = Conv2dParams {
+                geometry: g,
+                input_offset: 128,
+                filter: &b.filter[..taps * oc * c.input[2]],
+                bias: &b.bias[..oc],
+                output: stage,
+            };
+            macs = pixels * (oc * taps * c.input[2]) as u64;
+            t0 = now();
+            conv2d(&p, x, y, &mut b.scratch[..oc]);
+            t1 = now();
+        }
+        let _ = writeln!(out, "kernel name={} macs={macs} ticks={}", c.name, t1 - t0);
+    }
+}
