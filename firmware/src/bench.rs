@@ -1,6 +1,8 @@
-//! Instruction counts of single int8 kernels (feature `kernel-bench`): the
-//! shapes DESIGN.md ("Cortex-M target") anchors against CMSIS-NN, on
-//! pseudo-random data, each kernel over its whole output map once.
+//! Instruction counts of single kernels (feature `kernel-bench`): the int8
+//! kernels on the shapes DESIGN.md ("Cortex-M target") anchors against
+//! CMSIS-NN, and the any-width kernels on two of them with 4-bit input and
+//! output codes; pseudo-random data, each kernel over its whole output map
+//! once.
 //!
 //! Line format: `kernel name=NAME macs=M ticks=C`.
 
@@ -10,6 +12,7 @@ use quantmcu_rt::geometry::{Geometry, Rect};
 use quantmcu_rt::kernels::conv2d::{conv2d, Conv2dParams};
 use quantmcu_rt::kernels::depthwise_conv2d::{depthwise_conv2d, DepthwiseConv2dParams};
 use quantmcu_rt::kernels::{OutputStage, Window, WindowMut};
+use quantmcu_rt::lowbit::{self, Codes, CodesMut};
 use static_cell::ConstStaticCell;
 
 const MAX_IN: usize = 48 * 48 * 16;
@@ -47,9 +50,12 @@ struct Case {
     stride: usize,
     /// Padding before the first row/column (TFLite SAME).
     pad: usize,
+    /// Width of input and output activations: 8 runs the int8 kernels,
+    /// below 8 the any-width (`lowbit`) kernels on packed codes.
+    bits: u32,
 }
 
-const CASES: [Case; 6] = [
+const CASES: [Case; 8] = [
     Case {
         name: "conv1x1_24x24x32_32",
         depthwise: false,
@@ -58,6 +64,7 @@ const CASES: [Case; 6] = [
         kernel: 1,
         stride: 1,
         pad: 0,
+        bits: 8,
     },
     Case {
         name: "conv1x1_12x12x64_64",
@@ -67,6 +74,7 @@ const CASES: [Case; 6] = [
         kernel: 1,
         stride: 1,
         pad: 0,
+        bits: 8,
     },
     Case {
         name: "conv1x1_6x6x128_128",
@@ -76,6 +84,7 @@ const CASES: [Case; 6] = [
         kernel: 1,
         stride: 1,
         pad: 0,
+        bits: 8,
     },
     Case {
         name: "dw3x3_s1_24x24x32",
@@ -85,6 +94,7 @@ const CASES: [Case; 6] = [
         kernel: 3,
         stride: 1,
         pad: 1,
+        bits: 8,
     },
     Case {
         name: "dw3x3_s2_48x48x16",
@@ -94,6 +104,7 @@ const CASES: [Case; 6] = [
         kernel: 3,
         stride: 2,
         pad: 0,
+        bits: 8,
     },
     Case {
         name: "conv3x3_s2_96x96x3_8",
@@ -103,6 +114,27 @@ const CASES: [Case; 6] = [
         kernel: 3,
         stride: 2,
         pad: 0,
+        bits: 8,
+    },
+    Case {
+        name: "conv1x1_24x24x32_32_a4",
+        depthwise: false,
+        input: [24, 24, 32],
+        output: [24, 24, 32],
+        kernel: 1,
+        stride: 1,
+        pad: 0,
+        bits: 4,
+    },
+    Case {
+        name: "dw3x3_s1_24x24x32_a4",
+        depthwise: true,
+        input: [24, 24, 32],
+        output: [24, 24, 32],
+        kernel: 3,
+        stride: 1,
+        pad: 1,
+        bits: 4,
     },
 ];
 
@@ -112,6 +144,21 @@ fn next(state: &mut u32) -> u32 {
     *state ^= *state >> 17;
     *state ^= *state << 5;
     *state
+}
+
+fn codes<'a>(x: &'a [i8], xr: Rect, y: &'a mut [i8], yr: Rect, bits: u32) -> (Codes<'a>, CodesMut<'a>) {
+    (
+        Codes {
+            data: x,
+            rect: xr,
+            bits,
+        },
+        CodesMut {
+            data: y,
+            rect: yr,
+            bits,
+        },
+    )
 }
 
 /// Runs every case and prints its line.
@@ -138,48 +185,60 @@ pub fn run(out: &mut impl Write, now: fn() -> u64) {
         };
         let oc = c.output[2];
         let taps = c.kernel * c.kernel;
-        let in_len = c.input.iter().product::<usize>();
-        let out_len = c.output.iter().product::<usize>();
+        // Packed bytes of the input and output maps.
+        let bytes = |d: &[usize; 3]| (d.iter().product::<usize>() * c.bits as usize).div_ceil(8);
+        let (in_len, out_len) = (bytes(&c.input), bytes(&c.output));
+        let (offset, min, max) = if c.bits == 8 {
+            (-3, -128, 127)
+        } else {
+            (1 << (c.bits - 1), 0, (1 << c.bits) - 1)
+        };
         let stage = OutputStage {
             multiplier: &b.multiplier[..oc],
             shift: &b.shift[..oc],
-            offset: -3,
-            min: -128,
-            max: 127,
+            offset,
+            min,
+            max,
         };
-        let x = Window {
-            data: &b.input[..in_len],
-            rect: Rect::full(c.input[0], c.input[1]),
-        };
-        let y = WindowMut {
-            data: &mut b.output[..out_len],
-            rect: Rect::full(c.output[0], c.output[1]),
-        };
+        let (x, xr) = (&b.input[..in_len], Rect::full(c.input[0], c.input[1]));
+        let (y, yr) = (&mut b.output[..out_len], Rect::full(c.output[0], c.output[1]));
+        let input_offset = if c.bits == 8 { 128 } else { -(1 << (c.bits - 1)) };
         let pixels = (c.output[0] * c.output[1]) as u64;
         let (macs, t0, t1);
         if c.depthwise {
             let p = DepthwiseConv2dParams {
                 geometry: g,
-                input_offset: 128,
+                input_offset,
                 filter: &b.filter[..taps * oc],
                 bias: &b.bias[..oc],
                 output: stage,
             };
             macs = pixels * (oc * taps) as u64;
             t0 = now();
-            depthwise_conv2d(&p, x, y);
+            if c.bits == 8 {
+                depthwise_conv2d(&p, Window { data: x, rect: xr }, WindowMut { data: y, rect: yr });
+            } else {
+                let (x, y) = codes(x, xr, y, yr, c.bits);
+                let _ = lowbit::depthwise_conv2d::depthwise_conv2d(&p, x, y, None);
+            }
             t1 = now();
         } else {
             let p = Conv2dParams {
                 geometry: g,
-                input_offset: 128,
+                input_offset,
                 filter: &b.filter[..taps * oc * c.input[2]],
                 bias: &b.bias[..oc],
                 output: stage,
             };
             macs = pixels * (oc * taps * c.input[2]) as u64;
             t0 = now();
-            conv2d(&p, x, y, &mut b.scratch[..oc]);
+            if c.bits == 8 {
+                let (x, y) = (Window { data: x, rect: xr }, WindowMut { data: y, rect: yr });
+                conv2d(&p, x, y, &mut b.scratch[..oc]);
+            } else {
+                let (x, y) = codes(x, xr, y, yr, c.bits);
+                let _ = lowbit::conv2d::conv2d(&p, x, y, None);
+            }
             t1 = now();
         }
         let _ = writeln!(out, "kernel name={} macs={macs} ticks={}", c.name, t1 - t0);

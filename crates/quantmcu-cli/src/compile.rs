@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use indicatif::ProgressStyle;
 use quantmcu::mixed::search::SearchConfig;
-use quantmcu::mixed::{MixedConfig, Rule};
+use quantmcu::mixed::{MixedConfig, Rule, Scope};
 use quantmcu::patch::arena::InputMode;
 use quantmcu::pipeline::{self, Options, Progress, Report};
 use quantmcu::{tflite, Interpreter};
@@ -16,7 +16,7 @@ use quantmcu::{tflite, Interpreter};
 use crate::samples::{self, Source};
 
 /// Default VDQS lambda (chosen by the sweep in the README).
-pub const DEFAULT_LAMBDA: f64 = 0.02;
+pub const DEFAULT_LAMBDA: f64 = 0.01;
 
 /// Options of `quantmcu compile`.
 pub struct CompileArgs {
@@ -38,6 +38,7 @@ pub struct CompileArgs {
     /// `None`: chosen by a sweep on the calibration images.
     pub outlier_quantile: Option<f64>,
     pub rule: Rule,
+    pub scope: Scope,
     pub per_channel: bool,
     pub clip: bool,
     pub bias_correction: bool,
@@ -95,6 +96,8 @@ pub fn compile(a: &CompileArgs) -> Result<()> {
                 bits: vec![8],
                 outlier_quantile: a.outlier_quantile.unwrap_or(0.0),
                 rule: a.rule,
+                scope: a.scope,
+                layer_in_place: true,
                 per_channel: a.per_channel,
                 clip: a.clip,
                 bias_correction: a.bias_correction,
@@ -228,11 +231,12 @@ pub fn demo(output: &Path, eval_limit: Option<usize>, json: bool) -> Result<()> 
         input: InputMode::Streamed,
         split: None,
         grid: None,
-        bits: vec![8, 4, 2],
+        bits: vec![8, 4],
         lambda: DEFAULT_LAMBDA,
         target_bitops: None,
         outlier_quantile: None,
         rule: Rule::Map,
+        scope: Scope::All,
         per_channel: true,
         clip: true,
         bias_correction: true,

@@ -173,6 +173,10 @@ enum Command {
         /// VDPC rule.
         #[arg(long, value_enum, default_value_t = Vdpc::Map)]
         vdpc: Vdpc,
+        /// Mixed precision in the patch stage only, or also in the
+        /// layer-by-layer stage (each of its maps one tile, `map` rule).
+        #[arg(long, value_enum, default_value_t = MixedScope::All)]
+        mixed_scope: MixedScope,
         /// Turn off per-channel clean ranges.
         #[arg(long)]
         no_per_channel: bool,
@@ -292,8 +296,8 @@ enum Command {
         /// Seconds QEMU may run before the run fails.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
-        /// Also report single int8 kernels' instructions per MAC (firmware
-        /// feature kernel-bench; text output only).
+        /// Also report single kernels' instructions per MAC on DESIGN.md's
+        /// CMSIS-NN anchor shapes (firmware feature kernel-bench; text only).
         #[arg(long)]
         kernels: bool,
         /// Print JSON.
@@ -393,6 +397,7 @@ fn main() -> ExitCode {
             target_bitops,
             outlier_quantile,
             vdpc,
+            mixed_scope,
             no_per_channel,
             no_clip,
             no_bias_correction,
@@ -418,6 +423,7 @@ fn main() -> ExitCode {
             target_bitops,
             outlier_quantile,
             rule: vdpc.into(),
+            scope: mixed_scope.into(),
             per_channel: !no_per_channel,
             clip: !no_clip,
             bias_correction: !no_bias_correction,
@@ -489,6 +495,24 @@ impl From<Input> for quantmcu::patch::arena::InputMode {
         match i {
             Input::Resident => Self::Resident,
             Input::Streamed => Self::Streamed,
+        }
+    }
+}
+
+/// Where mixed precision applies.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum MixedScope {
+    /// The patch stage only.
+    Patch,
+    /// The patch stage and the layer-by-layer stage.
+    All,
+}
+
+impl From<MixedScope> for quantmcu::mixed::Scope {
+    fn from(v: MixedScope) -> Self {
+        match v {
+            MixedScope::Patch => Self::Patch,
+            MixedScope::All => Self::All,
         }
     }
 }

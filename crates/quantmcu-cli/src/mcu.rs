@@ -577,7 +577,10 @@ fn print_table(e: &FirmwareExport, schedule: &str, r: &Report, sizes: &ElfSizes,
 
 fn print_kernels(r: &Report, per_tick: u64) {
     println!();
-    println!("single int8 kernels (pseudo-random data, whole map, one call):");
+    println!(
+        "single kernels (pseudo-random data, whole map, one call; _a4: the any-width kernels on 4-bit input \
+         and output codes):"
+    );
     println!(
         "{:<22}  {:>8}  {:>12}  {:>9}  {:>16}",
         "kernel", "MACs", "instructions", "instr/MAC", "CMSIS-NN instr/MAC"

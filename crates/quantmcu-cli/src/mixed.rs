@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use quantmcu::compare::{compare, Comparison};
-use quantmcu::mixed::{build, calibrate_int8, MixedConfig, MixedPlan, Rule};
+use quantmcu::mixed::{build, calibrate_int8, MixedConfig, MixedPlan, Rule, Scope};
 use quantmcu::patch::arena::InputMode;
 use quantmcu::patch::{PlanRunner, TilePlan};
 use quantmcu::Interpreter;
@@ -83,17 +83,19 @@ pub fn mixed_plan(
     .with_context(|| format!("calibration data {}", a.calib.display()))?;
     let inputs: Vec<_> = calib.iter().map(|s| s.inputs.clone()).collect();
     let bar = samples::progress(inputs.len(), "calibrating", quiet);
-    let hists = calibrate_int8(interp, tp, mode, &inputs, &|| bar.inc(1))?;
+    let hists = calibrate_int8(interp, tp, mode, Scope::Patch, true, &inputs, &|| bar.inc(1))?;
     bar.finish_and_clear();
     let cfg = MixedConfig {
         bits: a.clean_bits.clone(),
         outlier_quantile: a.outlier_quantile,
         rule: a.rule,
+        scope: Scope::Patch,
+        layer_in_place: true,
         per_channel: a.per_channel,
         clip: a.clip,
         bias_correction: a.bias_correction,
     };
-    let plan = build(graph, &tp.stage, &hists, &cfg)?;
+    let plan = build(graph, tp, &hists, &cfg)?;
     let runner = PlanRunner::with_mixed(interp, Some((tp, mode)), Some(&plan))?;
     let int8 = PlanRunner::new(interp, Some((tp, mode)))?;
     let bar = samples::progress(calib.len(), "measuring", quiet);

@@ -286,3 +286,94 @@ fn mixed_plan_runs_and_saves_bitops() {
         "outlier-quantile",
     );
 }
+
+/// `compile` writes the plan, the plan file and `report.json` with the
+/// documented keys and the four plans; the written plan file evaluates to
+/// the numbers the report holds; `demo` runs the main job on the reference
+/// model.
+#[test]
+fn compile_reports_four_plans_and_demo_runs() {
+    let model = assets::model("vww_mobilenetv1.tflite").unwrap();
+    let foolbox = assets::ensure("foolbox").unwrap().join("foolbox");
+    let (m, data) = (model.to_str().unwrap(), foolbox.to_str().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("build");
+    let o = quantmcu(&[
+        "compile",
+        m,
+        "--calib",
+        data,
+        "--calib-set",
+        "imagenet",
+        "--calib-limit",
+        "8",
+        "--eval",
+        data,
+        "--eval-set",
+        "cifar10",
+        "--eval-limit",
+        "6",
+        "--sram",
+        "22118",
+        "--input",
+        "streamed",
+        "--sweep-lambda",
+        "0.5",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("quantmcu vs patch-int8"));
+    assert!(out.join("plan.qmcu").is_file());
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let plans = report["plans"].as_array().unwrap();
+    let names: Vec<&str> = plans.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["layer-int8", "patch-int8", "patch-uniform-low", "quantmcu"]);
+    for p in plans {
+        for key in [
+            "peak_sram_bytes",
+            "macs",
+            "bitops",
+            "bitops_patch_stage",
+            "accuracy",
+            "agreement",
+            "sqnr_db",
+            "outlier_tile_share",
+            "search_seconds",
+        ] {
+            assert!(p.get(key).is_some(), "{key} missing in {p}");
+        }
+    }
+    assert_eq!(report["lambda_sweep"].as_array().unwrap().len(), 1);
+    assert!(plans[1]["peak_sram_bytes"].as_u64().unwrap() <= 22118);
+    // The plan file on disk gives the report's numbers.
+    let plan = out.join("plan.json");
+    let o = quantmcu(&[
+        "eval",
+        m,
+        "--data",
+        data,
+        "--set",
+        "cifar10",
+        "--limit",
+        "6",
+        "--json",
+        "--plan",
+        plan.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let e: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(e["agreement"], plans[3]["agreement"]);
+    assert_eq!(e["bitops"], plans[3]["bitops"]);
+    assert_eq!(e["outlier_tile_share"], plans[3]["outlier_tile_share"]);
+    // The demo, on 200 test images.
+    let demo = dir.path().join("demo");
+    let o = quantmcu(&["demo", "--eval-limit", "200", "-o", demo.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("patch-uniform-low") && text.contains("quantmcu vs patch-int8"),
+        "{text}"
+    );
+    assert!(demo.join("report.json").is_file());
+}

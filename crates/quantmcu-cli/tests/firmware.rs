@@ -150,6 +150,20 @@ fn mixed_4bit_is_bit_exact_on_cortex_m4() {
 }
 
 #[test]
+fn kernel_bench_reports_instructions_per_mac() {
+    let model = vww();
+    let text = ok(&quantmcu(&["mcu-run", &model, "--limit", "1", "--kernels"]));
+    for name in ["conv1x1_24x24x32_32", "dw3x3_s1_24x24x32", "conv1x1_24x24x32_32_a4"] {
+        let line = text
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no {name} line in\n{text}"));
+        let per_mac: f64 = line.split_whitespace().nth(3).unwrap().parse().unwrap();
+        assert!((1.0..100.0).contains(&per_mac), "{line}");
+    }
+}
+
+#[test]
 fn missing_qemu_fails_with_the_setup_command() {
     let empty = tempfile::tempdir().unwrap();
     let model = vww();

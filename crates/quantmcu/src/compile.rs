@@ -10,7 +10,7 @@ use crate::ir::{DType, Graph, OpKind, TensorId};
 use crate::memory::{plan_layer_based, Buffer};
 use crate::mixed::variant::{clean_bounds, derive, PoolStage, Variant};
 use crate::mixed::{Format, MixedPlan};
-use crate::patch::arena::{patch_layout, InputMode, Role};
+use crate::patch::arena::{patch_layout_with, InputMode, Role};
 use crate::patch::stage::{footprint, hwc, Footprint};
 use crate::patch::TilePlan;
 use crate::reference::{Interpreter, Kernel};
@@ -29,6 +29,9 @@ pub struct CompiledPlan {
     pub host_ops_before: std::ops::Range<usize>,
     pub host_ops_after: std::ops::Range<usize>,
     pub arena_bytes: usize,
+    /// Tiles the plan numbers (patch tiles, plus the layer stage with mixed
+    /// scope `all`).
+    pub tiles: usize,
 }
 
 impl CompiledPlan {
@@ -326,12 +329,12 @@ impl Writer<'_> {
     }
 
     /// A step running graph op `i` on the given windows (offset, rect each);
-    /// in the patch stage of a mixed plan, its mixed record when it reads or
-    /// writes a map.
-    fn run(&mut self, i: usize, out: (usize, Rect), ins: &[(usize, Rect)], in_stage: bool) -> Result<()> {
+    /// where mixed precision applies (`mixed`), its mixed record when it
+    /// reads or writes a map.
+    fn run(&mut self, i: usize, out: (usize, Rect), ins: &[(usize, Rect)], mixed: bool) -> Result<()> {
         let (o, r) = out;
         let op = &self.graph.ops[i];
-        let maps = self.mixed.filter(|_| in_stage).map(|m| {
+        let maps = self.mixed.filter(|_| mixed).map(|m| {
             let ins: Vec<Option<usize>> = self.graph.activation_inputs(op).iter().map(|&t| m.map_of(t)).collect();
             (ins, m.map_of(op.output()))
         });
@@ -431,6 +434,9 @@ pub fn compile_mixed(
         scratch_words: 0,
     };
     let [ih, iw, ic] = hwc(graph, input).unwrap_or([1, graph.tensors[input].elements(), 1]);
+    // With mixed scope `all`, the layer stage is one more tile, and its
+    // depthwise layers run out of place (the in-place kernel is int8).
+    let layer_mixed = mixed.is_some_and(|m| m.scope == crate::mixed::Scope::All);
     let (buffers, roles, arena_bytes, layer_from) = match patch {
         None => {
             let plan = plan_layer_based(graph);
@@ -438,7 +444,8 @@ pub fn compile_mixed(
             (plan.buffers, roles, plan.arena_bytes, first)
         }
         Some((tp, mode)) => {
-            let layout = patch_layout(graph, tp, mode);
+            let in_place = !layer_mixed || mixed.is_some_and(|m| m.layer_in_place);
+            let layout = patch_layout_with(graph, tp, mode, in_place);
             (
                 layout.buffers,
                 layout.roles,
@@ -488,6 +495,9 @@ pub fn compile_mixed(
             );
         }
     }
+    if layer_mixed {
+        wr.step(StepKind::BeginTile, &[]);
+    }
     for i in layer_from..end {
         let op = &graph.ops[i];
         if op.kind == OpKind::Reshape {
@@ -508,7 +518,7 @@ pub fn compile_mixed(
             i,
             (find(op.output(), Role::Map), full_rect(graph, op.output(), &op.kind)),
             &ins,
-            false,
+            layer_mixed,
         )?;
     }
     // Assemble: header, op offsets + records, steps, data.
@@ -532,7 +542,7 @@ pub fn compile_mixed(
         data_at as u32,
         total as u32,
         mixed.map_or(0, |m| m.maps.len()) as u32,
-        patch.map_or(0, |(tp, _)| tp.tiles.len()) as u32,
+        (patch.map_or(0, |(tp, _)| tp.tiles.len()) + usize::from(layer_mixed)) as u32,
         mixed.map_or(0, |m| m.rule.runtime() as u32),
     ];
     let mut at = wr.ops.len();
@@ -554,5 +564,6 @@ pub fn compile_mixed(
         host_ops_before: 0..first,
         host_ops_after: end..n,
         arena_bytes,
+        tiles: (patch.map_or(0, |(tp, _)| tp.tiles.len()) + usize::from(layer_mixed)),
     })
 }

@@ -91,13 +91,14 @@ pub fn align(n: usize) -> usize {
 
 /// Plans the arena of a layer-by-layer schedule of `graph`.
 pub fn plan_layer_based(graph: &Graph) -> ArenaPlan {
-    plan_ops(graph, 0..graph.ops.len(), graph.int_input())
+    plan_ops(graph, 0..graph.ops.len(), graph.int_input(), true)
 }
 
 /// Plans the arena of running `ops` layer by layer, their input `entry`
 /// resident from the first of them. Op indices in the plan are the graph's;
-/// `live_bytes_per_op[k]` is for op `ops.start + k`.
-pub fn plan_ops(graph: &Graph, ops: Range<usize>, entry: TensorId) -> ArenaPlan {
+/// `live_bytes_per_op[k]` is for op `ops.start + k`. `in_place` allows
+/// depthwise layers in place (int8 only: a mixed layer stage turns it off).
+pub fn plan_ops(graph: &Graph, ops: Range<usize>, entry: TensorId, in_place: bool) -> ArenaPlan {
     // Buffer id of each tensor: RESHAPE outputs share their input's buffer.
     let mut buffer_of: Vec<Option<usize>> = vec![None; graph.tensors.len()];
     let mut buffers: Vec<Buffer> = Vec::new();
@@ -149,7 +150,7 @@ pub fn plan_ops(graph: &Graph, ops: Range<usize>, entry: TensorId) -> ArenaPlan 
         for t in op.inputs.iter().flatten() {
             touch(*t, i, &mut buffer_of, &mut buffers, None);
         }
-        let in_place = in_place_depthwise(graph, i).filter(|_| {
+        let in_place = in_place_depthwise(graph, i).filter(|_| in_place).filter(|_| {
             let x = op.input(0).expect("depthwise reads an input");
             // Every tensor sharing the input's buffer must be dead after this op.
             let shared = buffer_of[x].map_or(vec![x], |b| buffers[b].tensors.clone());

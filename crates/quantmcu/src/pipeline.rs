@@ -9,10 +9,9 @@
 use serde::Serialize;
 
 use crate::compare::{compare, compare_all, Comparison, Sample};
-use crate::memory::plan_layer_based;
 use crate::mixed::search::{search, Move, SearchConfig};
 use crate::mixed::{build, calibrate_int8, MixedConfig, MixedPlan};
-use crate::patch::arena::{patch_memory, InputMode};
+use crate::patch::arena::InputMode;
 use crate::patch::search::search as search_schedule;
 use crate::patch::{split_points, PlanFile, PlanRunner, TilePlan};
 use crate::reference::Interpreter;
@@ -21,9 +20,10 @@ use crate::{Error, Result};
 /// Outlier quantiles the automatic choice tries (DESIGN.md: eps is set by
 /// measurement).
 pub const EPS_SWEEP: [f64; 8] = [1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 0.0];
-/// Top-1 agreement with layer-int8 on the calibration images that the
-/// automatic eps must keep.
-pub const EPS_MIN_AGREEMENT: f64 = 0.99;
+/// The automatic eps is the largest (narrowest clean ranges, finest codes)
+/// that leaves at most this share of patch tiles outlier on the
+/// calibration images (so most tiles run at low width).
+pub const EPS_MAX_OUTLIER_TILES: f64 = 0.25;
 
 /// What `compile` is asked for.
 #[derive(Clone, Debug)]
@@ -169,6 +169,14 @@ pub fn compile(
         .expect("chosen split is legal");
     let tp = TilePlan::new(graph, &stage, chosen.grid).expect("chosen grid fits");
     let inputs: Vec<_> = calib.iter().map(|s| s.inputs.clone()).collect();
+    // A mixed layer stage runs its depthwise layers out of place when that
+    // still fits the budget; otherwise they stay in place (and int8).
+    let mut opts = opts.clone();
+    opts.search.mixed.layer_in_place = crate::patch::arena::patch_layout_with(graph, &tp, opts.input, false)
+        .memory
+        .peak_bytes
+        > opts.sram;
+    let opts = &opts;
 
     // patch-uniform-low: every map at the lowest candidate >= 4, same VDPC.
     let low = opts
@@ -180,11 +188,19 @@ pub fn compile(
         .min()
         .unwrap_or(8);
     (progress.phase)("calibrating");
-    let hists = calibrate_int8(interp, &tp, opts.input, &inputs, &|| ())?;
+    let hists = calibrate_int8(
+        interp,
+        &tp,
+        opts.input,
+        opts.search.mixed.scope,
+        opts.search.mixed.layer_in_place,
+        &inputs,
+        &|| (),
+    )?;
     let uniform_at = |eps: f64| {
         build(
             graph,
-            &tp.stage,
+            &tp,
             &hists,
             &MixedConfig {
                 bits: vec![low],
@@ -208,19 +224,12 @@ pub fn compile(
                 outlier_tile_share: c.outlier_tile_share,
             });
         }
-        // The fewest BitOPs among the quantiles that keep the agreement;
-        // the best agreement when none does.
-        let ok: Vec<&EpsPoint> = outlier_quantile_sweep
+        // EPS_SWEEP runs from the largest eps down: the first that keeps
+        // the outlier tiles few enough, else the smallest.
+        let pick = outlier_quantile_sweep
             .iter()
-            .filter(|p| p.agreement >= EPS_MIN_AGREEMENT)
-            .collect();
-        let pick = if ok.is_empty() {
-            outlier_quantile_sweep
-                .iter()
-                .max_by(|a, b| a.agreement.total_cmp(&b.agreement).then(b.bitops.total_cmp(&a.bitops)))
-        } else {
-            ok.into_iter().min_by(|a, b| a.bitops.total_cmp(&b.bitops))
-        };
+            .find(|p| p.outlier_tile_share <= EPS_MAX_OUTLIER_TILES)
+            .or(outlier_quantile_sweep.last());
         search_cfg.mixed.outlier_quantile = pick.expect("the sweep is not empty").outlier_quantile;
     }
     let uniform = uniform_at(search_cfg.mixed.outlier_quantile)?;
@@ -232,16 +241,14 @@ pub fn compile(
     let patch = PlanRunner::new(interp, Some((&tp, opts.input)))?;
     let uniform_runner = PlanRunner::with_mixed(interp, Some((&tp, opts.input)), Some(&uniform))?;
     let quant = PlanRunner::with_mixed(interp, Some((&tp, opts.input)), Some(&found.plan))?;
-    let layer_peak = plan_layer_based(graph).arena_bytes;
-    let patch_peak = patch_memory(graph, &tp, opts.input).peak_bytes;
     let patch_macs = chosen.macs;
     (progress.phase)("evaluating the four plans");
     let comparisons = compare_all(interp, &[&layer, &patch, &uniform_runner, &quant], eval, progress.tick)?;
     let plans: Vec<PlanRow> = [
-        ("layer-int8", layer_peak, graph.macs(), 0.0),
-        ("patch-int8", patch_peak, patch_macs, 0.0),
-        ("patch-uniform-low", patch_peak, patch_macs, 0.0),
-        ("quantmcu", patch_peak, patch_macs, found.seconds),
+        ("layer-int8", layer.arena_bytes(), graph.macs(), 0.0),
+        ("patch-int8", patch.arena_bytes(), patch_macs, 0.0),
+        ("patch-uniform-low", uniform_runner.arena_bytes(), patch_macs, 0.0),
+        ("quantmcu", quant.arena_bytes(), patch_macs, found.seconds),
     ]
     .iter()
     .zip(&comparisons)

@@ -5,7 +5,7 @@
 //! of the first map stay inside its clean range, and saves BitOPs.
 
 use quantmcu::dataset::Dataset;
-use quantmcu::mixed::{build, calibrate_int8, stage_maps, MixedConfig, MixedPlan, Rule};
+use quantmcu::mixed::{build, calibrate_int8, stage_maps, MixedConfig, MixedPlan, Rule, Scope};
 use quantmcu::patch::arena::InputMode;
 use quantmcu::patch::search::search;
 use quantmcu::patch::{split_points, PlanRunner, TilePlan};
@@ -40,18 +40,31 @@ fn tile_plan(graph: &Graph) -> TilePlan {
 }
 
 fn mixed_plan(interp: &Interpreter, tp: &TilePlan, bits: u32, rule: Rule, per_channel: bool) -> MixedPlan {
+    scoped_plan(interp, tp, bits, rule, per_channel, Scope::Patch)
+}
+
+fn scoped_plan(
+    interp: &Interpreter,
+    tp: &TilePlan,
+    bits: u32,
+    rule: Rule,
+    per_channel: bool,
+    scope: Scope,
+) -> MixedPlan {
     let graph = interp.graph();
     let calib = images(graph, "imagenet", 20);
-    let hists = calibrate_int8(interp, tp, InputMode::Streamed, &calib, &|| ()).unwrap();
+    let hists = calibrate_int8(interp, tp, InputMode::Streamed, scope, true, &calib, &|| ()).unwrap();
     let cfg = MixedConfig {
         bits: vec![bits],
         outlier_quantile: 1e-4,
         rule,
+        scope,
+        layer_in_place: true,
         per_channel,
         clip: false,
         bias_correction: false,
     };
-    build(graph, &tp.stage, &hists, &cfg).unwrap()
+    build(graph, tp, &hists, &cfg).unwrap()
 }
 
 #[test]
@@ -61,14 +74,28 @@ fn eight_bit_and_forced_outlier_plans_equal_patch_int8() {
     let tp = tile_plan(&v.graph);
     let int8 = PlanRunner::new(&interp, Some((&tp, InputMode::Streamed))).unwrap();
     let all8 = mixed_plan(&interp, &tp, 8, Rule::Map, false);
-    let mut forced = mixed_plan(&interp, &tp, 4, Rule::Map, true);
-    for m in &mut forced.maps {
-        // An empty clean range: every tile is outlier.
-        m.clean.iter_mut().for_each(|r| *r = (127, -128));
-    }
-    for (name, plan) in [("all 8-bit", &all8), ("forced outlier", &forced)] {
+    let forced_plan = |scope| {
+        let mut forced = scoped_plan(&interp, &tp, 4, Rule::Map, true, scope);
+        for m in &mut forced.maps {
+            // An empty clean range: every tile is outlier.
+            m.clean.iter_mut().for_each(|r| *r = (127, -128));
+        }
+        forced
+    };
+    let (forced, forced_all) = (forced_plan(Scope::Patch), forced_plan(Scope::All));
+    assert!(
+        forced_all.maps.len() > forced.maps.len(),
+        "scope all adds the layer stage's maps"
+    );
+    for (name, plan) in [
+        ("all 8-bit", &all8),
+        ("forced outlier", &forced),
+        ("forced outlier, scope all", &forced_all),
+    ] {
         let runner = PlanRunner::with_mixed(&interp, Some((&tp, InputMode::Streamed)), Some(plan)).unwrap();
-        assert_eq!(runner.arena_bytes(), int8.arena_bytes(), "{name}: same arena");
+        if plan.scope == Scope::Patch {
+            assert_eq!(runner.arena_bytes(), int8.arena_bytes(), "{name}: same arena");
+        }
         for x in images(&v.graph, "cifar10", 10)
             .iter()
             .chain(&images(&v.graph, "imagenet", 5))
@@ -80,7 +107,10 @@ fn eight_bit_and_forced_outlier_plans_equal_patch_int8() {
                 want[int8.compiled().output],
                 "{name}"
             );
-            assert!(got.widths.iter().all(|&b| b == 8), "{name}: every map stored at 8 bits");
+            assert!(
+                got.widths.iter().all(|&b| b == 8 || b == 0),
+                "{name}: every map stored at 8 bits"
+            );
         }
     }
 }
@@ -131,7 +161,7 @@ fn one_low_map_matches_fake_quantization_of_its_int8_values() {
     let tp = tile_plan(graph);
     let maps = stage_maps(graph, &tp.stage);
     let calib = images(graph, "imagenet", 20);
-    let hists = calibrate_int8(&interp, &tp, InputMode::Streamed, &calib, &|| ()).unwrap();
+    let hists = calibrate_int8(&interp, &tp, InputMode::Streamed, Scope::Patch, true, &calib, &|| ()).unwrap();
     let producers = graph.producers();
     for (k, &t) in maps.iter().enumerate() {
         let mut bits = vec![8; maps.len()];
@@ -140,11 +170,13 @@ fn one_low_map_matches_fake_quantization_of_its_int8_values() {
             bits,
             outlier_quantile: 0.0,
             rule: Rule::Map,
+            scope: Scope::Patch,
+            layer_in_place: true,
             per_channel: false,
             clip: false,
             bias_correction: false,
         };
-        let plan = build(graph, &tp.stage, &hists, &cfg).unwrap();
+        let plan = build(graph, &tp, &hists, &cfg).unwrap();
         let f = &plan.maps[k].format;
         let (s8, z8) = graph.scale_zp(t);
         let runner = PlanRunner::with_mixed(&interp, Some((&tp, InputMode::Streamed)), Some(&plan)).unwrap();

@@ -9,7 +9,7 @@ use quantmcu::compare::Sample;
 use quantmcu::dataset::Dataset;
 use quantmcu::mixed::bitops;
 use quantmcu::mixed::search::{search, SearchConfig};
-use quantmcu::mixed::{MixedConfig, Rule};
+use quantmcu::mixed::{MixedConfig, Rule, Scope};
 use quantmcu::patch::arena::InputMode;
 use quantmcu::patch::{split_points, PlanFile, PlanRunner, TilePlan};
 use quantmcu::pipeline::{self, Options, Progress};
@@ -45,6 +45,8 @@ fn config(lambda: f64, candidates: &[u32]) -> SearchConfig {
             bits: vec![8],
             outlier_quantile: 1e-3,
             rule: Rule::Map,
+            scope: Scope::Patch,
+            layer_in_place: true,
             per_channel: true,
             clip: true,
             bias_correction: true,

@@ -8,6 +8,9 @@ use super::{emit, Clean, Codes, CodesMut, Outlier};
 use crate::kernels::conv2d::Conv2dParams;
 use crate::kernels::TapRange;
 
+/// Largest receptive field (taps x input channels) gathered on the stack.
+const PATCH: usize = 1152;
+
 /// Computes the output pixels of `y.rect` (all channels) from `x`, which must
 /// hold at least `p.geometry.input_rect(&y.rect)`; stops at the first
 /// accumulator outside `clean`.
@@ -30,21 +33,51 @@ pub fn conv2d(p: &Conv2dParams, x: Codes, mut y: CodesMut, clean: Option<Clean>)
         return Ok(());
     }
     let opg = oc / groups;
+    let k = kh * kw * fc;
+    // Each output pixel's receptive field, offset, gathered once (padding
+    // taps as 0, which contributes nothing, as skipping them does) when it
+    // fits the stack buffer; otherwise every weight reads its code.
+    let mut patch = [0i32; PATCH];
+    let gather = kh * kw * ic <= PATCH;
     for oy in y.rect.y..y.rect.y + y.rect.h {
         let ry = TapRange::new(oy, g.stride[0], g.pad[0], g.dilation[0], kh, g.input[0]);
         for ox in y.rect.x..y.rect.x + y.rect.w {
             let rx = TapRange::new(ox, g.stride[1], g.pad[1], g.dilation[1], kw, g.input[1]);
             let out_at = y.rect.offset(oy, ox, oc);
+            if gather {
+                patch[..kh * kw * ic].fill(0);
+                for ky in ry.lo..ry.hi {
+                    for kx in rx.lo..rx.hi {
+                        let at = x.rect.offset(ry.at(ky), rx.at(kx), ic);
+                        let dst = &mut patch[(ky * kw + kx) * ic..][..ic];
+                        for (c, d) in dst.iter_mut().enumerate() {
+                            *d = x.value(at + c).wrapping_add(p.input_offset);
+                        }
+                    }
+                }
+            }
             for o in 0..oc {
                 let c0 = (o / opg) * fc;
                 let mut acc = p.bias[o];
-                for ky in ry.lo..ry.hi {
-                    for kx in rx.lo..rx.hi {
-                        let at = x.rect.offset(ry.at(ky), rx.at(kx), ic) + c0;
-                        let w = &p.filter[((o * kh + ky) * kw + kx) * fc..][..fc];
-                        for (c, &wv) in w.iter().enumerate() {
-                            let v = x.value(at + c).wrapping_add(p.input_offset);
-                            acc = acc.wrapping_add(v.wrapping_mul(i32::from(wv)));
+                let w_o = &p.filter[o * k..(o + 1) * k];
+                if gather {
+                    for (tap, w) in w_o.chunks_exact(fc).enumerate() {
+                        let xs = &patch[tap * ic + c0..][..fc];
+                        let dot = xs
+                            .iter()
+                            .zip(w)
+                            .fold(0i32, |s, (&v, &wv)| s.wrapping_add(v.wrapping_mul(i32::from(wv))));
+                        acc = acc.wrapping_add(dot);
+                    }
+                } else {
+                    for ky in ry.lo..ry.hi {
+                        for kx in rx.lo..rx.hi {
+                            let at = x.rect.offset(ry.at(ky), rx.at(kx), ic) + c0;
+                            let w = &w_o[(ky * kw + kx) * fc..][..fc];
+                            for (c, &wv) in w.iter().enumerate() {
+                                let v = x.value(at + c).wrapping_add(p.input_offset);
+                                acc = acc.wrapping_add(v.wrapping_mul(i32::from(wv)));
+                            }
                         }
                     }
                 }

@@ -61,7 +61,9 @@ pub fn count(graph: &Graph, patch: Option<&TilePlan>, mixed: Option<&MixedPlan>,
                     .map(|(k, tile)| px * tile.rect(out).area() as u64 * WEIGHT_BITS * width(k, x))
                     .sum()
             }
-            _ => macs * WEIGHT_BITS * 8,
+            // The layer stage is one more tile (mixed scope `all`).
+            Some(tp) => macs * WEIGHT_BITS * width(tp.tiles.len(), x),
+            None => macs * WEIGHT_BITS * 8,
         };
         if stage_ops.contains(&i) {
             b.patch_stage += b.per_op[i];
@@ -70,18 +72,23 @@ pub fn count(graph: &Graph, patch: Option<&TilePlan>, mixed: Option<&MixedPlan>,
     }
     if let (Some(m), Some(tp)) = (mixed, patch) {
         b.tiles = tp.tiles.len();
-        for k in 0..tp.tiles.len() {
+        // Patch tiles only: the layer stage's entry counts in the (tile, map) shares.
+        let rows = stats.len() / n_maps.max(1);
+        for k in 0..rows {
             let mut outlier = false;
             for (j, spec) in m.maps.iter().enumerate() {
-                if spec.format.bits < 8 {
+                let stored = stats.get(k * n_maps + j).copied().unwrap_or(0);
+                if spec.format.bits < 8 && stored != 0 {
                     b.low_maps += 1;
-                    if stats.get(k * n_maps + j) == Some(&8) {
+                    if stored == 8 {
                         b.outlier_maps += 1;
                         outlier = true;
                     }
                 }
             }
-            b.outlier_tiles += usize::from(outlier);
+            if k < tp.tiles.len() {
+                b.outlier_tiles += usize::from(outlier);
+            }
         }
     }
     b

@@ -90,7 +90,7 @@ pub fn calibrate(
     inputs: &[Vec<TensorData>],
     progress: &(dyn Fn() + Sync),
 ) -> Result<Vec<Histogram>> {
-    let tiles = runner.tiles().map_or(1, |t| t.tiles.len());
+    let tiles = runner.compiled().tiles.max(1);
     let empty: Vec<Histogram> = plan
         .maps
         .iter()

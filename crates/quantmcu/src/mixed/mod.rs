@@ -21,7 +21,9 @@ pub(crate) mod variant;
 use serde::{Deserialize, Serialize};
 
 use crate::ir::{Graph, OpKind, TensorId};
+use crate::patch::arena::InputMode;
 use crate::patch::stage::{hwc, Stage};
+use crate::patch::TilePlan;
 use crate::{Error, Result};
 pub use calib::{calibrate, clean_range, entropy, Histogram};
 pub use format::Format;
@@ -45,6 +47,21 @@ impl Rule {
             Rule::Branch => quantmcu_rt::plan::Rule::Branch,
         }
     }
+}
+
+fn in_place_default() -> bool {
+    true
+}
+
+/// Where mixed precision applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// The patch stage's maps (the paper).
+    #[default]
+    Patch,
+    /// Also the layer-by-layer stage, each of its maps one tile.
+    All,
 }
 
 /// One map of a mixed plan.
@@ -71,6 +88,13 @@ pub struct MapSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MixedPlan {
     pub rule: Rule,
+    #[serde(default)]
+    pub scope: Scope,
+    /// With scope `all`: the layer stage keeps its depthwise layers in place
+    /// (int8; their tensors are not maps), so peak SRAM stays that of the
+    /// int8 plan. Without it they run out of place and every map may drop.
+    #[serde(default = "in_place_default")]
+    pub layer_in_place: bool,
     /// Fraction of calibration values outside each clean range.
     pub outlier_quantile: f64,
     pub maps: Vec<MapSpec>,
@@ -82,9 +106,16 @@ impl MixedPlan {
         self.maps.iter().position(|m| m.tensor == t)
     }
 
-    /// Every map of `stage` at 8 bits: the plan that calibrates int8 values.
-    pub fn int8(graph: &Graph, stage: &Stage, rule: Rule, outlier_quantile: f64) -> Self {
-        let maps = stage_maps(graph, stage)
+    /// Every map at 8 bits: the plan that calibrates int8 values.
+    pub fn int8(
+        graph: &Graph,
+        tp: &TilePlan,
+        scope: Scope,
+        layer_in_place: bool,
+        rule: Rule,
+        outlier_quantile: f64,
+    ) -> Self {
+        let maps = mixed_maps(graph, tp, scope, layer_in_place)
             .into_iter()
             .map(|t| {
                 let (s, z) = graph.scale_zp(t);
@@ -100,6 +131,8 @@ impl MixedPlan {
             .collect();
         MixedPlan {
             rule,
+            scope,
+            layer_in_place,
             outlier_quantile,
             maps,
         }
@@ -113,6 +146,9 @@ pub struct MixedConfig {
     pub bits: Vec<u32>,
     pub outlier_quantile: f64,
     pub rule: Rule,
+    pub scope: Scope,
+    /// See [`MixedPlan::layer_in_place`].
+    pub layer_in_place: bool,
     /// Per-channel scales where a map feeds only (depthwise) convolutions.
     pub per_channel: bool,
     /// MSE-optimal code range inside the clean range.
@@ -151,6 +187,48 @@ pub fn stage_maps(graph: &Graph, stage: &Stage) -> Vec<TensorId> {
             && hwc(graph, t).is_some()
             && kind_ok(&op.kind, false)
             && pad_ok
+            && consumers(graph, t).all(|c| kind_ok(&c.kind, true))
+        {
+            maps.push(t);
+        }
+    }
+    maps
+}
+
+/// The maps of a plan with patch plan `tp` under `scope`: the stage's
+/// ([`stage_maps`]) and, for [`Scope::All`], the layer stage's tensors
+/// written and read by supported ops, except the graph outputs and, when
+/// `layer_in_place`, the tensors of depthwise layers run in place.
+pub fn mixed_maps(graph: &Graph, tp: &TilePlan, scope: Scope, layer_in_place: bool) -> Vec<TensorId> {
+    let mut maps = stage_maps(graph, &tp.stage);
+    if scope == Scope::Patch {
+        return maps;
+    }
+    let in_place: Vec<TensorId> = if layer_in_place {
+        crate::patch::arena::patch_layout(graph, tp, InputMode::Resident)
+            .buffers
+            .iter()
+            .filter_map(|b| b.temp_of)
+            .flat_map(|i| {
+                let op = &graph.ops[i];
+                let mut t = graph.activation_inputs(op);
+                t.push(op.output());
+                t
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let first = tp.stage.ops.last().map_or(0, |&l| l + 1);
+    for op in graph.ops.iter().skip(first) {
+        let t = op.output();
+        let pad_ok = op.kind != OpKind::Pad || graph.activation_inputs(op).iter().all(|x| maps.contains(x));
+        if hwc(graph, t).is_some()
+            && kind_ok(&op.kind, false)
+            && pad_ok
+            && !in_place.contains(&t)
+            && !graph.outputs.contains(&t)
+            && graph.tensors[t].dtype == crate::ir::DType::I8
             && consumers(graph, t).all(|c| kind_ok(&c.kind, true))
         {
             maps.push(t);
@@ -300,10 +378,10 @@ fn follow_pads(graph: &Graph, specs: &mut [MapSpec]) {
     }
 }
 
-/// Builds the mixed plan of `stage` from calibration histograms of its maps
-/// (`hists`, one per [`stage_maps`] entry).
-pub fn build(graph: &Graph, stage: &Stage, hists: &[Histogram], cfg: &MixedConfig) -> Result<MixedPlan> {
-    let maps = stage_maps(graph, stage);
+/// Builds the mixed plan from calibration histograms of its maps (`hists`,
+/// one per [`mixed_maps`] entry).
+pub fn build(graph: &Graph, tp: &TilePlan, hists: &[Histogram], cfg: &MixedConfig) -> Result<MixedPlan> {
+    let maps = mixed_maps(graph, tp, cfg.scope, cfg.layer_in_place);
     let bad = |detail: String| Error::Model {
         model: graph.name.clone(),
         detail,
@@ -337,21 +415,25 @@ pub fn build(graph: &Graph, stage: &Stage, hists: &[Histogram], cfg: &MixedConfi
     follow_pads(graph, &mut specs);
     Ok(MixedPlan {
         rule: cfg.rule,
+        scope: cfg.scope,
+        layer_in_place: cfg.layer_in_place,
         outlier_quantile: cfg.outlier_quantile,
         maps: specs,
     })
 }
 
-/// Histograms of every map of `tp`'s stage over `inputs`, from the int8
-/// patch plan (`mode` decides only the arena; values are the same).
+/// Histograms of every map over `inputs`, from the int8 patch plan (`mode`
+/// decides only the arena; values are the same).
 pub fn calibrate_int8(
     interp: &crate::Interpreter,
-    tp: &crate::patch::TilePlan,
-    mode: crate::patch::arena::InputMode,
+    tp: &TilePlan,
+    mode: InputMode,
+    scope: Scope,
+    layer_in_place: bool,
     inputs: &[Vec<crate::TensorData>],
     progress: &(dyn Fn() + Sync),
 ) -> Result<Vec<Histogram>> {
-    let plan = MixedPlan::int8(interp.graph(), &tp.stage, Rule::Map, 0.0);
+    let plan = MixedPlan::int8(interp.graph(), tp, scope, layer_in_place, Rule::Map, 0.0);
     let runner = crate::patch::PlanRunner::with_mixed(interp, Some((tp, mode)), Some(&plan))?;
     calibrate(&runner, &plan, &map_channels(interp.graph(), &plan), inputs, progress)
 }

@@ -63,19 +63,22 @@ pub struct SearchResult {
     pub seconds: f64,
 }
 
-/// Executed MACs (all tiles) of the ops that read each map.
+/// Executed MACs (all tiles in the stage, whole layers after it) of the ops
+/// that read each map.
 fn consumer_macs(graph: &Graph, tp: &TilePlan, plan: &MixedPlan) -> Vec<f64> {
     plan.maps
         .iter()
         .map(|m| {
-            tp.stage
-                .ops
-                .iter()
-                .filter(|&&i| graph.activation_inputs(&graph.ops[i]).contains(&m.tensor))
-                .map(|&i| {
-                    let out = graph.ops[i].output();
-                    let px: usize = tp.tiles.iter().map(|t| t.rect(out).area()).sum();
-                    (pixel_macs(graph, i) * px as u64) as f64
+            (0..graph.ops.len())
+                .filter(|&i| graph.activation_inputs(&graph.ops[i]).contains(&m.tensor))
+                .map(|i| {
+                    if tp.stage.ops.contains(&i) {
+                        let out = graph.ops[i].output();
+                        let px: usize = tp.tiles.iter().map(|t| t.rect(out).area()).sum();
+                        (pixel_macs(graph, i) * px as u64) as f64
+                    } else {
+                        graph.op_macs(i) as f64
+                    }
                 })
                 .sum()
         })
@@ -122,7 +125,14 @@ pub fn search(
             detail: format!("--bits candidate {b} is outside 1..=8"),
         });
     }
-    let mut plan = MixedPlan::int8(graph, &tp.stage, cfg.mixed.rule, cfg.mixed.outlier_quantile);
+    let mut plan = MixedPlan::int8(
+        graph,
+        tp,
+        cfg.mixed.scope,
+        cfg.mixed.layer_in_place,
+        cfg.mixed.rule,
+        cfg.mixed.outlier_quantile,
+    );
     let channels = map_channels(graph, &plan);
     let macs = consumer_macs(graph, tp, &plan);
     let stage_macs = tp.macs(graph) as f64;

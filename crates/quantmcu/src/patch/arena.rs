@@ -83,6 +83,12 @@ pub struct PatchMemory {
 
 /// Lays out the arena of `plan` with the input held as `mode` says.
 pub fn patch_layout(graph: &Graph, plan: &TilePlan, mode: InputMode) -> PatchLayout {
+    patch_layout_with(graph, plan, mode, true)
+}
+
+/// [`patch_layout`], with depthwise layers of the layer stage in place only
+/// when `in_place` (a mixed-precision layer stage needs them out of place).
+pub fn patch_layout_with(graph: &Graph, plan: &TilePlan, mode: InputMode, in_place: bool) -> PatchLayout {
     let stage = &plan.stage;
     let (first, last) = (stage.ops[0], *stage.ops.last().expect("stage ops"));
     let window_bytes = |t: TensorId| {
@@ -128,7 +134,7 @@ pub fn patch_layout(graph: &Graph, plan: &TilePlan, mode: InputMode) -> PatchLay
         buffers.push(buffer(t, window_bytes(t), i, end));
         roles.push(Role::Tile);
     }
-    let layer = plan_ops(graph, last + 1..graph.ops.len(), stage.split);
+    let layer = plan_ops(graph, last + 1..graph.ops.len(), stage.split, in_place);
     for mut b in layer.buffers {
         if b.tensors.contains(&stage.split) {
             b.first_op = first;

@@ -11,7 +11,7 @@ use super::arena::InputMode;
 use super::stage::split_points;
 use super::tiling::TilePlan;
 use crate::ir::Graph;
-use crate::mixed::{stage_maps, MixedPlan};
+use crate::mixed::{mixed_maps, MixedPlan};
 use crate::{Error, Result};
 
 /// A saved patch schedule.
@@ -85,7 +85,7 @@ impl PlanFile {
         let plan = TilePlan::new(graph, &stage, file.grid)
             .ok_or_else(|| bad(format!("grid {:?} does not fit the split tensor", file.grid)))?;
         if let Some(m) = &file.mixed {
-            let maps = stage_maps(graph, &plan.stage);
+            let maps = mixed_maps(graph, &plan, m.scope, m.layer_in_place);
             for spec in &m.maps {
                 let channels = crate::patch::stage::hwc(graph, spec.tensor).map_or(0, |s| s[2]);
                 let f = &spec.format;
