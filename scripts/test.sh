@@ -15,6 +15,8 @@ cargo build -q -p quantmcu-rt --target thumbv7em-none-eabihf --release
 # The firmware (firmware/, a separate cargo project) runs plans under QEMU in
 # the CLI's firmware tests: the target and qemu-system-arm must be installed.
 scripts/setup-firmware.sh
+# The report test renders report.html in headless Chromium.
+scripts/setup-browser.sh
 cargo fmt --manifest-path firmware/Cargo.toml --check
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -44,6 +44,7 @@ pub struct CompileArgs {
     pub bias_correction: bool,
     pub rescaled_omega: bool,
     pub sweep_lambda: Vec<f64>,
+    pub sweep_eval_limit: Option<usize>,
     pub output: PathBuf,
     pub json: bool,
 }
@@ -105,8 +106,10 @@ pub fn compile(a: &CompileArgs) -> Result<()> {
             rescaled_omega: a.rescaled_omega,
         },
         sweep_lambdas: a.sweep_lambda.clone(),
+        sweep_eval_limit: a.sweep_eval_limit,
     };
-    let evaluations = eval.len() * (4 + a.sweep_lambda.len());
+    let per_sweep = a.sweep_eval_limit.map_or(eval.len(), |n| n.min(eval.len()));
+    let evaluations = eval.len() * 4 + per_sweep * a.sweep_lambda.len();
     let bar = samples::progress(evaluations, "compile", a.json);
     bar.set_style(
         ProgressStyle::with_template("{msg:40} {bar:30} {pos}/{len} evaluations, eta {eta}").expect("valid template"),
@@ -142,7 +145,7 @@ fn write_outputs(dir: &Path, c: &pipeline::Compiled) -> Result<()> {
     write("plan.qmcu", &c.plan_bytes)?;
     write("plan.json", serde_json::to_string_pretty(&c.plan_file)?.as_bytes())?;
     write("report.json", serde_json::to_string_pretty(&c.report)?.as_bytes())?;
-    Ok(())
+    crate::report::write(dir, &c.report)
 }
 
 /// The side-by-side table of the four plans.
@@ -241,7 +244,8 @@ pub fn demo(output: &Path, eval_limit: Option<usize>, json: bool) -> Result<()> 
         clip: true,
         bias_correction: true,
         rescaled_omega: false,
-        sweep_lambda: Vec::new(),
+        sweep_lambda: vec![0.0, 0.02, 0.05],
+        sweep_eval_limit: Some(1000),
         output: output.to_path_buf(),
         json,
     };

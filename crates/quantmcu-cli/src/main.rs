@@ -10,6 +10,7 @@ mod mcu;
 mod mixed;
 mod plan;
 mod plot;
+mod report;
 mod run;
 mod samples;
 
@@ -193,12 +194,20 @@ enum Command {
         /// Also search and evaluate at each of these lambdas (comma-separated).
         #[arg(long, value_delimiter = ',')]
         sweep_lambda: Vec<f64>,
+        /// Evaluate the sweep's plans on the first N evaluation images only.
+        #[arg(long)]
+        sweep_eval_limit: Option<usize>,
         /// Output directory.
         #[arg(short = 'o', long = "output")]
         output: PathBuf,
         /// Print report.json instead of the table.
         #[arg(long)]
         json: bool,
+    },
+    /// Rebuild DIR/report.html from DIR/report.json (written by `compile`).
+    Report {
+        /// The output directory of `compile` or `demo`.
+        dir: PathBuf,
     },
     /// The main job on the built-in default: the project's reference model
     /// and Fashion-MNIST (fetched on first use).
@@ -374,6 +383,7 @@ fn main() -> ExitCode {
             plan: plan.as_deref(),
             mirror,
         }),
+        Command::Report { dir } => report::rebuild(&dir),
         Command::Demo {
             output,
             eval_limit,
@@ -403,6 +413,7 @@ fn main() -> ExitCode {
             no_bias_correction,
             rescaled_omega,
             sweep_lambda,
+            sweep_eval_limit,
             output,
             json,
         } => compile::compile(&compile::CompileArgs {
@@ -429,6 +440,7 @@ fn main() -> ExitCode {
             bias_correction: !no_bias_correction,
             rescaled_omega,
             sweep_lambda,
+            sweep_eval_limit,
             output,
             json,
         }),

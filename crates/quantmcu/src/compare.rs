@@ -39,6 +39,9 @@ pub struct Comparison {
     /// Share of (tile, low-bit map) pairs and of tiles stored at 8 bits.
     pub outlier_map_share: f64,
     pub outlier_tile_share: f64,
+    /// Per (tile, map) of the plan (`tiles x maps`, tile-major): the share
+    /// of images that stored it at 8 bits (among those that wrote it).
+    pub outlier_by_tile_map: Vec<f64>,
 }
 
 struct One {
@@ -53,6 +56,7 @@ struct One {
     low_maps: usize,
     outlier_tiles: usize,
     tiles: usize,
+    widths: Vec<u8>,
 }
 
 /// Runs `runner` and the reference on every sample, in parallel; `progress`
@@ -96,6 +100,7 @@ pub fn compare_all(
                     let correct = s.label.filter(|_| labelled).map(|l| (tb == l, ta == l));
                     progress();
                     let bo = run.bitops;
+                    let widths = run.widths;
                     Ok(One {
                         agree: ta == tb,
                         signal,
@@ -108,6 +113,7 @@ pub fn compare_all(
                         low_maps: bo.low_maps,
                         outlier_tiles: bo.outlier_tiles,
                         tiles: bo.tiles,
+                        widths,
                     })
                 })
                 .collect()
@@ -152,5 +158,11 @@ fn totals(n_ops: usize, ones: &[One]) -> Comparison {
             ones.iter().map(|o| o.outlier_tiles).sum(),
             ones.iter().map(|o| o.tiles).sum(),
         ),
+        outlier_by_tile_map: (0..ones.first().map_or(0, |o| o.widths.len()))
+            .map(|k| {
+                let wrote = ones.iter().filter(|o| o.widths[k] != 0).count();
+                share(ones.iter().filter(|o| o.widths[k] == 8).count(), wrote)
+            })
+            .collect(),
     }
 }

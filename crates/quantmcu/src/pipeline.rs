@@ -6,7 +6,7 @@
 //! width >= 4, same VDPC: what VDPC alone buys) and `quantmcu` (VDPC +
 //! VDQS).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::compare::{compare, compare_all, Comparison, Sample};
 use crate::mixed::search::{search, Move, SearchConfig};
@@ -38,10 +38,12 @@ pub struct Options {
     pub search: SearchConfig,
     /// Lambdas to sweep (each a full search and evaluation); may be empty.
     pub sweep_lambdas: Vec<f64>,
+    /// Evaluate sweep points on the first N evaluation images only.
+    pub sweep_eval_limit: Option<usize>,
 }
 
 /// One row of the four-plan table (the `report.json` schema).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PlanRow {
     pub name: String,
     pub peak_sram_bytes: usize,
@@ -59,9 +61,10 @@ pub struct PlanRow {
 }
 
 /// One point of a lambda sweep.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SweepPoint {
     pub lambda: f64,
+    pub images: usize,
     pub bitops: f64,
     pub bitops_patch_stage: f64,
     pub accuracy: Option<f64>,
@@ -71,7 +74,7 @@ pub struct SweepPoint {
 
 /// One point of the outlier-quantile sweep (patch-uniform-low on the
 /// calibration images).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EpsPoint {
     pub outlier_quantile: f64,
     pub agreement: f64,
@@ -80,7 +83,7 @@ pub struct EpsPoint {
 }
 
 /// Everything `compile` measured.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     pub model: String,
     pub sram_budget_bytes: usize,
@@ -101,6 +104,31 @@ pub struct Report {
     pub maps: Vec<String>,
     /// Graph ops of the patch stage.
     pub stage_ops: Vec<usize>,
+    /// Kind of every graph op (for per-layer plots).
+    pub ops: Vec<String>,
+    /// Bytes alive while each graph op runs: layer by layer, and under the
+    /// quantmcu plan's patch schedule.
+    pub layer_live_bytes_per_op: Vec<usize>,
+    pub patch_live_bytes_per_op: Vec<usize>,
+    /// Per map: the choices the plan made.
+    pub map_choices: Vec<MapChoice>,
+    /// quantmcu plan: share of evaluation images that stored each
+    /// (tile, map) at 8 bits, tile-major (`tiles x maps`; with mixed scope
+    /// `all` the last tile is the layer stage).
+    pub outlier_by_tile_map: Vec<f64>,
+    pub tiles: usize,
+}
+
+/// What the plan chose for one map.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MapChoice {
+    pub name: String,
+    pub bits: u32,
+    pub per_channel: bool,
+    pub bias_correction: bool,
+    pub clipped: bool,
+    /// In the patch stage (else the layer stage).
+    pub in_patch_stage: bool,
 }
 
 /// The compiled result: the report, the plan file and the plan bytes.
@@ -264,9 +292,11 @@ pub fn compile(
         };
         let r = search(interp, &tp, opts.input, &inputs, &cfg, &|_| ())?;
         let runner = PlanRunner::with_mixed(interp, Some((&tp, opts.input)), Some(&r.plan))?;
-        let c = compare(interp, &runner, eval, progress.tick)?;
+        let sub = &eval[..opts.sweep_eval_limit.map_or(eval.len(), |n| n.min(eval.len()))];
+        let c = compare(interp, &runner, sub, progress.tick)?;
         lambda_sweep.push(SweepPoint {
             lambda,
+            images: sub.len(),
             bitops: c.bitops,
             bitops_patch_stage: c.bitops_patch_stage,
             accuracy: c.accuracy,
@@ -295,6 +325,31 @@ pub fn compile(
         bits: found.bits.clone(),
         maps: found.plan.maps.iter().map(|m| m.name.clone()).collect(),
         stage_ops: tp.stage.ops.clone(),
+        ops: graph.ops.iter().map(|o| o.kind.name().to_string()).collect(),
+        layer_live_bytes_per_op: crate::memory::plan_layer_based(graph).live_bytes_per_op,
+        patch_live_bytes_per_op: crate::patch::arena::patch_layout_with(
+            graph,
+            &tp,
+            opts.input,
+            opts.search.mixed.scope == crate::mixed::Scope::Patch || opts.search.mixed.layer_in_place,
+        )
+        .memory
+        .live_bytes_per_op,
+        map_choices: found
+            .plan
+            .maps
+            .iter()
+            .map(|m| MapChoice {
+                name: m.name.clone(),
+                bits: m.format.bits,
+                per_channel: m.format.per_channel(),
+                bias_correction: !m.mean_error.is_empty(),
+                clipped: m.code != m.clean,
+                in_patch_stage: tp.stage.tensors(graph).contains(&m.tensor),
+            })
+            .collect(),
+        outlier_by_tile_map: comparisons[3].outlier_by_tile_map.clone(),
+        tiles: quant.compiled().tiles,
     };
     Ok(Compiled {
         report,

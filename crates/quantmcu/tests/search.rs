@@ -156,6 +156,7 @@ fn compiled_plan_on_disk_runs_like_the_one_in_memory() {
         grid: None,
         search: config(0.02, &[8, 4]),
         sweep_lambdas: vec![],
+        sweep_eval_limit: None,
     };
     let progress = Progress {
         phase: &|_| (),
