@@ -45,6 +45,7 @@ pub struct CompileArgs {
     pub rescaled_omega: bool,
     pub sweep_lambda: Vec<f64>,
     pub sweep_eval_limit: Option<usize>,
+    pub exhaustive: usize,
     pub output: PathBuf,
     pub json: bool,
 }
@@ -104,9 +105,11 @@ pub fn compile(a: &CompileArgs) -> Result<()> {
                 bias_correction: a.bias_correction,
             },
             rescaled_omega: a.rescaled_omega,
+            max_maps: None,
         },
         sweep_lambdas: a.sweep_lambda.clone(),
         sweep_eval_limit: a.sweep_eval_limit,
+        exhaustive_maps: a.exhaustive,
     };
     let per_sweep = a.sweep_eval_limit.map_or(eval.len(), |n| n.min(eval.len()));
     let evaluations = eval.len() * 4 + per_sweep * a.sweep_lambda.len();
@@ -192,6 +195,13 @@ pub fn print_table(r: &Report, dir: &Path) {
             base.bitops / q.bitops
         );
     }
+    if let Some(c) = &r.search_comparison {
+        println!(
+            "search over the first {} maps ({} images): VDQS {:?} -> {:.4e} BitOPs, quality {:.2} % in {:.2} s; exhaustive ({} plans) best {:?} -> {:.4e} BitOPs, quality {:.2} % in {:.2} s",
+            c.maps, c.images, c.vdqs.bits, c.vdqs.bitops, 100.0 * c.vdqs.quality, c.vdqs_seconds,
+            c.plans_evaluated, c.exhaustive.bits, c.exhaustive.bitops, 100.0 * c.exhaustive.quality, c.exhaustive_seconds
+        );
+    }
     if !r.outlier_quantile_sweep.is_empty() {
         let pts: Vec<String> = r
             .outlier_quantile_sweep
@@ -246,6 +256,7 @@ pub fn demo(output: &Path, eval_limit: Option<usize>, json: bool) -> Result<()> 
         rescaled_omega: false,
         sweep_lambda: vec![0.0, 0.02, 0.05],
         sweep_eval_limit: Some(1000),
+        exhaustive: 3,
         output: output.to_path_buf(),
         json,
     };

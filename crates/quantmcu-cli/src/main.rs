@@ -197,6 +197,10 @@ enum Command {
         /// Evaluate the sweep's plans on the first N evaluation images only.
         #[arg(long)]
         sweep_eval_limit: Option<usize>,
+        /// Also compare VDQS with an exhaustive, accuracy-evaluated search
+        /// over the widths of the first N maps (timed; 0 = off).
+        #[arg(long, default_value_t = 0)]
+        exhaustive: usize,
         /// Output directory.
         #[arg(short = 'o', long = "output")]
         output: PathBuf,
@@ -414,6 +418,7 @@ fn main() -> ExitCode {
             rescaled_omega,
             sweep_lambda,
             sweep_eval_limit,
+            exhaustive,
             output,
             json,
         } => compile::compile(&compile::CompileArgs {
@@ -441,6 +446,7 @@ fn main() -> ExitCode {
             rescaled_omega,
             sweep_lambda,
             sweep_eval_limit,
+            exhaustive,
             output,
             json,
         }),

@@ -40,6 +40,8 @@ fn compile(out: &Path) -> serde_json::Value {
         "streamed",
         "--sweep-lambda",
         "0,0.05",
+        "--exhaustive",
+        "2",
         "-o",
         out.to_str().unwrap(),
     ]);
@@ -54,6 +56,7 @@ fn report_html_has_every_section_and_the_json_numbers() {
     let report = compile(&out);
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     for id in [
+        "search-time",
         "plans",
         "memory",
         "bitops",

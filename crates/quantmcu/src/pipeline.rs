@@ -40,6 +40,9 @@ pub struct Options {
     pub sweep_lambdas: Vec<f64>,
     /// Evaluate sweep points on the first N evaluation images only.
     pub sweep_eval_limit: Option<usize>,
+    /// Compare VDQS with an exhaustive, accuracy-evaluated search over the
+    /// widths of the first N maps (0: off).
+    pub exhaustive_maps: usize,
 }
 
 /// One row of the four-plan table (the `report.json` schema).
@@ -82,6 +85,30 @@ pub struct EpsPoint {
     pub outlier_tile_share: f64,
 }
 
+/// A plan found by one of the compared searches.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Found {
+    pub bits: Vec<u32>,
+    pub bitops: f64,
+    /// Accuracy, or agreement with layer-int8 without labels.
+    pub quality: f64,
+}
+
+/// VDQS next to an exhaustive search over the same space: the widths of the
+/// first `maps` maps (the others at 8 bits), every assignment built and
+/// evaluated on the (sweep) evaluation images.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SearchComparison {
+    pub maps: usize,
+    pub images: usize,
+    pub plans_evaluated: usize,
+    pub exhaustive_seconds: f64,
+    /// Fewest BitOPs at a quality at least VDQS's (else the best quality).
+    pub exhaustive: Found,
+    pub vdqs_seconds: f64,
+    pub vdqs: Found,
+}
+
 /// Everything `compile` measured.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
@@ -98,6 +125,8 @@ pub struct Report {
     pub plans: Vec<PlanRow>,
     pub lambda_sweep: Vec<SweepPoint>,
     pub outlier_quantile_sweep: Vec<EpsPoint>,
+    #[serde(default)]
+    pub search_comparison: Option<SearchComparison>,
     pub trajectory: Vec<Move>,
     /// Chosen width per map of the patch stage (in stage order).
     pub bits: Vec<u32>,
@@ -305,6 +334,14 @@ pub fn compile(
         });
     }
 
+    let search_comparison = if opts.exhaustive_maps > 0 {
+        (progress.phase)("comparing VDQS with an exhaustive search");
+        let sub = &eval[..opts.sweep_eval_limit.map_or(eval.len(), |n| n.min(eval.len()))];
+        Some(compare_searches(interp, &tp, opts, &search_cfg, &hists, &inputs, sub)?)
+    } else {
+        None
+    };
+
     let mut plan_file = PlanFile::new(graph, chosen.split_op, chosen.grid, opts.input);
     plan_file.mixed = Some(found.plan.clone());
     let report = Report {
@@ -321,6 +358,7 @@ pub fn compile(
         plans,
         lambda_sweep,
         outlier_quantile_sweep,
+        search_comparison,
         trajectory: found.trajectory.clone(),
         bits: found.bits.clone(),
         maps: found.plan.maps.iter().map(|m| m.name.clone()).collect(),
@@ -357,5 +395,84 @@ pub fn compile(
         plan_bytes: quant.compiled().bytes().to_vec(),
         tiles: tp,
         mixed: found.plan,
+    })
+}
+
+/// VDQS restricted to the first `opts.exhaustive_maps` maps next to every
+/// width assignment of those maps, each evaluated on `eval`.
+fn compare_searches(
+    interp: &Interpreter,
+    tp: &TilePlan,
+    opts: &Options,
+    cfg: &SearchConfig,
+    hists: &[crate::mixed::Histogram],
+    inputs: &[Vec<crate::TensorData>],
+    eval: &[Sample],
+) -> Result<SearchComparison> {
+    let graph = interp.graph();
+    let quality = |c: &Comparison| c.accuracy.unwrap_or(c.agreement);
+    let n_maps = crate::mixed::mixed_maps(graph, tp, cfg.mixed.scope, cfg.mixed.layer_in_place).len();
+    let k = opts.exhaustive_maps.min(n_maps);
+    let start = std::time::Instant::now();
+    let restricted = SearchConfig {
+        max_maps: Some(k),
+        ..cfg.clone()
+    };
+    let v = search(interp, tp, opts.input, inputs, &restricted, &|_| ())?;
+    let vdqs_seconds = start.elapsed().as_secs_f64();
+    let runner = PlanRunner::with_mixed(interp, Some((tp, opts.input)), Some(&v.plan))?;
+    let c = compare(interp, &runner, eval, &|| ())?;
+    let vdqs = Found {
+        bits: v.bits[..k].to_vec(),
+        bitops: c.bitops,
+        quality: quality(&c),
+    };
+    let mut widths: Vec<u32> = cfg.candidates.iter().copied().chain([8]).collect();
+    widths.sort_unstable();
+    widths.dedup();
+    let start = std::time::Instant::now();
+    let mut all = Vec::new();
+    let total = widths.len().pow(k as u32);
+    for code in 0..total {
+        let mut bits = vec![8u32; n_maps];
+        let mut rest = code;
+        for b in bits.iter_mut().take(k) {
+            *b = widths[rest % widths.len()];
+            rest /= widths.len();
+        }
+        let plan = build(
+            graph,
+            tp,
+            hists,
+            &MixedConfig {
+                bits: bits.clone(),
+                ..cfg.mixed.clone()
+            },
+        )?;
+        let runner = PlanRunner::with_mixed(interp, Some((tp, opts.input)), Some(&plan))?;
+        let c = compare(interp, &runner, eval, &|| ())?;
+        all.push(Found {
+            bits: bits[..k].to_vec(),
+            bitops: c.bitops,
+            quality: quality(&c),
+        });
+    }
+    let exhaustive_seconds = start.elapsed().as_secs_f64();
+    let ok: Vec<&Found> = all.iter().filter(|f| f.quality >= vdqs.quality).collect();
+    let best = if ok.is_empty() {
+        all.iter().max_by(|a, b| a.quality.total_cmp(&b.quality))
+    } else {
+        ok.into_iter().min_by(|a, b| a.bitops.total_cmp(&b.bitops))
+    }
+    .expect("at least one assignment")
+    .clone();
+    Ok(SearchComparison {
+        maps: k,
+        images: eval.len(),
+        plans_evaluated: total,
+        exhaustive_seconds,
+        exhaustive: best,
+        vdqs_seconds,
+        vdqs,
     })
 }

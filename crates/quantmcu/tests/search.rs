@@ -52,6 +52,7 @@ fn config(lambda: f64, candidates: &[u32]) -> SearchConfig {
             bias_correction: true,
         },
         rescaled_omega: false,
+        max_maps: None,
     }
 }
 
@@ -157,6 +158,7 @@ fn compiled_plan_on_disk_runs_like_the_one_in_memory() {
         search: config(0.02, &[8, 4]),
         sweep_lambdas: vec![],
         sweep_eval_limit: None,
+        exhaustive_maps: 0,
     };
     let progress = Progress {
         phase: &|_| (),

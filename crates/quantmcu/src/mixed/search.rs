@@ -36,6 +36,8 @@ pub struct SearchConfig {
     /// Score Omega relative to the mean Omega of the candidate moves
     /// instead of to `H_i(8)` (DESIGN.md's score when false).
     pub rescaled_omega: bool,
+    /// Only the first N maps may move (the search-time comparison's space).
+    pub max_maps: Option<usize>,
 }
 
 /// One applied move of the search.
@@ -168,6 +170,9 @@ pub fn search(
         // Score every move.
         let mut moves: Vec<(usize, u32, f64, f64)> = Vec::new();
         for k in 0..plan.maps.len() {
+            if cfg.max_maps.is_some_and(|n| k >= n) {
+                continue;
+            }
             let Some(&next) = candidates.iter().find(|&&b| b < bits[k]) else {
                 continue;
             };
