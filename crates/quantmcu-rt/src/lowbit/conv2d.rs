@@ -5,7 +5,7 @@
 //! and out this is exactly [`crate::kernels::conv2d::conv2d`].
 
 use super::{emit, Clean, Codes, CodesMut, Outlier};
-use crate::kernels::conv2d::Conv2dParams;
+use crate::kernels::conv2d::{dot_packed, is_pointwise, Conv2dParams, Requant, LANE, PACK_CHANNELS, PIXELS};
 use crate::kernels::TapRange;
 
 /// Largest receptive field (taps x input channels) gathered on the stack.
@@ -19,7 +19,7 @@ const PATCH: usize = 1152;
 ///
 /// Panics if `x` lacks pixels the output rect reads or the filter/bias are
 /// shorter than the shapes say.
-pub fn conv2d(p: &Conv2dParams, x: Codes, mut y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
+pub fn conv2d(p: &Conv2dParams, x: Codes, y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
     let g = &p.geometry;
     let (ic, oc) = (g.input[2], g.output[2]);
     let [kh, kw] = g.kernel;
@@ -32,6 +32,35 @@ pub fn conv2d(p: &Conv2dParams, x: Codes, mut y: CodesMut, clean: Option<Clean>)
     if groups == 0 {
         return Ok(());
     }
+    // Offset values within +-128 (every width below 8 bits with its zero
+    // point among its codes) pack in pairs: the int8 kernel's 1x1 loop.
+    let (lo, hi) = if x.bits >= 8 {
+        (-128, 127)
+    } else {
+        (0, (1 << x.bits) - 1)
+    };
+    let small = (-128..=128).contains(&(lo + p.input_offset)) && (-128..=128).contains(&(hi + p.input_offset));
+    if small && is_pointwise(g) && ic <= PACK_CHANNELS && groups * fc == ic {
+        return pointwise(p, fc, groups, x, y, clean);
+    }
+    general(p, fc, groups, x, y, clean)
+}
+
+/// Any geometry: each output pixel's receptive field gathered into a stack
+/// buffer, then one dot product per output channel. Not inlined, so its
+/// buffer and [`pointwise`]'s are never on the stack together.
+#[inline(never)]
+fn general(
+    p: &Conv2dParams,
+    fc: usize,
+    groups: usize,
+    x: Codes,
+    mut y: CodesMut,
+    clean: Option<Clean>,
+) -> Result<(), Outlier> {
+    let g = &p.geometry;
+    let (ic, oc) = (g.input[2], g.output[2]);
+    let [kh, kw] = g.kernel;
     let opg = oc / groups;
     let k = kh * kw * fc;
     // Each output pixel's receptive field, offset, gathered once (padding
@@ -84,6 +113,61 @@ pub fn conv2d(p: &Conv2dParams, x: Codes, mut y: CodesMut, clean: Option<Clean>)
                 emit(&mut y, out_at + o, acc, o, &p.output, clean.as_ref())?;
             }
         }
+    }
+    Ok(())
+}
+
+/// 1x1, unpadded, offset values within +-128: [`PIXELS`] output pixels at a
+/// time (raster order; a short last group repeats its last pixel), their
+/// offset input values read a byte at a time and packed in pairs once per
+/// group, then one packed dot product per output channel.
+// Not inlined: its 2 KiB buffer stays out of the callers' frames.
+#[inline(never)]
+fn pointwise(
+    p: &Conv2dParams,
+    fc: usize,
+    groups: usize,
+    x: Codes,
+    mut y: CodesMut,
+    clean: Option<Clean>,
+) -> Result<(), Outlier> {
+    let g = &p.geometry;
+    let (ic, oc) = (g.input[2], g.output[2]);
+    let opg = oc / groups;
+    let mut buf = [0i32; 2 * PACK_CHANNELS];
+    let xp = &mut buf[..2 * ic];
+    let r = y.rect;
+    let area = r.area();
+    let mut i = 0;
+    while i < area {
+        let n = (area - i).min(PIXELS);
+        let mut at = [0usize; PIXELS];
+        for (k, at) in at.iter_mut().enumerate() {
+            let j = i + k.min(n - 1);
+            let (oy, ox) = (r.y + j / r.w, r.x + j % r.w);
+            *at = r.offset(oy, ox, oc);
+            let src = x.rect.offset(oy * g.stride[0], ox * g.stride[1], ic);
+            // Pixel k is lane k % 2 of word k / 2 of each channel's pair.
+            let (word, lane) = (k / 2, k % 2);
+            if lane == 0 {
+                x.for_each(src, ic, |c, v| xp[2 * c + word] = v + p.input_offset);
+            } else {
+                x.for_each(src, ic, |c, v| xp[2 * c + word] += (v + p.input_offset) << LANE);
+            }
+        }
+        for o in 0..oc {
+            let xg = &xp[2 * (o / opg) * fc..][..2 * fc];
+            let s = dot_packed(xg, &p.filter[o * fc..][..fc]);
+            let q = Requant::new(&p.output, o);
+            for (&at, &s) in at.iter().zip(&s).take(n) {
+                let acc = p.bias[o].wrapping_add(s);
+                if let Some(k) = &clean {
+                    k.check(acc, o)?;
+                }
+                y.store(at + o, q.value(acc));
+            }
+        }
+        i += n;
     }
     Ok(())
 }
@@ -348,6 +432,42 @@ mod tests {
         #[test]
         fn pointwise_equals_int8_kernel_at_8_bits(c in pointwise(Just((8, 8)))) {
             equals_int8_kernel(c)?;
+        }
+    }
+
+    /// Deep 1x1 convolutions (the packed path's 255-channel chunks, and
+    /// beyond `PACK_CHANNELS` the general path), odd strides and widths.
+    fn deep_pointwise(widths: impl Strategy<Value = (u32, u32)>) -> impl Strategy<Value = Case> {
+        let spatial = ([1usize..=3, 1usize..=5], 1usize..=2).prop_map(|(hw, s)| (hw, [1, 1], [s, s], [1, 1], false));
+        case(
+            spatial,
+            Just(1usize),
+            prop_oneof![1usize..=9, 250usize..=300],
+            1usize..=3,
+            widths,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn deep_pointwise_matches_naive_and_tiles(c in deep_pointwise((bits(), bits()))) {
+            matches_naive_and_tiles(c)?;
+        }
+
+        #[test]
+        fn deep_pointwise_outlier_iff_outside_bounds(c in deep_pointwise((bits(), bits()))) {
+            outlier_iff_outside_bounds(c)?;
+        }
+
+        /// Extreme codes and weights: the packed lanes' worst case.
+        #[test]
+        fn pointwise_extremes_match_naive(mut c in deep_pointwise((1u32..=8, bits())), high in any::<bool>(), w in prop_oneof![Just(-128i8), Just(127i8)]) {
+            let top = ((1u16 << c.in_bits) - 1) as u8;
+            c.x.fill(if high { top } else { 0 });
+            c.filter.fill(w);
+            matches_naive_and_tiles(c)?;
         }
     }
 

@@ -49,6 +49,59 @@ impl Codes<'_> {
     }
 }
 
+impl Codes<'_> {
+    /// Calls `f(j, value)` for the `n` elements from `start` on, in order:
+    /// whole bytes at a time (several codes per byte below 8 bits) instead
+    /// of one bit-level lookup per element.
+    #[inline(always)]
+    pub(crate) fn for_each(&self, start: usize, n: usize, mut f: impl FnMut(usize, i32)) {
+        if n == 0 {
+            return;
+        }
+        if self.bits >= 8 {
+            for (j, &v) in self.data[start..start + n].iter().enumerate() {
+                f(j, i32::from(v));
+            }
+            return;
+        }
+        let bytes: &[u8] = bytemuck::cast_slice(self.data);
+        let bits = self.bits;
+        let bit = start * bits as usize;
+        if 8 % bits == 0 && bit.is_multiple_of(8) {
+            // Codes never straddle bytes: every byte holds 8 / bits codes.
+            let per = (8 / bits) as usize;
+            let mask = (1u32 << bits) - 1;
+            let src = &bytes[bit / 8..][..(n * bits as usize).div_ceil(8)];
+            let mut j = 0;
+            for &b in src {
+                let mut b = u32::from(b);
+                for _ in 0..per.min(n - j) {
+                    f(j, (b & mask) as i32);
+                    b >>= bits;
+                    j += 1;
+                }
+            }
+            return;
+        }
+        // Any width: a bit buffer refilled a byte at a time.
+        let mask = (1u32 << bits) - 1;
+        let mut next = bit / 8;
+        let mut acc = u32::from(bytes[next]) >> (bit % 8);
+        let mut have = 8 - (bit % 8) as u32;
+        next += 1;
+        for j in 0..n {
+            if have < bits {
+                acc |= u32::from(bytes[next]) << have;
+                next += 1;
+                have += 8;
+            }
+            f(j, (acc & mask) as i32);
+            acc >>= bits;
+            have -= bits;
+        }
+    }
+}
+
 /// A writable window of a map at `bits` bits.
 #[derive(Debug)]
 pub struct CodesMut<'a> {
@@ -81,7 +134,7 @@ pub struct Clean<'a> {
 
 impl Clean<'_> {
     #[inline]
-    fn check(&self, acc: i32, c: usize) -> Result<(), Outlier> {
+    pub(crate) fn check(&self, acc: i32, c: usize) -> Result<(), Outlier> {
         let c = if self.lo.len() == 1 { 0 } else { c };
         if acc < self.lo[c] || acc > self.hi[c] {
             Err(Outlier)
