@@ -223,7 +223,10 @@ pub fn print_table(r: &Report, dir: &Path) {
     }
     let chosen: Vec<String> = r.bits.iter().map(u32::to_string).collect();
     println!("widths of the {} stage maps: {}", r.bits.len(), chosen.join(","));
-    println!("wrote {0}/plan.qmcu, {0}/plan.json, {0}/report.json", dir.display());
+    println!(
+        "wrote {0}/plan.qmcu, {0}/plan.json, {0}/report.json, {0}/report.html",
+        dir.display()
+    );
 }
 
 /// `quantmcu demo`: compile + eval on the project's reference model and

@@ -155,8 +155,10 @@ fn pareto(r: &Report) -> Result<String> {
             chart
                 .draw_series([TriangleMarker::new((p.1, p.2), 7, c.filled())])
                 .map_err(|x| e(&x))?;
+            // Alternate labels above and below so neighbours do not overlap.
+            let y = if k % 2 == 0 { p.2 - dy * 0.4 } else { p.2 + dy * 0.25 };
             chart
-                .draw_series([Text::new(p.0.clone(), (p.1, p.2 - dy * 0.4), ("sans-serif", 13))])
+                .draw_series([Text::new(p.0.clone(), (p.1, y), ("sans-serif", 13))])
                 .map_err(|x| e(&x))?;
         }
         chart
@@ -241,7 +243,7 @@ pub fn html(r: &Report) -> Result<String> {
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>quantmcu report: {}</title>",
         esc(&r.model)
     )?;
-    writeln!(w, "<style>body{{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}}table{{border-collapse:collapse}}td,th{{border:1px solid #bbb;padding:4px 8px;text-align:right}}th{{background:#eee}}td:nth-child(2){{text-align:left}}td:first-child{{text-align:left}}figure{{margin:0}}figcaption{{color:#555;font-size:90%}}section{{margin-bottom:2em}}</style></head><body>")?;
+    writeln!(w, "<style>body{{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}}table{{border-collapse:collapse}}td,th{{border:1px solid #bbb;padding:4px 8px;text-align:right}}th{{background:#eee;text-align:left}}td:nth-child(2){{text-align:left}}td:first-child{{text-align:left}}figure{{margin:0}}figcaption{{color:#555;font-size:90%}}section{{margin-bottom:2em}}</style></head><body>")?;
     writeln!(w, "<h1>quantmcu report: {}</h1>", esc(&r.model))?;
     writeln!(
         w,
