@@ -133,7 +133,7 @@ pub fn print(r: &MixedReport) {
         );
         println!(
             "{k:>3} {:<36} {:>4} {:>12} {:>8}",
-            truncate(&m.name, 36),
+            crate::plan::truncate(&m.name, 36),
             m.format.bits,
             format!("[{lo}, {hi}]"),
             if m.format.per_channel() { "channel" } else { "tensor" }
@@ -170,13 +170,4 @@ pub fn print(r: &MixedReport) {
         r.plan_bytes,
         r.plan_bytes as i64 - r.patch_int8_plan_bytes as i64
     );
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    let count = s.chars().count();
-    if count <= n {
-        s.to_string()
-    } else {
-        format!("…{}", s.chars().skip(count + 1 - n).collect::<String>())
-    }
 }

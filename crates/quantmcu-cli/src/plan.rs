@@ -170,7 +170,8 @@ fn mode_name(m: InputMode) -> &'static str {
     }
 }
 
-fn truncate(s: &str, n: usize) -> String {
+/// `s` cut to its last `n - 1` characters behind an ellipsis when longer than `n`.
+pub(crate) fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
     } else {

@@ -253,7 +253,7 @@ fn per_channel_ok(graph: &Graph, t: TensorId) -> bool {
 }
 
 /// True when `t` is written by a PAD (its format follows its input's).
-fn is_pad_output(graph: &Graph, t: TensorId) -> bool {
+pub(super) fn is_pad_output(graph: &Graph, t: TensorId) -> bool {
     graph.ops.iter().any(|op| op.output() == t && op.kind == OpKind::Pad)
 }
 
@@ -362,7 +362,7 @@ pub fn map_spec(graph: &Graph, t: TensorId, hist: &Histogram, bits: u32, cfg: &M
 }
 
 /// Gives every PAD output its input's spec (PAD copies codes).
-fn follow_pads(graph: &Graph, specs: &mut [MapSpec]) {
+pub(super) fn follow_pads(graph: &Graph, specs: &mut [MapSpec]) {
     for k in 0..specs.len() {
         let t = specs[k].tensor;
         if let Some(op) = graph.ops.iter().find(|op| op.output() == t && op.kind == OpKind::Pad) {

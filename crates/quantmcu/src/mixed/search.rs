@@ -146,12 +146,7 @@ pub fn search(
     let pads: Vec<bool> = plan
         .maps
         .iter()
-        .map(|m| {
-            graph
-                .ops
-                .iter()
-                .any(|op| op.output() == m.tensor && op.kind == crate::ir::OpKind::Pad)
-        })
+        .map(|m| super::is_pad_output(graph, m.tensor))
         .collect();
     let mut bits = vec![8u32; plan.maps.len()];
     // Each map's int8 histogram from the last calibration that stored it at 8 bits.
@@ -212,24 +207,11 @@ pub fn search(
         bits[k] = next;
         let h = hists[k].as_ref().expect("scored maps have histograms");
         plan.maps[k] = map_spec(graph, plan.maps[k].tensor, h, next, &cfg.mixed);
+        // PAD outputs follow their input.
+        super::follow_pads(graph, &mut plan.maps);
         for (j, &pad) in pads.iter().enumerate() {
-            // PAD outputs follow their input.
             if pad {
-                let src = graph
-                    .ops
-                    .iter()
-                    .find(|op| op.output() == plan.maps[j].tensor)
-                    .map(|op| graph.activation_inputs(op)[0]);
-                if src == Some(plan.maps[k].tensor) {
-                    let name = plan.maps[j].name.clone();
-                    let tensor = plan.maps[j].tensor;
-                    plan.maps[j] = super::MapSpec {
-                        tensor,
-                        name,
-                        ..plan.maps[k].clone()
-                    };
-                    bits[j] = next;
-                }
+                bits[j] = plan.maps[j].format.bits;
             }
         }
         bitops -= phi * int8_bitops;
