@@ -12,6 +12,8 @@ if command -v rustup >/dev/null; then
   rustup target add thumbv7em-none-eabihf >/dev/null 2>&1 || true
 fi
 cargo build -q -p quantmcu-rt --target thumbv7em-none-eabihf --release
+# ... also with its DSP kernels (inline assembly, what the firmware runs).
+cargo clippy -q -p quantmcu-rt --features dsp --target thumbv7em-none-eabihf --release -- -D warnings
 # The firmware (firmware/, a separate cargo project) runs plans under QEMU in
 # the CLI's firmware tests: the target and qemu-system-arm must be installed.
 scripts/setup-firmware.sh
@@ -21,5 +23,8 @@ cargo fmt --manifest-path firmware/Cargo.toml --check
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"
+# The runtime's tests again with the `dsp` feature: every kernel test then
+# runs the SMLAD/SMLA forms (instructions emulated on the host).
+cargo test -p quantmcu-rt --release --features dsp 2>&1 | tee -a "$log"
 # One summary line for the whole run.
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "quantmcu: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"

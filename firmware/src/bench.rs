@@ -4,13 +4,17 @@
 //! output codes; pseudo-random data, each kernel over its whole output map
 //! once.
 //!
-//! Line format: `kernel name=NAME macs=M ticks=C`.
+//! Each case runs twice: the dispatching kernel (with the `dsp` feature its
+//! SMLAD form where one exists) and the portable kernel, and their outputs
+//! are compared byte for byte on the target.
+//!
+//! Line format: `kernel name=NAME macs=M ticks=C portable_ticks=P equal=0|1`.
 
 use core::fmt::Write;
 
 use quantmcu_rt::geometry::{Geometry, Rect};
-use quantmcu_rt::kernels::conv2d::{conv2d, Conv2dParams};
-use quantmcu_rt::kernels::depthwise_conv2d::{depthwise_conv2d, DepthwiseConv2dParams};
+use quantmcu_rt::kernels::conv2d::{self, Conv2dParams};
+use quantmcu_rt::kernels::depthwise_conv2d::{self as depthwise, DepthwiseConv2dParams};
 use quantmcu_rt::kernels::{OutputStage, Window, WindowMut};
 use quantmcu_rt::lowbit::{self, Codes, CodesMut};
 use static_cell::ConstStaticCell;
@@ -23,6 +27,7 @@ const MAX_CH: usize = 128;
 struct Buffers {
     input: [i8; MAX_IN],
     output: [i8; MAX_OUT],
+    reference: [i8; MAX_OUT],
     filter: [i8; MAX_FILTER],
     bias: [i32; MAX_CH],
     multiplier: [i32; MAX_CH],
@@ -33,6 +38,7 @@ struct Buffers {
 static BUFFERS: ConstStaticCell<Buffers> = ConstStaticCell::new(Buffers {
     input: [0; MAX_IN],
     output: [0; MAX_OUT],
+    reference: [0; MAX_OUT],
     filter: [0; MAX_FILTER],
     bias: [0; MAX_CH],
     multiplier: [0; MAX_CH],
@@ -201,46 +207,77 @@ pub fn run(out: &mut impl Write, now: fn() -> u64) {
             max,
         };
         let (x, xr) = (&b.input[..in_len], Rect::full(c.input[0], c.input[1]));
-        let (y, yr) = (&mut b.output[..out_len], Rect::full(c.output[0], c.output[1]));
+        let yr = Rect::full(c.output[0], c.output[1]);
         let input_offset = if c.bits == 8 { 128 } else { -(1 << (c.bits - 1)) };
         let pixels = (c.output[0] * c.output[1]) as u64;
-        let (macs, t0, t1);
-        if c.depthwise {
-            let p = DepthwiseConv2dParams {
-                geometry: g,
-                input_offset,
-                filter: &b.filter[..taps * oc],
-                bias: &b.bias[..oc],
-                output: stage,
-            };
-            macs = pixels * (oc * taps) as u64;
-            t0 = now();
-            if c.bits == 8 {
-                depthwise_conv2d(&p, Window { data: x, rect: xr }, WindowMut { data: y, rect: yr });
+        let macs = pixels * (oc * taps) as u64 * if c.depthwise { 1 } else { c.input[2] as u64 };
+        // The dispatching kernel (the `dsp` feature's SMLAD forms where they
+        // exist) into `output`, then the portable one into `reference`.
+        let mut ticks = [0u64; 2];
+        for (portable, t) in [false, true].into_iter().zip(&mut ticks) {
+            let y = if portable {
+                &mut b.reference[..out_len]
             } else {
-                let (x, y) = codes(x, xr, y, yr, c.bits);
-                let _ = lowbit::depthwise_conv2d::depthwise_conv2d(&p, x, y, None);
-            }
-            t1 = now();
-        } else {
-            let p = Conv2dParams {
-                geometry: g,
-                input_offset,
-                filter: &b.filter[..taps * oc * c.input[2]],
-                bias: &b.bias[..oc],
-                output: stage,
+                &mut b.output[..out_len]
             };
-            macs = pixels * (oc * taps * c.input[2]) as u64;
-            t0 = now();
-            if c.bits == 8 {
-                let (x, y) = (Window { data: x, rect: xr }, WindowMut { data: y, rect: yr });
-                conv2d(&p, x, y, &mut b.scratch[..oc]);
+            let t0 = now();
+            if c.depthwise {
+                let p = DepthwiseConv2dParams {
+                    geometry: g,
+                    input_offset,
+                    filter: &b.filter[..taps * oc],
+                    bias: &b.bias[..oc],
+                    output: stage,
+                };
+                if c.bits == 8 {
+                    let (x, y) = (Window { data: x, rect: xr }, WindowMut { data: y, rect: yr });
+                    if portable {
+                        depthwise::depthwise_conv2d_portable(&p, x, y);
+                    } else {
+                        depthwise::depthwise_conv2d(&p, x, y);
+                    }
+                } else {
+                    let (x, y) = codes(x, xr, y, yr, c.bits);
+                    let _ = if portable {
+                        lowbit::depthwise_conv2d::depthwise_conv2d_portable(&p, x, y, None)
+                    } else {
+                        lowbit::depthwise_conv2d::depthwise_conv2d(&p, x, y, None)
+                    };
+                }
             } else {
-                let (x, y) = codes(x, xr, y, yr, c.bits);
-                let _ = lowbit::conv2d::conv2d(&p, x, y, None);
+                let p = Conv2dParams {
+                    geometry: g,
+                    input_offset,
+                    filter: &b.filter[..taps * oc * c.input[2]],
+                    bias: &b.bias[..oc],
+                    output: stage,
+                };
+                if c.bits == 8 {
+                    let (x, y) = (Window { data: x, rect: xr }, WindowMut { data: y, rect: yr });
+                    if portable {
+                        conv2d::conv2d_portable(&p, x, y, &mut b.scratch[..oc]);
+                    } else {
+                        conv2d::conv2d(&p, x, y, &mut b.scratch[..oc]);
+                    }
+                } else {
+                    let (x, y) = codes(x, xr, y, yr, c.bits);
+                    let _ = if portable {
+                        lowbit::conv2d::conv2d_portable(&p, x, y, None)
+                    } else {
+                        lowbit::conv2d::conv2d(&p, x, y, None)
+                    };
+                }
             }
-            t1 = now();
+            *t = now() - t0;
         }
-        let _ = writeln!(out, "kernel name={} macs={macs} ticks={}", c.name, t1 - t0);
+        let equal = b.output[..out_len] == b.reference[..out_len];
+        let _ = writeln!(
+            out,
+            "kernel name={} macs={macs} ticks={} portable_ticks={} equal={}",
+            c.name,
+            ticks[0],
+            ticks[1],
+            u8::from(equal)
+        );
     }
 }

@@ -14,7 +14,7 @@
 //! parse ticks=C
 //! inference I ticks=C match=0|1 out=HEX widths=HEX
 //! stack_peak=B
-//! kernel name=NAME macs=M ticks=C     (feature `kernel-bench` only)
+//! kernel name=NAME macs=M ticks=C portable_ticks=P equal=0|1   (feature `kernel-bench` only)
 //! end ok|mismatch|error
 //! ```
 #![no_std]

@@ -5,9 +5,16 @@
 //! feature-map windows ([`geometry`]), the tile-capable kernels
 //! ([`kernels`]), packed low-bit activations ([`packed`]) and the plan format
 //! ([`plan`]) with its interpreter ([`interpreter`]).
+//!
+//! Feature `dsp` (Cortex-M4/M7/M33 and other cores with the DSP extension):
+//! the hot kernels use their SMLAD forms ([`dsp`]; the only `unsafe` code of
+//! the crate, one instruction per block). Without it, or off `arm`, those
+//! kernels still exist with emulated instructions (tests compare them with
+//! the portable kernels), and the portable kernels run.
 #![no_std]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
+pub mod dsp;
 pub mod fixedpoint;
 pub mod geometry;
 pub mod interpreter;

@@ -19,8 +19,10 @@
 //! the 64-bit accumulators every 255 channels. Requantization uses
 //! [`Requant`], the output stage with its per-channel constants resolved.
 
+use super::conv2d_1x1_smlad::{conv2d_1x1_smlad, MAX_CHANNELS};
 use super::{OutputStage, TapRange, Window, WindowMut};
 use crate::geometry::Geometry;
+use crate::lowbit::Codes;
 
 /// Constants of one convolution.
 #[derive(Clone, Copy, Debug)]
@@ -107,6 +109,17 @@ pub(crate) fn is_pointwise(g: &Geometry) -> bool {
 /// Panics if `x` lacks input pixels the output rect reads, `y.data` is
 /// shorter than `y.rect`, or the filter/bias are shorter than the shapes say.
 pub fn conv2d(p: &Conv2dParams, x: Window, y: WindowMut, scratch: &mut [i32]) {
+    if cfg!(feature = "dsp") && is_smlad_pointwise(p, 8) {
+        return pointwise_smlad(p, x, y);
+    }
+    conv2d_portable(p, x, y, scratch)
+}
+
+/// [`conv2d`] without the `dsp` feature's SMLAD forms: the reference those
+/// are checked against (on the host and on the target). Not inlined: its
+/// stack buffers stay out of the dispatching caller's frame.
+#[inline(never)]
+pub fn conv2d_portable(p: &Conv2dParams, x: Window, y: WindowMut, scratch: &mut [i32]) {
     let Some(d) = Dims::new(p) else {
         return;
     };
@@ -127,6 +140,36 @@ pub fn conv2d(p: &Conv2dParams, x: Window, y: WindowMut, scratch: &mut [i32]) {
         Some(folded) if is_pointwise(&p.geometry) && d.ic <= PACK_CHANNELS => pointwise(p, &d, x, y, folded),
         _ => general(p, &d, x, y, folded),
     }
+}
+
+/// True when [`conv2d_1x1_smlad`] computes this convolution on an input of
+/// `bits` bits: a one-group, unpadded 1x1 of input depth at most its
+/// [`MAX_CHANNELS`], offset values fitting a halfword.
+pub(crate) fn is_smlad_pointwise(p: &Conv2dParams, bits: u32) -> bool {
+    let [_, _, ic] = p.geometry.input;
+    is_pointwise(&p.geometry)
+        && ic <= MAX_CHANNELS
+        && p.filter.len() == ic * p.geometry.output[2]
+        && crate::dsp::offset_values_fit_lane(p.input_offset, bits)
+}
+
+/// The pointwise convolution through [`conv2d_1x1_smlad`] (the `dsp`
+/// feature's path; equal to [`conv2d`]'s portable paths). Not inlined: its
+/// stack buffer stays out of the callers' frames.
+#[inline(never)]
+pub fn pointwise_smlad(p: &Conv2dParams, x: Window, y: WindowMut) {
+    let codes = Codes {
+        data: x.data,
+        rect: x.rect,
+        bits: 8,
+    };
+    let _ = conv2d_1x1_smlad(p, codes, y.rect, |o, outs| {
+        let q = Requant::new(&p.output, o);
+        for &(at, acc) in outs {
+            y.data[at + o] = q.value(acc) as i8;
+        }
+        Ok::<(), ()>(())
+    });
 }
 
 /// 1x1, unpadded: the output rect's pixels in raster order, [`PIXELS`] at a
@@ -464,6 +507,26 @@ mod tests {
             y
         }
 
+        /// [`pointwise_smlad`] on the whole output map.
+        fn smlad(&self) -> Vec<i8> {
+            let [oh, ow, oc] = self.g.output;
+            let mut y = std::vec![0i8; oh * ow * oc];
+            let x = Window {
+                data: &self.x,
+                rect: Rect::full(self.g.input[0], self.g.input[1]),
+            };
+            let y_rect = Rect::full(oh, ow);
+            pointwise_smlad(
+                &self.params(),
+                x,
+                WindowMut {
+                    data: &mut y,
+                    rect: y_rect,
+                },
+            );
+            y
+        }
+
         fn tiled(&self) -> Vec<i8> {
             let p = self.params();
             let mut scratch = self.scratch();
@@ -593,6 +656,14 @@ mod tests {
             prop_assert_eq!(&c.tiled(), &full);
         }
 
+        /// The SMLAD form (emulated instructions off `arm`) equals the
+        /// reference on every one-group 1x1 (odd depths, odd pixel counts).
+        #[test]
+        fn smlad_pointwise_matches_naive(c in case(pointwise_spatial(), Just(1usize), 1usize..=37, 1usize..=9)) {
+            prop_assert!(is_smlad_pointwise(&c.params(), 8));
+            prop_assert_eq!(&c.smlad(), &c.naive());
+        }
+
         #[test]
         fn dense_3x3_matches_naive_and_tiles(c in case(
             ([2usize..=9, 2usize..=9], 1usize..=2, any::<bool>()).prop_map(|(hw, s, same)| (hw, [3, 3], [s, s], [1, 1], same)),
@@ -618,7 +689,11 @@ mod tests {
                 c.x.fill(-128);
                 c.filter.fill(-128);
             }
-            prop_assert_eq!(&c.full(), &c.naive());
+            let naive = c.naive();
+            prop_assert_eq!(&c.full(), &naive);
+            if is_smlad_pointwise(&c.params(), 8) {
+                prop_assert_eq!(&c.smlad(), &naive);
+            }
         }
 
         /// The resolved output stage equals `OutputStage::apply`.

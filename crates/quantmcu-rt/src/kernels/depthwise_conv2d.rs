@@ -14,8 +14,10 @@
 //! folded once per block, leaving nine multiply-accumulates per channel and
 //! pixel. Border pixels and other shapes use the general path.
 
+use super::depthwise_conv2d_smla::{depthwise_conv2d_smla, is_smla_depthwise};
 use super::{OutputStage, TapRange, Window, WindowMut};
 use crate::geometry::Geometry;
+use crate::lowbit::Codes;
 
 /// Channels processed together (stack accumulators).
 pub const CHANNEL_BLOCK: usize = 16;
@@ -45,6 +47,28 @@ pub struct DepthwiseConv2dParams<'a> {
 /// Panics if `x` lacks input pixels the output rect reads, `y.data` is
 /// shorter than `y.rect`, or the filter/bias are shorter than the shapes say.
 pub fn depthwise_conv2d(p: &DepthwiseConv2dParams, x: Window, y: WindowMut) {
+    if cfg!(feature = "dsp") && is_smla_depthwise(p, 8) {
+        return smla(p, x, y);
+    }
+    depthwise_conv2d_portable(p, x, y)
+}
+
+/// The convolution through [`depthwise_conv2d_smla`] (the `dsp` feature's
+/// path); `p` must satisfy [`is_smla_depthwise`] at 8 bits.
+pub fn smla(p: &DepthwiseConv2dParams, x: Window, y: WindowMut) {
+    let codes = Codes {
+        data: x.data,
+        rect: x.rect,
+        bits: 8,
+    };
+    let _ = depthwise_conv2d_smla(p, codes, y.rect, None, |i, v| y.data[i] = v as i8);
+}
+
+/// [`depthwise_conv2d`] without the `dsp` feature's SMLA form: the reference
+/// that form is checked against (on the host and on the target). Not
+/// inlined: its stack buffers stay out of the dispatching caller's frame.
+#[inline(never)]
+pub fn depthwise_conv2d_portable(p: &DepthwiseConv2dParams, x: Window, y: WindowMut) {
     let g = &p.geometry;
     let ic = g.input[2];
     let oc = g.output[2];
@@ -185,6 +209,29 @@ mod tests {
             y
         }
 
+        /// [`depthwise_conv2d_smla`] on the whole output map, when it applies.
+        fn smla(&self) -> Option<Vec<i8>> {
+            let p = self.params();
+            if !is_smla_depthwise(&p, 8) {
+                return None;
+            }
+            let [oh, ow, oc] = self.g.output;
+            let mut y = std::vec![0i8; oh * ow * oc];
+            let x = Window {
+                data: &self.x,
+                rect: Rect::full(self.g.input[0], self.g.input[1]),
+            };
+            smla(
+                &p,
+                x,
+                WindowMut {
+                    data: &mut y,
+                    rect: Rect::full(oh, ow),
+                },
+            );
+            Some(y)
+        }
+
         fn tiled(&self) -> Vec<i8> {
             let p = self.params();
             let [_, iw, ic] = self.g.input;
@@ -283,6 +330,13 @@ mod tests {
             let full = c.full();
             prop_assert_eq!(&full, &c.naive());
             prop_assert_eq!(&c.tiled(), &full);
+        }
+
+        /// The SMLA form (emulated instructions off `arm`) equals the
+        /// reference: any kernel, stride, dilation and padding.
+        #[test]
+        fn smla_matches_naive(c in case(spatial().prop_filter("<= 25 taps", |s| s.1[0] * s.1[1] <= 25), prop_oneof![Just(4usize), Just(8), Just(12), Just(32)], Just(1usize))) {
+            prop_assert_eq!(c.smla(), Some(c.naive()));
         }
 
         #[test]

@@ -45,8 +45,10 @@ pub struct WindowMut<'a> {
 
 pub mod add;
 pub mod conv2d;
+pub mod conv2d_1x1_smlad;
 pub mod depthwise_conv2d;
 pub mod depthwise_conv2d_in_place;
+pub mod depthwise_conv2d_smla;
 pub mod fully_connected;
 pub mod mean;
 pub mod pad;

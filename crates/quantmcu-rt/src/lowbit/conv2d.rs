@@ -5,7 +5,10 @@
 //! and out this is exactly [`crate::kernels::conv2d::conv2d`].
 
 use super::{emit, Clean, Codes, CodesMut, Outlier};
-use crate::kernels::conv2d::{dot_packed, is_pointwise, Conv2dParams, Requant, LANE, PACK_CHANNELS, PIXELS};
+use crate::kernels::conv2d::{
+    dot_packed, is_pointwise, is_smlad_pointwise, Conv2dParams, Requant, LANE, PACK_CHANNELS, PIXELS,
+};
+use crate::kernels::conv2d_1x1_smlad::conv2d_1x1_smlad;
 use crate::kernels::TapRange;
 
 /// Largest receptive field (taps x input channels) gathered on the stack.
@@ -20,6 +23,22 @@ const PATCH: usize = 1152;
 /// Panics if `x` lacks pixels the output rect reads or the filter/bias are
 /// shorter than the shapes say.
 pub fn conv2d(p: &Conv2dParams, x: Codes, y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
+    if cfg!(feature = "dsp") && is_smlad_pointwise(p, x.bits) {
+        return pointwise_smlad(p, x, y, clean);
+    }
+    conv2d_portable(p, x, y, clean)
+}
+
+/// True when every offset input value `v + input_offset` lies in `-128..=128`
+/// (every width below 8 bits with its zero point among its codes).
+fn offset_fits_byte(p: &Conv2dParams, bits: u32) -> bool {
+    let (lo, hi) = if bits >= 8 { (-128, 127) } else { (0, (1 << bits) - 1) };
+    (-128..=128).contains(&(lo + p.input_offset)) && (-128..=128).contains(&(hi + p.input_offset))
+}
+
+/// [`conv2d`] without the `dsp` feature's SMLAD forms: the reference those
+/// are checked against (on the host and on the target).
+pub fn conv2d_portable(p: &Conv2dParams, x: Codes, y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
     let g = &p.geometry;
     let (ic, oc) = (g.input[2], g.output[2]);
     let [kh, kw] = g.kernel;
@@ -32,15 +51,8 @@ pub fn conv2d(p: &Conv2dParams, x: Codes, y: CodesMut, clean: Option<Clean>) -> 
     if groups == 0 {
         return Ok(());
     }
-    // Offset values within +-128 (every width below 8 bits with its zero
-    // point among its codes) pack in pairs: the int8 kernel's 1x1 loop.
-    let (lo, hi) = if x.bits >= 8 {
-        (-128, 127)
-    } else {
-        (0, (1 << x.bits) - 1)
-    };
-    let small = (-128..=128).contains(&(lo + p.input_offset)) && (-128..=128).contains(&(hi + p.input_offset));
-    if small && is_pointwise(g) && ic <= PACK_CHANNELS && groups * fc == ic {
+    // Offset values within +-128 pack in pairs: the int8 kernel's 1x1 loop.
+    if offset_fits_byte(p, x.bits) && is_pointwise(g) && ic <= PACK_CHANNELS && groups * fc == ic {
         return pointwise(p, fc, groups, x, y, clean);
     }
     general(p, fc, groups, x, y, clean)
@@ -172,6 +184,23 @@ fn pointwise(
     Ok(())
 }
 
+/// The pointwise convolution through [`conv2d_1x1_smlad`] (the `dsp`
+/// feature's path; equal to [`pointwise`]); `p` must satisfy
+/// `is_smlad_pointwise` at the input's width.
+#[inline(never)]
+pub fn pointwise_smlad(p: &Conv2dParams, x: Codes, mut y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
+    conv2d_1x1_smlad(p, x, y.rect, |o, outs| {
+        let q = Requant::new(&p.output, o);
+        for &(at, acc) in outs {
+            if let Some(k) = &clean {
+                k.check(acc, o)?;
+            }
+            y.store(at + o, q.value(acc));
+        }
+        Ok(())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -236,6 +265,27 @@ mod tests {
                 },
                 clean,
             )?;
+            Ok(y)
+        }
+
+        /// [`pointwise_smlad`] on the whole output map.
+        fn smlad(&self, clean: Option<Clean>) -> Result<Vec<i8>, Outlier> {
+            let [ih, iw, _] = self.g.input;
+            let [oh, ow, oc] = self.g.output;
+            let x = pack(&self.x, self.in_bits);
+            let mut y = zeroed(oh * ow * oc, self.out.bits);
+            let x = Codes {
+                data: &x,
+                rect: Rect::full(ih, iw),
+                bits: self.in_bits,
+            };
+            let y_rect = Rect::full(oh, ow);
+            let y_codes = CodesMut {
+                data: &mut y,
+                rect: y_rect,
+                bits: self.out.bits,
+            };
+            pointwise_smlad(&self.params(), x, y_codes, clean)?;
             Ok(y)
         }
 
@@ -377,6 +427,23 @@ mod tests {
         Ok(())
     }
 
+    /// The SMLAD form (emulated off `arm`) writes the reference codes and
+    /// detects exactly the reference's outliers.
+    fn smlad_matches_naive(c: Case) -> Result<(), TestCaseError> {
+        prop_assume!(is_smlad_pointwise(&c.params(), c.in_bits));
+        let (accs, want) = c.naive();
+        prop_assert_eq!(c.smlad(None).unwrap(), pack(&want, c.out.bits));
+        let oc = c.g.output[2];
+        let (lo, hi) = c.bounds.place(&accs, oc);
+        let got = c.smlad(Some(Clean { lo: &lo, hi: &hi }));
+        if any_outlier(&lo, &hi, &accs, oc) {
+            prop_assert_eq!(got, Err(Outlier));
+        } else {
+            prop_assert_eq!(got, Ok(pack(&want, c.out.bits)));
+        }
+        Ok(())
+    }
+
     /// At 8 bits in and out the kernel writes the int8 kernel's bytes.
     fn equals_int8_kernel(c: Case) -> Result<(), TestCaseError> {
         let p = c.params();
@@ -457,6 +524,11 @@ mod tests {
         }
 
         #[test]
+        fn smlad_pointwise_matches_naive(c in deep_pointwise((bits(), bits()))) {
+            smlad_matches_naive(c)?;
+        }
+
+        #[test]
         fn deep_pointwise_outlier_iff_outside_bounds(c in deep_pointwise((bits(), bits()))) {
             outlier_iff_outside_bounds(c)?;
         }
@@ -475,5 +547,10 @@ mod tests {
     fn every_width_pair_matches_naive_and_tiles() {
         every_pair(4, |a, b| general(Just((a, b))), matches_naive_and_tiles);
         every_pair(2, |a, b| pointwise(Just((a, b))), matches_naive_and_tiles);
+        every_pair(
+            2,
+            |a, b| pointwise(Just((a, b))).prop_filter("one group", |c| is_smlad_pointwise(&c.params(), c.in_bits)),
+            smlad_matches_naive,
+        );
     }
 }

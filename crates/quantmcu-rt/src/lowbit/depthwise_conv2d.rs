@@ -6,6 +6,7 @@
 
 use super::{emit, Clean, Codes, CodesMut, Outlier};
 use crate::kernels::depthwise_conv2d::DepthwiseConv2dParams;
+use crate::kernels::depthwise_conv2d_smla::{depthwise_conv2d_smla, is_smla_depthwise};
 use crate::kernels::TapRange;
 
 /// Computes the output pixels of `y.rect` (all channels) from `x`, which must
@@ -15,7 +16,23 @@ use crate::kernels::TapRange;
 /// # Panics
 ///
 /// As [`crate::kernels::depthwise_conv2d::depthwise_conv2d`].
-pub fn depthwise_conv2d(
+pub fn depthwise_conv2d(p: &DepthwiseConv2dParams, x: Codes, y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
+    if cfg!(feature = "dsp") && is_smla_depthwise(p, x.bits) {
+        return smla(p, x, y, clean);
+    }
+    depthwise_conv2d_portable(p, x, y, clean)
+}
+
+/// The convolution through [`depthwise_conv2d_smla`] (the `dsp` feature's
+/// path); `p` must satisfy [`is_smla_depthwise`] at the input's width.
+pub fn smla(p: &DepthwiseConv2dParams, x: Codes, mut y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
+    let r = y.rect;
+    depthwise_conv2d_smla(p, x, r, clean.as_ref(), |i, v| y.store(i, v))
+}
+
+/// [`depthwise_conv2d`] without the `dsp` feature's SMLA form: the reference
+/// that form is checked against (on the host and on the target).
+pub fn depthwise_conv2d_portable(
     p: &DepthwiseConv2dParams,
     x: Codes,
     mut y: CodesMut,
@@ -96,11 +113,20 @@ mod tests {
 
         /// The kernel on the whole output map (a zeroed packed buffer).
         fn full(&self, clean: Option<Clean>) -> Result<Vec<i8>, Outlier> {
+            self.full_with(depthwise_conv2d, clean)
+        }
+
+        /// `kernel` on the whole output map (a zeroed packed buffer).
+        fn full_with(
+            &self,
+            kernel: fn(&DepthwiseConv2dParams, Codes, CodesMut, Option<Clean>) -> Result<(), Outlier>,
+            clean: Option<Clean>,
+        ) -> Result<Vec<i8>, Outlier> {
             let [ih, iw, _] = self.g.input;
             let [oh, ow, oc] = self.g.output;
             let x = pack(&self.x, self.in_bits);
             let mut y = zeroed(oh * ow * oc, self.out.bits);
-            depthwise_conv2d(
+            kernel(
                 &self.params(),
                 Codes {
                     data: &x,
@@ -252,6 +278,23 @@ mod tests {
         Ok(())
     }
 
+    /// The SMLA form (emulated off `arm`) writes the reference codes and
+    /// detects exactly the reference's outliers.
+    fn smla_matches_naive(c: Case) -> Result<(), TestCaseError> {
+        prop_assert!(is_smla_depthwise(&c.params(), c.in_bits));
+        let (accs, want) = c.naive();
+        prop_assert_eq!(c.full_with(smla, None).unwrap(), pack(&want, c.out.bits));
+        let oc = c.g.output[2];
+        let (lo, hi) = c.bounds.place(&accs, oc);
+        let got = c.full_with(smla, Some(Clean { lo: &lo, hi: &hi }));
+        if any_outlier(&lo, &hi, &accs, oc) {
+            prop_assert_eq!(got, Err(Outlier));
+        } else {
+            prop_assert_eq!(got, Ok(pack(&want, c.out.bits)));
+        }
+        Ok(())
+    }
+
     /// At 8 bits in and out the kernel writes the int8 kernel's bytes.
     fn equals_int8_kernel(c: Case) -> Result<(), TestCaseError> {
         let [ih, iw, _] = c.g.input;
@@ -284,6 +327,18 @@ mod tests {
         #[test]
         fn general_outlier_iff_outside_bounds(c in general((bits(), bits()))) {
             outlier_iff_outside_bounds(c)?;
+        }
+
+        /// Every geometry up to 5x5, depths of whole 2-bit groups, input
+        /// widths 2, 4 and 8 (the SMLA form's), any output width.
+        #[test]
+        fn smla_form_matches_naive(c in case(
+            spatial().prop_filter("<= 25 taps", |s| s.1[0] * s.1[1] <= 25),
+            prop_oneof![Just(16usize), Just(32)],
+            Just(1usize),
+            (prop_oneof![Just(2u32), Just(4), Just(8)], bits()),
+        )) {
+            smla_matches_naive(c)?;
         }
 
         #[test]

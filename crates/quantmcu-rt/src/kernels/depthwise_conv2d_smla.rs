@@ -1,0 +1,140 @@
+//! DEPTHWISE_CONV_2D with depth multiplier 1 in the Cortex-M DSP form, for
+//! int8 inputs and packed codes of 4 or 2 bits: `acc = bias[c] + sum((v +
+//! input_offset) * w)` over the taps inside the input (wrapping 32-bit
+//! arithmetic), then the clean check and [`Requant`] — the portable kernels'
+//! integer formula, so the results are equal bit for bit.
+//!
+//! One 32-bit load per tap reads a group of `4 * PER` channels (`PER` = codes
+//! per byte: 1 for int8, 2 at 4 bits, 4 at 2 bits). Masking (codes) and one
+//! SXTAB16/UXTAB16 per lane pair turn it into offset halfword pairs: for
+//! `j < PER`, channels `(j, j + 2 PER)` and `(j + PER, j + 3 PER)`. The
+//! weights are split into the same pairs once per call, and SMLABB/SMLATT add
+//! each channel's product to its own accumulator.
+
+use super::conv2d::Requant;
+use super::depthwise_conv2d::DepthwiseConv2dParams;
+use super::TapRange;
+use crate::dsp::{self, smlabb, smlatt};
+use crate::lowbit::{Clean, Codes};
+
+/// Largest kernel (taps) of this form: 5x5.
+pub const MAX_TAPS: usize = 25;
+
+/// Channels per 32-bit load at `bits` bits, if this form reads that width.
+fn group(bits: u32) -> Option<usize> {
+    match bits {
+        8 => Some(4),
+        4 => Some(8),
+        2 => Some(16),
+        _ => None,
+    }
+}
+
+/// True when [`depthwise_conv2d_smla`] computes this convolution on an input
+/// of `bits` bits: multiplier 1, depth divisible by the channel group, at most
+/// [`MAX_TAPS`] taps, offset values fitting a halfword.
+pub fn is_smla_depthwise(p: &DepthwiseConv2dParams, bits: u32) -> bool {
+    let g = &p.geometry;
+    let c = g.input[2];
+    let taps = g.kernel[0] * g.kernel[1];
+    group(bits).is_some_and(|n| c > 0 && c.is_multiple_of(n))
+        && g.output[2] == c
+        && taps <= MAX_TAPS
+        && p.filter.len() == taps * c
+        && dsp::offset_values_fit_lane(p.input_offset, bits)
+}
+
+/// Computes the output pixels of `out` (all channels) from `x`, which must
+/// hold at least `p.geometry.input_rect(&out)`: each accumulator is checked
+/// against `clean`, requantized and handed to `store(element index, value)`.
+/// Stops at the first outlier. `p` must satisfy [`is_smla_depthwise`].
+///
+/// # Panics
+///
+/// Panics if `x` lacks input pixels the output rect reads or the bias is
+/// shorter than the channels.
+pub fn depthwise_conv2d_smla(
+    p: &DepthwiseConv2dParams,
+    x: Codes,
+    out: crate::geometry::Rect,
+    clean: Option<&Clean>,
+    store: impl FnMut(usize, i32),
+) -> Result<(), crate::lowbit::Outlier> {
+    match x.bits {
+        8 => run::<1, 4, 2>(p, x, out, clean, store),
+        4 => run::<2, 8, 4>(p, x, out, clean, store),
+        _ => run::<4, 16, 8>(p, x, out, clean, store),
+    }
+}
+
+/// The kernel for `PER` codes per byte: `G = 4 PER` channels per load,
+/// `W = 2 PER` weight pairs per tap. Not inlined: one width's stack buffers
+/// at a time.
+#[inline(never)]
+fn run<const PER: usize, const G: usize, const W: usize>(
+    p: &DepthwiseConv2dParams,
+    x: Codes,
+    r: crate::geometry::Rect,
+    clean: Option<&Clean>,
+    mut store: impl FnMut(usize, i32),
+) -> Result<(), crate::lowbit::Outlier> {
+    let g = &p.geometry;
+    let c = g.input[2];
+    let [kh, kw] = g.kernel;
+    let taps = kh * kw;
+    let bits = 8 / PER;
+    let off = dsp::pair(p.input_offset, p.input_offset);
+    let mask = u32::from_le_bytes([((1u16 << bits) - 1) as u8; 4]);
+    // Bytes between horizontally adjacent taps, and per pixel.
+    let (px_bytes, dx) = (c / PER, g.dilation[1].max(1) * c / PER);
+    let mut wx = [[0u32; W]; MAX_TAPS];
+    for c0 in (0..c).step_by(G) {
+        for (t, w) in wx[..taps].iter_mut().enumerate() {
+            let f = &p.filter[t * c + c0..][..G];
+            for j in 0..PER {
+                w[2 * j] = dsp::pair(f[j].into(), f[j + 2 * PER].into());
+                w[2 * j + 1] = dsp::pair(f[j + PER].into(), f[j + 3 * PER].into());
+            }
+        }
+        let q: [Requant; G] = core::array::from_fn(|j| Requant::new(&p.output, c0 + j));
+        let bias: [i32; G] = core::array::from_fn(|j| p.bias[c0 + j]);
+        for oy in r.y..r.y + r.h {
+            let ry = TapRange::new(oy, g.stride[0], g.pad[0], g.dilation[0], kh, g.input[0]);
+            for ox in r.x..r.x + r.w {
+                let rx = TapRange::new(ox, g.stride[1], g.pad[1], g.dilation[1], kw, g.input[1]);
+                let mut acc = bias;
+                if rx.hi > rx.lo {
+                    let n = rx.hi - rx.lo;
+                    for ky in ry.lo..ry.hi {
+                        let row = (x.rect.offset(ry.at(ky), rx.at(rx.lo), 1) * px_bytes) + c0 / PER;
+                        let xs = &x.data[row..row + (n - 1) * dx + 4];
+                        let ws = &wx[ky * kw + rx.lo..][..n];
+                        for (k, w) in ws.iter().enumerate() {
+                            let v = dsp::load_u32(xs, k * dx);
+                            for j in 0..PER {
+                                let (e, o) = if PER == 1 {
+                                    (dsp::sxtab16(off, v), dsp::sxtab16_ror8(off, v))
+                                } else {
+                                    let t = (v >> (j * bits)) & mask;
+                                    (dsp::uxtab16(off, t), dsp::uxtab16_ror8(off, t))
+                                };
+                                acc[j] = smlabb(e, w[2 * j], acc[j]);
+                                acc[j + 2 * PER] = smlatt(e, w[2 * j], acc[j + 2 * PER]);
+                                acc[j + PER] = smlabb(o, w[2 * j + 1], acc[j + PER]);
+                                acc[j + 3 * PER] = smlatt(o, w[2 * j + 1], acc[j + 3 * PER]);
+                            }
+                        }
+                    }
+                }
+                let at = r.offset(oy, ox, c) + c0;
+                for (j, (q, a)) in q.iter().zip(acc).enumerate() {
+                    if let Some(k) = clean {
+                        k.check(a, c0 + j)?;
+                    }
+                    store(at + j, q.value(a));
+                }
+            }
+        }
+    }
+    Ok(())
+}
