@@ -14,6 +14,7 @@
 //! parse ticks=C
 //! inference I ticks=C match=0|1 out=HEX widths=HEX
 //! stack_peak=B
+//! op I ticks=T                         (feature `op-ticks` only: one profiled run of input 0)
 //! kernel name=NAME macs=M ticks=C portable_ticks=P equal=0|1   (feature `kernel-bench` only)
 //! end ok|mismatch|error
 //! ```
@@ -33,6 +34,8 @@ use static_cell::ConstStaticCell;
 
 #[cfg(feature = "kernel-bench")]
 mod bench;
+#[cfg(feature = "op-ticks")]
+mod op_ticks;
 
 /// Sizes of the exported plan: `ARENA_BYTES`, `SCRATCH_WORDS`, `N_INPUTS`,
 /// `INPUT_LEN`, `OUTPUT_LEN`, `STATS_LEN`.
@@ -227,6 +230,17 @@ fn main() -> ! {
         let _ = writeln!(out);
     }
     let _ = writeln!(out, "stack_peak={}", stack_peak());
+    #[cfg(feature = "op-ticks")]
+    {
+        let mut ticks = op_ticks::OpTicks::new(now);
+        let (mut output, mut stats) = ([0i8; OUTPUT_LEN], [0u8; STATS_LEN]);
+        let input = &inputs[..INPUT_LEN];
+        let profiled =
+            quantmcu_rt::interpreter::run_observed(&plan, arena, scratch, input, &mut output, &mut stats, &mut ticks);
+        if profiled.is_ok() {
+            ticks.print(&mut out, plan.n_ops());
+        }
+    }
     #[cfg(feature = "kernel-bench")]
     bench::run(&mut out, now);
     finish(&mut out, if all_match { "ok" } else { "mismatch" })

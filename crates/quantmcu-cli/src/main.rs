@@ -313,6 +313,11 @@ enum Command {
         /// CMSIS-NN anchor shapes (firmware feature kernel-bench; text only).
         #[arg(long)]
         kernels: bool,
+        /// Also report instructions per plan op, from one extra inference
+        /// with SysTick read around every op (firmware feature op-ticks;
+        /// text only).
+        #[arg(long)]
+        per_op: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -355,6 +360,7 @@ fn main() -> ExitCode {
             limit,
             timeout,
             kernels,
+            per_op,
             json,
         } => mcu::mcu_run(
             &export::ExportArgs {
@@ -368,6 +374,7 @@ fn main() -> ExitCode {
                 json,
                 timeout: std::time::Duration::from_secs(timeout),
                 kernels,
+                per_op,
             },
         ),
         Command::Eval {

@@ -68,6 +68,8 @@ struct Report {
     stack_peak: Option<u64>,
     /// `kernel-bench` lines.
     kernels: Vec<KernelLine>,
+    /// `op-ticks` lines: op index, ticks.
+    ops: Vec<(usize, u64)>,
     end: Option<String>,
 }
 
@@ -119,6 +121,9 @@ pub struct McuOptions {
     /// Build with the firmware's `kernel-bench` feature and report single
     /// kernels' instructions per MAC.
     pub kernels: bool,
+    /// Build with the firmware's `op-ticks` feature and report instructions
+    /// per plan op.
+    pub per_op: bool,
 }
 
 /// Runs `mcu-run`.
@@ -131,7 +136,11 @@ pub fn mcu_run(args: &ExportArgs, opts: &McuOptions) -> Result<()> {
     let dir = paths.work.join("exports").join(format!("{:016x}", content_hash(e)));
     e.write(&dir)
         .with_context(|| format!("writing the firmware export to {}", dir.display()))?;
-    let elf = build(&paths, &dir, opts.kernels)?;
+    let features: Vec<&str> = [(opts.kernels, "kernel-bench"), (opts.per_op, "op-ticks")]
+        .into_iter()
+        .filter_map(|(on, f)| on.then_some(f))
+        .collect();
+    let elf = build(&paths, &dir, &features)?;
     let out = run_qemu(&elf, timeout)?;
     let report = parse(&out).with_context(|| format!("firmware output:\n{}", tail(&out, 30)))?;
     let sizes = elf_sizes(&std::fs::read(&elf).with_context(|| format!("reading {}", elf.display()))?)
@@ -153,6 +162,9 @@ pub fn mcu_run(args: &ExportArgs, opts: &McuOptions) -> Result<()> {
         );
     } else {
         print_table(e, &prepared.schedule, &report, &sizes, per_tick, &elf);
+        if opts.per_op {
+            print_ops(e, &report, per_tick);
+        }
         if opts.kernels {
             print_kernels(&report, per_tick);
         }
@@ -287,9 +299,9 @@ impl Drop for BuildLock {
     }
 }
 
-/// Builds the firmware for the export in `dir`; returns the ELF (copied into
-/// `dir`).
-fn build(paths: &Paths, dir: &Path, kernels: bool) -> Result<PathBuf> {
+/// Builds the firmware for the export in `dir` with the firmware's cargo
+/// `features`; returns the ELF (copied into `dir`).
+fn build(paths: &Paths, dir: &Path, features: &[&str]) -> Result<PathBuf> {
     std::fs::create_dir_all(&paths.work).with_context(|| format!("creating {}", paths.work.display()))?;
     let _lock = BuildLock::acquire(paths.work.join("build.lock"), Duration::from_secs(1800))?;
     let target_dir = paths.work.join("cargo");
@@ -297,8 +309,8 @@ fn build(paths: &Paths, dir: &Path, kernels: bool) -> Result<PathBuf> {
     let mut cmd = Command::new(&cargo);
     cmd.args(["build", "--release", "--target", TARGET, "--target-dir"])
         .arg(&target_dir);
-    if kernels {
-        cmd.args(["--features", "kernel-bench"]);
+    if !features.is_empty() {
+        cmd.args(["--features", &features.join(",")]);
     }
     let out = cmd
         .current_dir(&paths.firmware)
@@ -331,11 +343,7 @@ fn build(paths: &Paths, dir: &Path, kernels: bool) -> Result<PathBuf> {
         );
     }
     let built = target_dir.join(TARGET).join("release").join("quantmcu-firmware");
-    let elf = dir.join(if kernels {
-        "firmware-kernel-bench.elf"
-    } else {
-        "firmware.elf"
-    });
+    let elf = dir.join(features.iter().fold("firmware".to_string(), |n, f| n + "-" + f) + ".elf");
     std::fs::copy(&built, &elf).with_context(|| format!("copying {} to {}", built.display(), elf.display()))?;
     Ok(elf)
 }
@@ -441,6 +449,10 @@ fn parse(text: &str) -> Result<Report> {
                 output: hex(field(line, "out").unwrap_or(""))?,
                 widths: hex(field(line, "widths").unwrap_or(""))?,
             });
+        } else if let Some(rest) = line.strip_prefix("op ") {
+            let index = rest.split_whitespace().next().unwrap_or("");
+            let index = index.parse().with_context(|| format!("bad op line '{line}'"))?;
+            r.ops.push((index, num(line, "ticks")?));
         } else if line.starts_with("kernel ") {
             r.kernels.push(KernelLine {
                 name: field(line, "name").unwrap_or("?").to_string(),
@@ -590,6 +602,40 @@ fn print_table(e: &FirmwareExport, schedule: &str, r: &Report, sizes: &ElfSizes,
         r.stack_peak.map_or("-".to_string(), |b| format!("{b} B"))
     );
     println!("firmware: {}", elf.display());
+}
+
+/// Prints instructions per plan op (the `op-ticks` run of input 0) and per
+/// kind of op.
+fn print_ops(e: &FirmwareExport, r: &Report, per_tick: u64) {
+    let total: u64 = r.ops.iter().map(|&(_, t)| t).sum::<u64>() * per_tick;
+    let label = |i: usize| e.op_labels.get(i).map_or("?", String::as_str);
+    println!();
+    println!("instructions per plan op (one profiled inference of input 0; ops summed over their tiles):");
+    println!("{:>4}  {:<24}  {:>12}  {:>6}", "op", "kind", "instructions", "share");
+    for &(i, t) in r.ops.iter().filter(|&&(_, t)| t > 0) {
+        let instr = t * per_tick;
+        println!(
+            "{i:>4}  {:<24}  {instr:>12}  {:>5.1}%",
+            label(i),
+            100.0 * instr as f64 / total.max(1) as f64
+        );
+    }
+    let mut kinds: Vec<(&str, u64)> = Vec::new();
+    for &(i, t) in &r.ops {
+        match kinds.iter_mut().find(|(k, _)| *k == label(i)) {
+            Some((_, s)) => *s += t * per_tick,
+            None => kinds.push((label(i), t * per_tick)),
+        }
+    }
+    kinds.sort_by_key(|k| std::cmp::Reverse(k.1));
+    println!("per kind:");
+    for (k, instr) in kinds.iter().filter(|(_, i)| *i > 0) {
+        println!(
+            "      {k:<24}  {instr:>12}  {:>5.1}%",
+            100.0 * *instr as f64 / total.max(1) as f64
+        );
+    }
+    println!("      {:<24}  {total:>12}", "all ops");
 }
 
 /// Fails when a `kernel-bench` case's DSP form wrote other bytes than its

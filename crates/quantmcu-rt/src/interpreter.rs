@@ -685,11 +685,52 @@ pub trait Observer {
     /// Tile `tile` stored map `map` at `bits` bits: `data` holds its window
     /// `rect` with `channels` channels (packed codes below 8 bits).
     fn map_written(&mut self, tile: usize, map: usize, bits: u32, data: &[i8], rect: Rect, channels: usize);
+
+    /// A step is about to run op `op` (a `Run` or `RunInPlace` step).
+    fn op_started(&mut self, _op: usize) {}
+
+    /// The step that [`Observer::op_started`] announced has finished.
+    fn op_finished(&mut self, _op: usize) {}
 }
 
 /// The observer that looks at nothing.
 impl Observer for () {
     fn map_written(&mut self, _: usize, _: usize, _: u32, _: &[i8], _: Rect, _: usize) {}
+}
+
+impl Plan<'_> {
+    /// Number of op records.
+    pub fn n_ops(&self) -> usize {
+        self.n_ops
+    }
+
+    /// What op `op` computes, for reports: its kind (`"conv 1x1"`, `"conv"`,
+    /// `"depthwise"`, `"add"`, ...) and whether it is a mixed-precision op
+    /// (then the kind is its variants'). `None` for a bad index or record.
+    pub fn op_label(&self, op: usize) -> Option<(&'static str, bool)> {
+        let label = |op: &Op| match op {
+            Op::Conv2d(p) if p.geometry.kernel == [1, 1] => "conv 1x1",
+            Op::Conv2d(_) => "conv",
+            Op::DepthwiseConv2d(_) => "depthwise",
+            Op::AveragePool2d(..) => "average pool",
+            Op::MaxPool2d(..) => "max pool",
+            Op::Pad(_) => "pad",
+            Op::Add(..) => "add",
+            Op::Requantize { .. } => "requantize",
+            Op::FullyConnected(..) => "fully connected",
+            Op::MeanHw(..) => "mean",
+            Op::Softmax(..) => "softmax",
+            Op::Concatenation { .. } => "concatenation",
+            Op::Mixed(_) => "mixed",
+        };
+        match self.op(op).ok()? {
+            Op::Mixed(m) => {
+                let variant = self.op(*m.variants.get(1)? as usize).ok()?;
+                Some((label(&variant), true))
+            }
+            o => Some((label(&o), false)),
+        }
+    }
 }
 
 /// [`run_with_stats`], also showing `observer` every map a tile writes.
@@ -721,7 +762,8 @@ pub fn run_observed(
     for _ in 0..plan.n_steps {
         match c.u()? as u32 {
             k if k == StepKind::Run as u32 => {
-                let op = plan.op(c.u()?)?;
+                let index = c.u()?;
+                let op = plan.op(index)?;
                 let out = c.place()?;
                 let n = c.u()?;
                 let mut ins = [Place {
@@ -738,10 +780,12 @@ pub fn run_observed(
                 }
                 let mut xs: [&[i8]; 8] = [&[]; 8];
                 let y = split_io(arena, (out.offset, out_len), &ranges[..n], &mut xs);
+                tiles.observer.op_started(index);
                 match op {
                     Op::Mixed(m) => run_mixed(plan, &m, &mut tiles, &xs[..n], &ins[..n], y, out.rect, scratch)?,
                     _ => run_op(&op, &xs[..n], &ins[..n], y, out.rect, scratch),
                 }
+                tiles.observer.op_finished(index);
             }
             k if k == StepKind::BeginTile as u32 => {
                 tiles.tile = Some(tiles.tile.map_or(0, |t| t + 1));
@@ -765,10 +809,12 @@ pub fn run_observed(
                 }
             }
             k if k == StepKind::RunInPlace as u32 => {
-                let (op, offset, temp) = (plan.op(c.u()?)?, c.u()?, c.u()?);
+                let index = c.u()?;
+                let (op, offset, temp) = (plan.op(index)?, c.u()?, c.u()?);
                 let Op::DepthwiseConv2d(p) = op else {
                     return Err(PlanError::BadBuffers);
                 };
+                tiles.observer.op_started(index);
                 let g = &p.geometry;
                 let len = g.input[0] * g.input[1] * g.input[2];
                 let temp_len = in_place_temp_len(g);
@@ -780,6 +826,7 @@ pub fn run_observed(
                     (&mut a[offset..offset + len], &mut b[..temp_len])
                 };
                 depthwise_conv2d_in_place(&p, buf, tmp);
+                tiles.observer.op_finished(index);
             }
             k => return Err(PlanError::UnknownKind(k)),
         }

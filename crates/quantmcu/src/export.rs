@@ -67,6 +67,10 @@ pub struct FirmwareExport {
     pub n_inputs: usize,
     #[serde(skip)]
     pub cases: Vec<Case>,
+    /// What each op record of the plan computes (`"conv 1x1"`, `"depthwise
+    /// (mixed)"`, ...), by op index.
+    #[serde(skip)]
+    pub op_labels: Vec<String>,
 }
 
 /// MACs of the whole network with `tiles`' patch stage (halos included), or
@@ -145,6 +149,13 @@ impl FirmwareExport {
             output: spec(graph, compiled.output),
             n_inputs: cases.len(),
             cases,
+            op_labels: (0..plan.n_ops())
+                .map(|i| match plan.op_label(i) {
+                    Some((kind, false)) => kind.to_string(),
+                    Some((kind, true)) => format!("{kind} (mixed)"),
+                    None => "?".to_string(),
+                })
+                .collect(),
         })
     }
 

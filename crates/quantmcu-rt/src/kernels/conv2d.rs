@@ -19,7 +19,7 @@
 //! the 64-bit accumulators every 255 channels. Requantization uses
 //! [`Requant`], the output stage with its per-channel constants resolved.
 
-use super::conv2d_1x1_smlad::{conv2d_1x1_smlad, MAX_CHANNELS};
+use super::conv2d_smlad::{conv2d_smlad, is_smlad_conv};
 use super::{OutputStage, TapRange, Window, WindowMut};
 use crate::geometry::Geometry;
 use crate::lowbit::Codes;
@@ -109,8 +109,8 @@ pub(crate) fn is_pointwise(g: &Geometry) -> bool {
 /// Panics if `x` lacks input pixels the output rect reads, `y.data` is
 /// shorter than `y.rect`, or the filter/bias are shorter than the shapes say.
 pub fn conv2d(p: &Conv2dParams, x: Window, y: WindowMut, scratch: &mut [i32]) {
-    if cfg!(feature = "dsp") && is_smlad_pointwise(p, 8) {
-        return pointwise_smlad(p, x, y);
+    if cfg!(feature = "dsp") && is_smlad_conv(p, 8) {
+        return smlad(p, x, y);
     }
     conv2d_portable(p, x, y, scratch)
 }
@@ -142,28 +142,17 @@ pub fn conv2d_portable(p: &Conv2dParams, x: Window, y: WindowMut, scratch: &mut 
     }
 }
 
-/// True when [`conv2d_1x1_smlad`] computes this convolution on an input of
-/// `bits` bits: a one-group, unpadded 1x1 of input depth at most its
-/// [`MAX_CHANNELS`], offset values fitting a halfword.
-pub(crate) fn is_smlad_pointwise(p: &Conv2dParams, bits: u32) -> bool {
-    let [_, _, ic] = p.geometry.input;
-    is_pointwise(&p.geometry)
-        && ic <= MAX_CHANNELS
-        && p.filter.len() == ic * p.geometry.output[2]
-        && crate::dsp::offset_values_fit_lane(p.input_offset, bits)
-}
-
-/// The pointwise convolution through [`conv2d_1x1_smlad`] (the `dsp`
-/// feature's path; equal to [`conv2d`]'s portable paths). Not inlined: its
-/// stack buffer stays out of the callers' frames.
+/// The convolution through [`conv2d_smlad`] (the `dsp` feature's path;
+/// equal to [`conv2d_portable`]); `p` must satisfy [`is_smlad_conv`] at 8
+/// bits. Not inlined: its stack buffer stays out of the callers' frames.
 #[inline(never)]
-pub fn pointwise_smlad(p: &Conv2dParams, x: Window, y: WindowMut) {
+pub fn smlad(p: &Conv2dParams, x: Window, y: WindowMut) {
     let codes = Codes {
         data: x.data,
         rect: x.rect,
         bits: 8,
     };
-    let _ = conv2d_1x1_smlad(p, codes, y.rect, |o, outs| {
+    let _ = conv2d_smlad(p, codes, y.rect, |o, outs| {
         let q = Requant::new(&p.output, o);
         for &(at, acc) in outs {
             y.data[at + o] = q.value(acc) as i8;
@@ -387,6 +376,14 @@ pub(crate) fn dot_packed(xp: &[i32], w: &[i8]) -> [i32; PIXELS] {
 
 /// [`OutputStage::apply`] for one channel with its constants resolved once:
 /// the same TFLite double rounding, bit for bit, in fewer instructions.
+///
+/// Channels with a Q31 multiplier in `[2^30, 2^31)` and a right shift `s` in
+/// `1..=29` whose clamp absorbs every `|value| >= 2^(29 - s)` (all ordinary
+/// layers) take a short form: SMMULR of the doubled accumulator is the
+/// rounding doubling high multiply whenever doubling does not saturate (and
+/// when it does, the exact and the short results both lie beyond the clamp),
+/// and `(h + (h < 0 ? -1 : 0) + 2^(s-1)) >> s` is the rounding divide (ties
+/// away from zero; it cannot overflow since `|h| < 2^30` there).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Requant {
     multiplier: i32,
@@ -397,6 +394,8 @@ pub(crate) struct Requant {
     offset: i32,
     min: i32,
     max: i32,
+    /// The short form applies.
+    short: bool,
 }
 
 impl Requant {
@@ -406,8 +405,13 @@ impl Requant {
         let shift = stage.shift[c];
         let right = (-shift).max(0) as u32;
         let mask = ((1i64 << right) - 1) as i32;
+        let multiplier = stage.multiplier[c];
+        let short = (1..=29).contains(&right) && multiplier >= 1 << 30 && {
+            let edge = 1i32 << (29 - right);
+            edge.saturating_add(stage.offset) >= stage.max && (-edge).saturating_add(stage.offset) <= stage.min
+        };
         Requant {
-            multiplier: stage.multiplier[c],
+            multiplier,
             left: shift.max(0) as u32,
             right,
             mask,
@@ -415,12 +419,18 @@ impl Requant {
             offset: stage.offset,
             min: stage.min,
             max: stage.max,
+            short,
         }
     }
 
     /// The requantized, clamped value of accumulator `acc`.
     #[inline(always)]
     pub(crate) fn value(&self, acc: i32) -> i32 {
+        if self.short {
+            let h = crate::dsp::smmulr(crate::dsp::qadd(acc, acc), self.multiplier);
+            let r = (h.wrapping_add(h >> 31) + (self.half + 1)) >> self.right;
+            return crate::dsp::qadd(r, self.offset).max(self.min).min(self.max);
+        }
         let x = acc.wrapping_shl(self.left);
         // Saturating rounding doubling high multiply: (x*m + 2^30) >> 31 for
         // both signs (the nudge and the truncating division combine into one
@@ -433,7 +443,7 @@ impl Requant {
         // Rounding divide by 2^right, ties away from zero.
         let threshold = self.half + (high >> 31 & 1);
         let r = (high >> self.right) + i32::from(high & self.mask > threshold);
-        r.saturating_add(self.offset).clamp(self.min, self.max)
+        r.saturating_add(self.offset).max(self.min).min(self.max)
     }
 }
 
@@ -507,7 +517,7 @@ mod tests {
             y
         }
 
-        /// [`pointwise_smlad`] on the whole output map.
+        /// [`smlad`] on the whole output map.
         fn smlad(&self) -> Vec<i8> {
             let [oh, ow, oc] = self.g.output;
             let mut y = std::vec![0i8; oh * ow * oc];
@@ -516,7 +526,7 @@ mod tests {
                 rect: Rect::full(self.g.input[0], self.g.input[1]),
             };
             let y_rect = Rect::full(oh, ow);
-            pointwise_smlad(
+            smlad(
                 &self.params(),
                 x,
                 WindowMut {
@@ -657,10 +667,17 @@ mod tests {
         }
 
         /// The SMLAD form (emulated instructions off `arm`) equals the
-        /// reference on every one-group 1x1 (odd depths, odd pixel counts).
+        /// reference on every one-group convolution it takes (any kernel,
+        /// stride, dilation, padding; odd depths and pixel counts).
+        #[test]
+        fn smlad_matches_naive(c in case(spatial(), Just(1usize), 1usize..=6, 1usize..=9)) {
+            prop_assume!(is_smlad_conv(&c.params(), 8));
+            prop_assert_eq!(&c.smlad(), &c.naive());
+        }
+
         #[test]
         fn smlad_pointwise_matches_naive(c in case(pointwise_spatial(), Just(1usize), 1usize..=37, 1usize..=9)) {
-            prop_assert!(is_smlad_pointwise(&c.params(), 8));
+            prop_assert!(is_smlad_conv(&c.params(), 8));
             prop_assert_eq!(&c.smlad(), &c.naive());
         }
 
@@ -691,9 +708,32 @@ mod tests {
             }
             let naive = c.naive();
             prop_assert_eq!(&c.full(), &naive);
-            if is_smlad_pointwise(&c.params(), 8) {
+            if is_smlad_conv(&c.params(), 8) {
                 prop_assert_eq!(&c.smlad(), &naive);
             }
+        }
+
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20000))]
+
+        /// The short form equals `OutputStage::apply` on ordinary layers'
+        /// constants, extreme accumulators included.
+        #[test]
+        fn short_requant_equals_output_stage(
+            acc in prop_oneof![any::<i32>(), Just(i32::MIN), Just(i32::MAX), -70000i32..70000, (1i32 << 30) - 4..(1 << 30) + 4, -(1i32 << 30) - 4..-(1 << 30) + 4],
+            m in prop_oneof![(1i32 << 30)..i32::MAX, Just(1 << 30), Just(i32::MAX)],
+            shift in -29i32..=-1,
+            offset in -300i32..300,
+            (lo, hi) in prop_oneof![Just((-128i32, 127i32)), Just((0, 15)), Just((0, 3)), (-200i32..200, -200i32..200)],
+        ) {
+            let (mult, sh) = ([m], [shift]);
+            let stage = OutputStage { multiplier: &mult, shift: &sh, offset, min: lo.min(hi), max: lo.max(hi) };
+            let want = crate::fixedpoint::multiply_by_quantized_multiplier(acc, m, shift)
+                .saturating_add(offset)
+                .clamp(lo.min(hi), lo.max(hi));
+            prop_assert_eq!(Requant::new(&stage, 0).value(acc), want);
         }
 
         /// The resolved output stage equals `OutputStage::apply`.
@@ -712,6 +752,22 @@ mod tests {
                 .clamp(lo.min(hi), lo.max(hi));
             prop_assert_eq!(Requant::new(&stage, 0).value(acc), want);
         }
+    }
+
+    #[test]
+    fn ordinary_layers_take_the_short_requantization() {
+        let (mult, sh) = ([1_300_000_000], [-9]);
+        let stage = OutputStage {
+            multiplier: &mult,
+            shift: &sh,
+            offset: -128,
+            min: -128,
+            max: 127,
+        };
+        assert!(Requant::new(&stage, 0).short);
+        let sh = [0];
+        let stage = OutputStage { shift: &sh, ..stage };
+        assert!(!Requant::new(&stage, 0).short);
     }
 
     #[test]

@@ -5,16 +5,17 @@
 //! integer formula, so the results are equal bit for bit.
 //!
 //! One 32-bit load per tap reads a group of `4 * PER` channels (`PER` = codes
-//! per byte: 1 for int8, 2 at 4 bits, 4 at 2 bits). Masking (codes) and one
-//! SXTAB16/UXTAB16 per lane pair turn it into offset halfword pairs: for
-//! `j < PER`, channels `(j, j + 2 PER)` and `(j + PER, j + 3 PER)`. The
-//! weights are split into the same pairs once per call, and SMLABB/SMLATT add
-//! each channel's product to its own accumulator.
+//! per byte: 1 for int8, 2 at 4 bits, 4 at 2 bits). In pass `j < PER`, a
+//! shift and mask (codes) and SXTAB16/UXTAB16 turn it into the offset
+//! halfword pairs of channels `(j, j + 2 PER)` and `(j + PER, j + 3 PER)`;
+//! the weights are split into the same pairs once per call, and SMLABB/SMLATT
+//! add each channel's product to its own accumulator ([`dsp::taps_4`],
+//! [`dsp::taps_4_codes`]: 12 instructions per tap and pass).
 
 use super::conv2d::Requant;
 use super::depthwise_conv2d::DepthwiseConv2dParams;
 use super::TapRange;
-use crate::dsp::{self, smlabb, smlatt};
+use crate::dsp;
 use crate::lowbit::{Clean, Codes};
 
 /// Largest kernel (taps) of this form: 5x5.
@@ -61,17 +62,16 @@ pub fn depthwise_conv2d_smla(
     store: impl FnMut(usize, i32),
 ) -> Result<(), crate::lowbit::Outlier> {
     match x.bits {
-        8 => run::<1, 4, 2>(p, x, out, clean, store),
-        4 => run::<2, 8, 4>(p, x, out, clean, store),
-        _ => run::<4, 16, 8>(p, x, out, clean, store),
+        8 => run::<1, 4>(p, x, out, clean, store),
+        4 => run::<2, 8>(p, x, out, clean, store),
+        _ => run::<4, 16>(p, x, out, clean, store),
     }
 }
 
-/// The kernel for `PER` codes per byte: `G = 4 PER` channels per load,
-/// `W = 2 PER` weight pairs per tap. Not inlined: one width's stack buffers
+/// The kernel for `PER` codes per byte: `G = 4 PER` channels per load. Not inlined: one width's stack buffers
 /// at a time.
 #[inline(never)]
-fn run<const PER: usize, const G: usize, const W: usize>(
+fn run<const PER: usize, const G: usize>(
     p: &DepthwiseConv2dParams,
     x: Codes,
     r: crate::geometry::Rect,
@@ -84,16 +84,19 @@ fn run<const PER: usize, const G: usize, const W: usize>(
     let taps = kh * kw;
     let bits = 8 / PER;
     let off = dsp::pair(p.input_offset, p.input_offset);
-    let mask = u32::from_le_bytes([((1u16 << bits) - 1) as u8; 4]);
     // Bytes between horizontally adjacent taps, and per pixel.
     let (px_bytes, dx) = (c / PER, g.dilation[1].max(1) * c / PER);
-    let mut wx = [[0u32; W]; MAX_TAPS];
+    // Per pass j (codes j, j + PER, j + 2 PER, j + 3 PER of each byte) and
+    // tap: the weight pairs of channels (j, j + 2 PER) and (j + PER, j + 3 PER).
+    let mut wx = [[[0u32; 2]; MAX_TAPS]; PER];
     for c0 in (0..c).step_by(G) {
-        for (t, w) in wx[..taps].iter_mut().enumerate() {
+        for t in 0..taps {
             let f = &p.filter[t * c + c0..][..G];
-            for j in 0..PER {
-                w[2 * j] = dsp::pair(f[j].into(), f[j + 2 * PER].into());
-                w[2 * j + 1] = dsp::pair(f[j + PER].into(), f[j + 3 * PER].into());
+            for (j, w) in wx.iter_mut().enumerate() {
+                w[t] = [
+                    dsp::pair(f[j].into(), f[j + 2 * PER].into()),
+                    dsp::pair(f[j + PER].into(), f[j + 3 * PER].into()),
+                ];
             }
         }
         let q: [Requant; G] = core::array::from_fn(|j| Requant::new(&p.output, c0 + j));
@@ -108,21 +111,17 @@ fn run<const PER: usize, const G: usize, const W: usize>(
                     for ky in ry.lo..ry.hi {
                         let row = (x.rect.offset(ry.at(ky), rx.at(rx.lo), 1) * px_bytes) + c0 / PER;
                         let xs = &x.data[row..row + (n - 1) * dx + 4];
-                        let ws = &wx[ky * kw + rx.lo..][..n];
-                        for (k, w) in ws.iter().enumerate() {
-                            let v = dsp::load_u32(xs, k * dx);
-                            for j in 0..PER {
-                                let (e, o) = if PER == 1 {
-                                    (dsp::sxtab16(off, v), dsp::sxtab16_ror8(off, v))
-                                } else {
-                                    let t = (v >> (j * bits)) & mask;
-                                    (dsp::uxtab16(off, t), dsp::uxtab16_ror8(off, t))
-                                };
-                                acc[j] = smlabb(e, w[2 * j], acc[j]);
-                                acc[j + 2 * PER] = smlatt(e, w[2 * j], acc[j + 2 * PER]);
-                                acc[j + PER] = smlabb(o, w[2 * j + 1], acc[j + PER]);
-                                acc[j + 3 * PER] = smlatt(o, w[2 * j + 1], acc[j + 3 * PER]);
-                            }
+                        let base = ky * kw + rx.lo;
+                        for (j, wx) in wx.iter().enumerate() {
+                            let w = wx[base..base + n].as_flattened();
+                            let a = [acc[j], acc[j + PER], acc[j + 2 * PER], acc[j + 3 * PER]];
+                            let shift = (j * bits) as u32;
+                            let a = match PER {
+                                1 => dsp::taps_4(a, xs, dx, w, off),
+                                2 => dsp::taps_4_codes::<0x0f0f_0f0f>(a, xs, dx, w, off, shift),
+                                _ => dsp::taps_4_codes::<0x0303_0303>(a, xs, dx, w, off, shift),
+                            };
+                            [acc[j], acc[j + PER], acc[j + 2 * PER], acc[j + 3 * PER]] = a;
                         }
                     }
                 }

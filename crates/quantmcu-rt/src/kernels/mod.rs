@@ -45,7 +45,7 @@ pub struct WindowMut<'a> {
 
 pub mod add;
 pub mod conv2d;
-pub mod conv2d_1x1_smlad;
+pub mod conv2d_smlad;
 pub mod depthwise_conv2d;
 pub mod depthwise_conv2d_in_place;
 pub mod depthwise_conv2d_smla;
@@ -75,6 +75,15 @@ impl TapRange {
     pub(crate) fn new(out: usize, stride: usize, pad: usize, dilation: usize, kernel: usize, input: usize) -> Self {
         let start = (out * stride) as isize - pad as isize;
         let d = dilation.max(1) as isize;
+        if start >= 0 && kernel > 0 && start + (kernel as isize - 1) * d < input as isize {
+            // Every tap inside (the common case): no divisions.
+            return TapRange {
+                lo: 0,
+                hi: kernel,
+                start,
+                step: d as usize,
+            };
+        }
         let lo = if start < 0 { (-start + d - 1) / d } else { 0 };
         let hi = if (input as isize) > start {
             (input as isize - start + d - 1) / d

@@ -5,10 +5,8 @@
 //! and out this is exactly [`crate::kernels::conv2d::conv2d`].
 
 use super::{emit, Clean, Codes, CodesMut, Outlier};
-use crate::kernels::conv2d::{
-    dot_packed, is_pointwise, is_smlad_pointwise, Conv2dParams, Requant, LANE, PACK_CHANNELS, PIXELS,
-};
-use crate::kernels::conv2d_1x1_smlad::conv2d_1x1_smlad;
+use crate::kernels::conv2d::{dot_packed, is_pointwise, Conv2dParams, Requant, LANE, PACK_CHANNELS, PIXELS};
+use crate::kernels::conv2d_smlad::{conv2d_smlad, is_smlad_conv};
 use crate::kernels::TapRange;
 
 /// Largest receptive field (taps x input channels) gathered on the stack.
@@ -23,8 +21,8 @@ const PATCH: usize = 1152;
 /// Panics if `x` lacks pixels the output rect reads or the filter/bias are
 /// shorter than the shapes say.
 pub fn conv2d(p: &Conv2dParams, x: Codes, y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
-    if cfg!(feature = "dsp") && is_smlad_pointwise(p, x.bits) {
-        return pointwise_smlad(p, x, y, clean);
+    if cfg!(feature = "dsp") && is_smlad_conv(p, x.bits) {
+        return smlad(p, x, y, clean);
     }
     conv2d_portable(p, x, y, clean)
 }
@@ -184,12 +182,12 @@ fn pointwise(
     Ok(())
 }
 
-/// The pointwise convolution through [`conv2d_1x1_smlad`] (the `dsp`
-/// feature's path; equal to [`pointwise`]); `p` must satisfy
-/// `is_smlad_pointwise` at the input's width.
+/// The convolution through [`conv2d_smlad`] (the `dsp` feature's path;
+/// equal to [`conv2d_portable`]); `p` must satisfy [`is_smlad_conv`] at the
+/// input's width.
 #[inline(never)]
-pub fn pointwise_smlad(p: &Conv2dParams, x: Codes, mut y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
-    conv2d_1x1_smlad(p, x, y.rect, |o, outs| {
+pub fn smlad(p: &Conv2dParams, x: Codes, mut y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
+    conv2d_smlad(p, x, y.rect, |o, outs| {
         let q = Requant::new(&p.output, o);
         for &(at, acc) in outs {
             if let Some(k) = &clean {
@@ -268,7 +266,7 @@ mod tests {
             Ok(y)
         }
 
-        /// [`pointwise_smlad`] on the whole output map.
+        /// [`smlad`] on the whole output map.
         fn smlad(&self, clean: Option<Clean>) -> Result<Vec<i8>, Outlier> {
             let [ih, iw, _] = self.g.input;
             let [oh, ow, oc] = self.g.output;
@@ -285,7 +283,7 @@ mod tests {
                 rect: y_rect,
                 bits: self.out.bits,
             };
-            pointwise_smlad(&self.params(), x, y_codes, clean)?;
+            smlad(&self.params(), x, y_codes, clean)?;
             Ok(y)
         }
 
@@ -430,7 +428,7 @@ mod tests {
     /// The SMLAD form (emulated off `arm`) writes the reference codes and
     /// detects exactly the reference's outliers.
     fn smlad_matches_naive(c: Case) -> Result<(), TestCaseError> {
-        prop_assume!(is_smlad_pointwise(&c.params(), c.in_bits));
+        prop_assume!(is_smlad_conv(&c.params(), c.in_bits));
         let (accs, want) = c.naive();
         prop_assert_eq!(c.smlad(None).unwrap(), pack(&want, c.out.bits));
         let oc = c.g.output[2];
@@ -528,6 +526,25 @@ mod tests {
             smlad_matches_naive(c)?;
         }
 
+        /// Any kernel, stride, dilation and padding, any widths.
+        #[test]
+        fn smlad_matches_naive_any_geometry(c in case(spatial(), Just(1usize), 1usize..=4, 1usize..=5, (bits(), bits()))) {
+            smlad_matches_naive(c)?;
+        }
+
+        /// 2- and 4-bit inputs of whole words per pixel: the SMLAD form's
+        /// word-at-a-time expansion of packed codes.
+        #[test]
+        fn smlad_pointwise_packed_codes_match_naive(c in case(
+            ([1usize..=4, 1usize..=5], Just(1usize)).prop_map(|(hw, s)| (hw, [1, 1], [s, s], [1, 1], false)),
+            Just(1usize),
+            prop_oneof![Just(4usize), Just(8), Just(16), Just(24), Just(40)],
+            1usize..=5,
+            (prop_oneof![Just(2u32), Just(4)], bits()),
+        )) {
+            smlad_matches_naive(c)?;
+        }
+
         #[test]
         fn deep_pointwise_outlier_iff_outside_bounds(c in deep_pointwise((bits(), bits()))) {
             outlier_iff_outside_bounds(c)?;
@@ -549,7 +566,7 @@ mod tests {
         every_pair(2, |a, b| pointwise(Just((a, b))), matches_naive_and_tiles);
         every_pair(
             2,
-            |a, b| pointwise(Just((a, b))).prop_filter("one group", |c| is_smlad_pointwise(&c.params(), c.in_bits)),
+            |a, b| pointwise(Just((a, b))).prop_filter("one group", |c| is_smlad_conv(&c.params(), c.in_bits)),
             smlad_matches_naive,
         );
     }

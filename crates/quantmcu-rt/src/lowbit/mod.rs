@@ -116,6 +116,13 @@ impl CodesMut<'_> {
     pub fn store(&mut self, i: usize, v: i32) {
         if self.bits >= 8 {
             self.data[i] = v as i8;
+        } else if 8 % self.bits == 0 {
+            // Codes never straddle bytes.
+            let bit = i * self.bits as usize;
+            let shift = bit % 8;
+            let mask = ((1u32 << self.bits) - 1) << shift;
+            let b = &mut self.data[bit / 8];
+            *b = ((*b as u8 as u32 & !mask) | ((v as u32) << shift & mask)) as u8 as i8;
         } else {
             packed::set(bytemuck::cast_slice_mut(self.data), self.bits, i, v as u8);
         }

@@ -1,0 +1,231 @@
+//! CONV_2D with one group as dot products of 16-bit pairs, the Cortex-M DSP
+//! form of the convolution kernels: `acc = bias[o] + sum((v + input_offset) *
+//! w)` over the taps inside the input (padding taps contribute nothing), in
+//! wrapping 32-bit arithmetic, for input maps of any width ([`Codes`]: int8
+//! or packed codes) — the same integer formula as the portable kernels, so
+//! the results are equal bit for bit.
+//!
+//! Up to [`CHUNK`] output pixels at a time: each pixel's receptive field
+//! (`kh x kw x ic` offset values in filter-row order, 0 for padding taps) is
+//! expanded once into halfword pairs ordered like [`dsp::sxtb16`] splits a
+//! word of four weights (positions `p, p+2` then `p+1, p+3`); then two output
+//! channels at a time, each pixel pair runs [`dsp::dot_2x2`] (each loaded
+//! weight word costs two SXTB16 and feeds four SMLAD). A 1x1 convolution
+//! expands int8 input a word at a time, 4- and 2-bit codes a word or byte at
+//! a time. Offset values must fit an `i16` ([`dsp::offset_values_fit_lane`]).
+
+use super::conv2d::Conv2dParams;
+use super::TapRange;
+use crate::dsp::{self, smlad};
+use crate::geometry::Rect;
+use crate::lowbit::Codes;
+
+/// Longest filter row `kh * kw * ic` (the expanded pixels sit on the stack:
+/// 1 KiB).
+pub const MAX_ROW: usize = 256;
+
+/// Words of the expanded-pixel buffer.
+const BUF_WORDS: usize = 256;
+
+/// Most output pixels per chunk (one requantization setup per channel and
+/// chunk).
+const CHUNK: usize = 16;
+
+/// True when [`conv2d_smlad`] computes this convolution on an input of `bits`
+/// bits: one group, filter rows of at most [`MAX_ROW`] values, offset values
+/// fitting a halfword.
+pub fn is_smlad_conv(p: &Conv2dParams, bits: u32) -> bool {
+    let g = &p.geometry;
+    let row = g.kernel[0] * g.kernel[1] * g.input[2];
+    row > 0
+        && row <= MAX_ROW
+        && p.filter.len() == row * g.output[2]
+        && dsp::offset_values_fit_lane(p.input_offset, bits)
+}
+
+/// Computes `acc` for every output pixel of `out` and output channel `o` and
+/// hands them to `emit(o, &[(pixel's element index in out, acc)])`, up to
+/// [`CHUNK`] pixels at a time in raster order, stopping at the first error.
+/// `x` must hold `p.geometry.input_rect(&out)`; `p` must satisfy
+/// [`is_smlad_conv`].
+///
+/// # Panics
+///
+/// Panics if `x` lacks pixels the output rect reads or the filter/bias are
+/// shorter than the shapes say.
+pub fn conv2d_smlad<E>(
+    p: &Conv2dParams,
+    x: Codes,
+    out: Rect,
+    mut emit: impl FnMut(usize, &[(usize, i32)]) -> Result<(), E>,
+) -> Result<(), E> {
+    let g = &p.geometry;
+    let oc = g.output[2];
+    let k = g.kernel[0] * g.kernel[1] * g.input[2];
+    let words = k.div_ceil(4);
+    let full = k / 4;
+    let pointwise = super::conv2d::is_pointwise(g);
+    // Per pixel pair and 4 row positions: A's (p, p+2) and (p+1, p+3) pairs,
+    // then B's.
+    let pair_words = 4 * words;
+    let mut buf = [0u32; BUF_WORDS];
+    let chunk = (2 * (BUF_WORDS / pair_words)).min(CHUNK);
+    let area = out.area();
+    let mut i = 0;
+    while i < area {
+        let n = (area - i).min(chunk);
+        let mut at = [0usize; CHUNK];
+        for (j, at) in at.iter_mut().enumerate().take(n.next_multiple_of(2)) {
+            let e = i + j.min(n - 1);
+            let (oy, ox) = (out.y + e / out.w, out.x + e % out.w);
+            *at = out.offset(oy, ox, oc);
+            let xp = &mut buf[(j / 2) * pair_words..][..pair_words];
+            if pointwise {
+                let src = x.rect.offset(oy * g.stride[0], ox * g.stride[1], k);
+                expand(xp, j % 2, x, src, k, p.input_offset);
+            } else {
+                gather(xp, j % 2, x, p, oy, ox);
+            }
+        }
+        let mut o = 0;
+        while o < oc {
+            let o1 = (o + 1).min(oc - 1);
+            let (b0, b1) = (p.bias[o], p.bias[o1]);
+            let stride = (o1 - o) * k;
+            let w = &p.filter[o * k..o1 * k + k];
+            let mut outs = [[(0usize, 0i32); CHUNK]; 2];
+            for (q, xp) in buf[..n.div_ceil(2) * pair_words].chunks_exact(pair_words).enumerate() {
+                let mut acc = [b0, b0, b1, b1];
+                if full > 0 {
+                    acc = dsp::dot_2x2(acc, xp, w, stride, full);
+                }
+                if full < words {
+                    mac(
+                        &mut acc,
+                        &xp[4 * full..],
+                        word(&w[4 * full..k]),
+                        word(&w[stride + 4 * full..]),
+                    );
+                }
+                outs[0][2 * q] = (at[2 * q], acc[0]);
+                outs[0][2 * q + 1] = (at[2 * q + 1], acc[1]);
+                outs[1][2 * q] = (at[2 * q], acc[2]);
+                outs[1][2 * q + 1] = (at[2 * q + 1], acc[3]);
+            }
+            emit(o, &outs[0][..n])?;
+            if o1 > o {
+                emit(o1, &outs[1][..n])?;
+            }
+            o += 2;
+        }
+        i += n;
+    }
+    Ok(())
+}
+
+/// Writes pixel `j`'s (0 = A, 1 = B) receptive field for output pixel
+/// `(oy, ox)` into its pairs of `xp`: each kernel row's taps inside the input
+/// as offset values, 0 for padding taps.
+fn gather(xp: &mut [u32], j: usize, x: Codes, p: &Conv2dParams, oy: usize, ox: usize) {
+    let g = &p.geometry;
+    let ic = g.input[2];
+    let [kh, kw] = g.kernel;
+    for q in xp.chunks_exact_mut(4) {
+        q[2 * j] = 0;
+        q[2 * j + 1] = 0;
+    }
+    let ry = TapRange::new(oy, g.stride[0], g.pad[0], g.dilation[0], kh, g.input[0]);
+    let rx = TapRange::new(ox, g.stride[1], g.pad[1], g.dilation[1], kw, g.input[1]);
+    for ky in ry.lo..ry.hi {
+        for kx in rx.lo..rx.hi {
+            let src = x.rect.offset(ry.at(ky), rx.at(kx), ic);
+            let at = (ky * kw + kx) * ic;
+            x.for_each(src, ic, |c, v| set(xp, j, at + c, v + p.input_offset));
+        }
+    }
+}
+
+/// Sets row position `at` of pixel `j`'s pairs to `v` (the halfword was 0).
+#[inline(always)]
+fn set(xp: &mut [u32], j: usize, at: usize, v: i32) {
+    let q = &mut xp[4 * (at / 4) + 2 * j + at % 2];
+    let v = v as u32 & 0xffff;
+    *q |= if at % 4 < 2 { v } else { v << 16 };
+}
+
+/// Two output channels' weight word (`a`, `b`) times two pixels' pairs `q`.
+#[inline(always)]
+fn mac(acc: &mut [i32; 4], q: &[u32], a: u32, b: u32) {
+    let (ae, ao, be, bo) = (dsp::sxtb16(a), dsp::sxtb16_ror8(a), dsp::sxtb16(b), dsp::sxtb16_ror8(b));
+    acc[0] = smlad(q[1], ao, smlad(q[0], ae, acc[0]));
+    acc[1] = smlad(q[3], ao, smlad(q[2], ae, acc[1]));
+    acc[2] = smlad(q[1], bo, smlad(q[0], be, acc[2]));
+    acc[3] = smlad(q[3], bo, smlad(q[2], be, acc[3]));
+}
+
+/// Up to four bytes as a little-endian word (missing bytes 0).
+#[inline(always)]
+fn word(b: &[i8]) -> u32 {
+    match b {
+        [a, b, c, d, ..] => u32::from_le_bytes([*a as u8, *b as u8, *c as u8, *d as u8]),
+        _ => b.iter().rev().fold(0, |w, &v| (w << 8) | u32::from(v as u8)),
+    }
+}
+
+/// Writes pixel `k`'s (0 = A, 1 = B) `ic` offset values from element `src`
+/// of `x` into its pairs of `xp`; channels past `ic` in the last word are 0.
+#[inline(always)]
+fn expand(xp: &mut [u32], k: usize, x: Codes, src: usize, ic: usize, offset: i32) {
+    if x.bits >= 8 {
+        // Four int8 values per word: SXTAB16 splits and offsets them.
+        let off = dsp::pair(offset, offset);
+        let bytes = &x.data[src..][..ic];
+        for (g, q) in xp.chunks_exact_mut(4).take(ic / 4).enumerate() {
+            let v = dsp::load_u32(bytes, 4 * g);
+            q[2 * k] = dsp::sxtab16(off, v);
+            q[2 * k + 1] = dsp::sxtab16_ror8(off, v);
+        }
+        let rest = &bytes[4 * (ic / 4)..];
+        if !rest.is_empty() {
+            let q = &mut xp[4 * (ic / 4)..];
+            let mut v = [0i32; 4];
+            for (d, &s) in v.iter_mut().zip(rest) {
+                *d = i32::from(s) + offset;
+            }
+            q[2 * k] = dsp::pair(v[0], v[2]);
+            q[2 * k + 1] = dsp::pair(v[1], v[3]);
+        }
+        return;
+    }
+    let off = dsp::pair(offset, offset);
+    if x.bits == 4 && ic.is_multiple_of(8) {
+        // Eight codes per word: nibble masks, then each group's pairs moved
+        // to bytes 0 and 2 for UXTAB16.
+        let bytes = &x.data[src / 2..][..ic / 2];
+        let spread = |t: u32| dsp::uxtab16(off, t | (t << 8));
+        for (g, q) in xp.chunks_exact_mut(8).enumerate() {
+            let v = dsp::load_u32(bytes, 4 * g);
+            let (e, o) = (v & 0x0f0f_0f0f, (v >> 4) & 0x0f0f_0f0f);
+            q[2 * k] = spread(e & 0xffff);
+            q[2 * k + 1] = spread(o & 0xffff);
+            q[4 + 2 * k] = spread(e >> 16);
+            q[4 + 2 * k + 1] = spread(o >> 16);
+        }
+        return;
+    }
+    if x.bits == 2 && ic.is_multiple_of(4) {
+        // Four codes per byte: codes 0 and 2 (1 and 3) moved to bytes 0 and 2.
+        let bytes = &x.data[src / 4..][..ic / 4];
+        for (q, &b) in xp.chunks_exact_mut(4).zip(bytes) {
+            let b = u32::from(b as u8);
+            q[2 * k] = dsp::uxtab16(off, (b & 0x03) | ((b & 0x30) << 12));
+            q[2 * k + 1] = dsp::uxtab16(off, ((b >> 2) & 0x03) | ((b & 0xc0) << 10));
+        }
+        return;
+    }
+    for q in xp.chunks_exact_mut(4) {
+        q[2 * k] = 0;
+        q[2 * k + 1] = 0;
+    }
+    x.for_each(src, ic, |c, v| set(xp, k, c, v + offset));
+}
