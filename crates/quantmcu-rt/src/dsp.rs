@@ -106,35 +106,46 @@ pub fn dot_2x2(acc: [i32; 4], x: &[u32], w: &[i8], stride: usize, words: usize) 
     imp::dot_2x2(acc, x, w, stride, words)
 }
 
-/// Four channels' depthwise taps: for each of the `n = w.len() / 2` taps, the
-/// int8 word at `x[k * dx..]` (channels `c..c+4`) plus `offset` in each lane
-/// times the tap's weight pairs `w[2k..2k + 2] = [(c, c+2), (c+1, c+3)]`, added to
-/// `acc` (channels `c..c+4`, wrapping). On the target one loop of LDR, ADD,
-/// LDRD, 2 SXTAB16 and 4 SMLABB/SMLATT per tap (12 instructions per 4 MACs).
+/// Four channels' depthwise taps along a row: for each of the `n = w.len() /
+/// 2` taps, the word at `x[k * dx..]` decoded into two lane pairs plus
+/// `offset` (channels `(c, c+2)` and `(c+1, c+3)`), times the tap's weight
+/// pairs `w[2k..2k + 2]`, added to `acc` = channels `[c, c+1, c+2, c+3]`
+/// (wrapping). Decoding: with `M == 0` the word holds four int8 values
+/// (SXTAB16 of bytes 0/2 and 1/3); otherwise it holds packed codes, shifted
+/// right by `shift` and masked with `M` (`0x0f0f0f0f` or `0x03030303`: one
+/// code per byte), zero-extended (UXTAB16). On the target a loop of 12 (int8)
+/// or 14 (codes) instructions per tap (4 MACs).
 ///
 /// # Panics
 ///
-/// Panics if `n == 0` or `x` is shorter than `(n - 1) * dx + 4`.
+/// Panics if `n == 0`, `shift >= 8`, or `x` is shorter than `(n - 1) * dx + 4`.
 #[inline(always)]
-pub fn taps_4(acc: [i32; 4], x: &[i8], dx: usize, w: &[u32], offset: u32) -> [i32; 4] {
+pub fn taps_4<const M: u32>(acc: [i32; 4], x: &[i8], dx: usize, w: &[u32], offset: u32, shift: u32) -> [i32; 4] {
     let n = w.len() / 2;
-    assert!(n > 0 && dx <= i32::MAX as usize && x.len() >= (n - 1) * dx + 4);
-    imp::taps_4(acc, x, dx, w, offset)
+    assert!(n > 0 && shift < 8 && dx <= i32::MAX as usize && x.len() >= (n - 1) * dx + 4);
+    imp::taps_4::<M>(acc, x, dx, w, offset, shift)
 }
 
-/// [`taps_4`] for packed codes: per tap the word at `x[k * dx..]`, shifted
-/// right by `shift` and masked with `M` (one code per byte: `0x0f0f0f0f` or
-/// `0x03030303`), gives the zero-extended codes of bytes 0 and 2 and of bytes
-/// 1 and 3 (UXTAB16), each plus `offset`.
+/// [`taps_4`] over a whole 3x3 window: taps `(ky, kx)` at `x[ky * dy + kx *
+/// dx..]`, weights `w[2 (3 ky + kx)..]` (18 words). On the target fully
+/// unrolled: 9 (int8) or 11 (codes) instructions per tap.
 ///
 /// # Panics
 ///
-/// As [`taps_4`], and if `shift >= 8`.
+/// Panics if `w` has fewer than 18 words, `shift >= 8`, `dx > dy` or `x` is
+/// shorter than `2 dy + 2 dx + 4`.
 #[inline(always)]
-pub fn taps_4_codes<const M: u32>(acc: [i32; 4], x: &[i8], dx: usize, w: &[u32], offset: u32, shift: u32) -> [i32; 4] {
-    let n = w.len() / 2;
-    assert!(n > 0 && dx <= i32::MAX as usize && x.len() >= (n - 1) * dx + 4 && shift < 8);
-    imp::taps_4_codes::<M>(acc, x, dx, w, offset, shift)
+pub fn window_3x3<const M: u32>(
+    acc: [i32; 4],
+    x: &[i8],
+    dx: usize,
+    dy: usize,
+    w: &[u32],
+    offset: u32,
+    shift: u32,
+) -> [i32; 4] {
+    assert!(w.len() >= 18 && shift < 8 && dx <= dy && dy <= (i32::MAX / 4) as usize && x.len() >= 2 * dy + 2 * dx + 4);
+    imp::window_3x3::<M>(acc, x, dx, dy, w, offset, shift)
 }
 
 /// True when every value `v + offset` of a map at `bits` bits (int8 at 8,
@@ -163,21 +174,24 @@ mod imp {
         i32::from((x >> 16) as u16 as i16)
     }
 
+    /// One tap of `taps_4`/`window_3x3`: the word `v` decoded, times the
+    /// weight pairs `w`.
     #[inline(always)]
-    pub fn taps_4(mut acc: [i32; 4], x: &[i8], dx: usize, w: &[u32], offset: u32) -> [i32; 4] {
-        for (k, w) in w.chunks_exact(2).enumerate() {
-            let v = load_u32(&x[k * dx..]);
-            let (e, o) = (sxtab16(offset, v), sxtab16_ror8(offset, v));
-            acc[0] = smlabb(e, w[0], acc[0]);
-            acc[2] = smlatt(e, w[0], acc[2]);
-            acc[1] = smlabb(o, w[1], acc[1]);
-            acc[3] = smlatt(o, w[1], acc[3]);
-        }
-        acc
+    fn tap<const M: u32>(acc: &mut [i32; 4], v: u32, w: &[u32], offset: u32, shift: u32) {
+        let (e, o) = if M == 0 {
+            (sxtab16(offset, v), sxtab16_ror8(offset, v))
+        } else {
+            let t = (v >> shift) & M;
+            (uxtab16(offset, t), uxtab16_ror8(offset, t))
+        };
+        acc[0] = smlabb(e, w[0], acc[0]);
+        acc[2] = smlatt(e, w[0], acc[2]);
+        acc[1] = smlabb(o, w[1], acc[1]);
+        acc[3] = smlatt(o, w[1], acc[3]);
     }
 
     #[inline(always)]
-    pub fn taps_4_codes<const M: u32>(
+    pub fn taps_4<const M: u32>(
         mut acc: [i32; 4],
         x: &[i8],
         dx: usize,
@@ -186,12 +200,23 @@ mod imp {
         shift: u32,
     ) -> [i32; 4] {
         for (k, w) in w.chunks_exact(2).enumerate() {
-            let t = (load_u32(&x[k * dx..]) >> shift) & M;
-            let (e, o) = (uxtab16(offset, t), uxtab16_ror8(offset, t));
-            acc[0] = smlabb(e, w[0], acc[0]);
-            acc[2] = smlatt(e, w[0], acc[2]);
-            acc[1] = smlabb(o, w[1], acc[1]);
-            acc[3] = smlatt(o, w[1], acc[3]);
+            tap::<M>(&mut acc, load_u32(&x[k * dx..]), w, offset, shift);
+        }
+        acc
+    }
+
+    #[inline(always)]
+    pub fn window_3x3<const M: u32>(
+        mut acc: [i32; 4],
+        x: &[i8],
+        dx: usize,
+        dy: usize,
+        w: &[u32],
+        offset: u32,
+        shift: u32,
+    ) -> [i32; 4] {
+        for (t, w) in w.chunks_exact(2).take(9).enumerate() {
+            tap::<M>(&mut acc, load_u32(&x[(t / 3) * dy + (t % 3) * dx..]), w, offset, shift);
         }
         acc
     }
@@ -285,94 +310,149 @@ mod imp {
 mod imp {
     use core::arch::asm;
 
-    #[inline(always)]
-    pub fn taps_4(acc: [i32; 4], x: &[i8], dx: usize, w: &[u32], offset: u32) -> [i32; 4] {
-        let [mut a0, mut a1, mut a2, mut a3] = acc;
-        // SAFETY: the caller checked that `x` holds `(n - 1) * dx + 4` bytes
-        // and `w` has `2 n >= 2` words; the loop reads exactly the `n` input
-        // words (unaligned LDR, allowed on Armv7-M) and the `n` weight
-        // pairs (LDRD of aligned words). r6 and r7 are saved and restored
-        // around their use (every operand is pinned elsewhere).
-        unsafe {
-            asm!(
-                "push {{r6, r7}}",
-                "2:",
-                "ldr r6, [r10]",
-                "add r10, r10, r11",
-                "ldrd r0, r1, [r12], #8",
-                "sxtab16 r7, lr, r6, ror #8",
-                "sxtab16 r6, lr, r6",
-                "smlabb r2, r6, r0, r2",
-                "smlatt r4, r6, r0, r4",
-                "smlabb r3, r7, r1, r3",
-                "smlatt r5, r7, r1, r5",
-                "subs r8, r8, #1",
-                "bne 2b",
-                "pop {{r6, r7}}",
-                inout("r10") x.as_ptr() => _,
-                in("r11") dx,
-                inout("r12") w.as_ptr() => _,
-                inout("r8") w.len() / 2 => _,
-                in("lr") offset,
-                inout("r2") a0,
-                inout("r3") a1,
-                inout("r4") a2,
-                inout("r5") a3,
-                out("r0") _,
-                out("r1") _,
-                options(readonly),
-            );
-        }
-        [a0, a1, a2, a3]
+    // Register use of the depthwise tap code: x r10, dx r11, weights r12
+    // (LDRD r0/r1, post-incremented), offset pair lr, shift r8, the next
+    // row's step r9, accumulators r2-r5 (channels c, c+1, c+2, c+3), the
+    // decoded pairs r6/r7 (saved and restored: LLVM's base and frame
+    // pointers, never operands since every operand is pinned elsewhere).
+
+    /// Decodes the word in r6 into the pairs r6 (bytes 0/2) and r7 (1/3).
+    macro_rules! decode_int8 {
+        () => {
+            "sxtab16 r7, lr, r6, ror #8\nsxtab16 r6, lr, r6\n"
+        };
+    }
+    macro_rules! decode_codes {
+        () => {
+            "lsr r6, r6, r8\nand r6, r6, #{m}\nuxtab16 r7, lr, r6, ror #8\nuxtab16 r6, lr, r6\n"
+        };
+    }
+
+    /// One tap: load the word at r10, step r10 by `$step`, decode, 4 MACs.
+    macro_rules! tap {
+        ($step:literal, $decode:expr) => {
+            concat!(
+                "ldr r6, [r10]\n",
+                "add r10, r10, ",
+                $step,
+                "\n",
+                "ldrd r0, r1, [r12], #8\n",
+                $decode,
+                "smlabb r2, r6, r0, r2\n",
+                "smlatt r4, r6, r0, r4\n",
+                "smlabb r3, r7, r1, r3\n",
+                "smlatt r5, r7, r1, r5\n"
+            )
+        };
+    }
+
+    /// The row loop of `taps_4` (counter r9).
+    macro_rules! row_loop {
+        ($decode:expr) => {
+            concat!("2:\n", tap!("r11", $decode), "subs r9, r9, #1\n", "bne 2b\n")
+        };
+    }
+
+    /// The unrolled 3x3 window of `window_3x3` (r9 = dy - 2 dx).
+    macro_rules! window {
+        ($decode:expr) => {
+            concat!(
+                tap!("r11", $decode),
+                tap!("r11", $decode),
+                tap!("r9", $decode),
+                tap!("r11", $decode),
+                tap!("r11", $decode),
+                tap!("r9", $decode),
+                tap!("r11", $decode),
+                tap!("r11", $decode),
+                tap!("r9", $decode)
+            )
+        };
+    }
+
+    /// The asm block around a tap body, with the shared operands.
+    macro_rules! taps_asm {
+        ($body:expr, $acc:ident, $x:expr, $dx:expr, $r9:expr, $w:expr, $offset:expr, $shift:expr $(, $m:ident = const $mv:expr)?) => {
+            // SAFETY: the public wrappers checked that every input word read
+            // (unaligned LDR, allowed on Armv7-M) lies inside `x` and every
+            // weight pair (LDRD of aligned words) inside `w`.
+            unsafe {
+                asm!(
+                    "push {{r6, r7}}",
+                    $body,
+                    "pop {{r6, r7}}",
+                    $($m = const $mv,)?
+                    inout("r10") $x => _,
+                    in("r11") $dx,
+                    inout("r12") $w => _,
+                    inout("r9") $r9 => _,
+                    in("r8") $shift,
+                    in("lr") $offset,
+                    inout("r2") $acc[0],
+                    inout("r3") $acc[1],
+                    inout("r4") $acc[2],
+                    inout("r5") $acc[3],
+                    out("r0") _,
+                    out("r1") _,
+                    options(readonly),
+                );
+            }
+        };
     }
 
     #[inline(always)]
-    pub fn taps_4_codes<const M: u32>(
-        acc: [i32; 4],
+    pub fn taps_4<const M: u32>(
+        mut acc: [i32; 4],
         x: &[i8],
         dx: usize,
         w: &[u32],
         offset: u32,
         shift: u32,
     ) -> [i32; 4] {
-        let [mut a0, mut a1, mut a2, mut a3] = acc;
-        // SAFETY: as in `taps_4` (the mask is a Thumb-2 byte-replicated
-        // immediate).
-        unsafe {
-            asm!(
-                "push {{r6, r7}}",
-                "2:",
-                "ldr r6, [r10]",
-                "add r10, r10, r11",
-                "ldrd r0, r1, [r12], #8",
-                "lsr r6, r6, r9",
-                "and r6, r6, #{m}",
-                "uxtab16 r7, lr, r6, ror #8",
-                "uxtab16 r6, lr, r6",
-                "smlabb r2, r6, r0, r2",
-                "smlatt r4, r6, r0, r4",
-                "smlabb r3, r7, r1, r3",
-                "smlatt r5, r7, r1, r5",
-                "subs r8, r8, #1",
-                "bne 2b",
-                "pop {{r6, r7}}",
-                m = const M,
-                inout("r10") x.as_ptr() => _,
-                in("r11") dx,
-                inout("r12") w.as_ptr() => _,
-                inout("r8") w.len() / 2 => _,
-                in("lr") offset,
-                in("r9") shift,
-                inout("r2") a0,
-                inout("r3") a1,
-                inout("r4") a2,
-                inout("r5") a3,
-                out("r0") _,
-                out("r1") _,
-                options(readonly),
+        let n = w.len() / 2;
+        if M == 0 {
+            taps_asm!(
+                row_loop!(decode_int8!()),
+                acc,
+                x.as_ptr(),
+                dx,
+                n,
+                w.as_ptr(),
+                offset,
+                shift
             );
+        } else {
+            taps_asm!(row_loop!(decode_codes!()), acc, x.as_ptr(), dx, n, w.as_ptr(), offset, shift, m = const M);
         }
-        [a0, a1, a2, a3]
+        acc
+    }
+
+    #[inline(always)]
+    pub fn window_3x3<const M: u32>(
+        mut acc: [i32; 4],
+        x: &[i8],
+        dx: usize,
+        dy: usize,
+        w: &[u32],
+        offset: u32,
+        shift: u32,
+    ) -> [i32; 4] {
+        let step = dy - 2 * dx;
+        if M == 0 {
+            taps_asm!(
+                window!(decode_int8!()),
+                acc,
+                x.as_ptr(),
+                dx,
+                step,
+                w.as_ptr(),
+                offset,
+                shift
+            );
+        } else {
+            taps_asm!(window!(decode_codes!()), acc, x.as_ptr(), dx, step, w.as_ptr(), offset, shift, m = const M);
+        }
+        acc
     }
 
     #[inline(always)]

@@ -427,10 +427,23 @@ impl Requant {
     #[inline(always)]
     pub(crate) fn value(&self, acc: i32) -> i32 {
         if self.short {
-            let h = crate::dsp::smmulr(crate::dsp::qadd(acc, acc), self.multiplier);
-            let r = (h.wrapping_add(h >> 31) + (self.half + 1)) >> self.right;
-            return crate::dsp::qadd(r, self.offset).max(self.min).min(self.max);
+            self.short_value(acc)
+        } else {
+            self.exact_value(acc)
         }
+    }
+
+    /// [`Requant::value`] in the short form.
+    #[inline(always)]
+    fn short_value(&self, acc: i32) -> i32 {
+        let h = crate::dsp::smmulr(crate::dsp::qadd(acc, acc), self.multiplier);
+        let r = (h.wrapping_add(h >> 31) + (self.half + 1)) >> self.right;
+        crate::dsp::qadd(r, self.offset).max(self.min).min(self.max)
+    }
+
+    /// [`Requant::value`] by TFLite's formula.
+    #[inline(always)]
+    fn exact_value(&self, acc: i32) -> i32 {
         let x = acc.wrapping_shl(self.left);
         // Saturating rounding doubling high multiply: (x*m + 2^30) >> 31 for
         // both signs (the nudge and the truncating division combine into one

@@ -86,6 +86,10 @@ fn run<const PER: usize, const G: usize>(
     let off = dsp::pair(p.input_offset, p.input_offset);
     // Bytes between horizontally adjacent taps, and per pixel.
     let (px_bytes, dx) = (c / PER, g.dilation[1].max(1) * c / PER);
+    // Bytes between vertically adjacent taps; 3x3 windows inside the input
+    // run unrolled.
+    let dy = g.dilation[0].max(1) * x.rect.w * px_bytes;
+    let window = kh == 3 && kw == 3 && dx <= dy;
     // Per pass j (codes j, j + PER, j + 2 PER, j + 3 PER of each byte) and
     // tap: the weight pairs of channels (j, j + 2 PER) and (j + PER, j + 3 PER).
     let mut wx = [[[0u32; 2]; MAX_TAPS]; PER];
@@ -106,7 +110,21 @@ fn run<const PER: usize, const G: usize>(
             for ox in r.x..r.x + r.w {
                 let rx = TapRange::new(ox, g.stride[1], g.pad[1], g.dilation[1], kw, g.input[1]);
                 let mut acc = bias;
-                if rx.hi > rx.lo {
+                if window && ry.full(3) && rx.full(3) {
+                    let top = (x.rect.offset(ry.at(0), rx.at(0), 1) * px_bytes) + c0 / PER;
+                    let xs = &x.data[top..top + 2 * dy + 2 * dx + 4];
+                    for (j, wx) in wx.iter().enumerate() {
+                        let w = wx[..9].as_flattened();
+                        let a = [acc[j], acc[j + PER], acc[j + 2 * PER], acc[j + 3 * PER]];
+                        let shift = (j * bits) as u32;
+                        let a = match PER {
+                            1 => dsp::window_3x3::<0>(a, xs, dx, dy, w, off, 0),
+                            2 => dsp::window_3x3::<0x0f0f_0f0f>(a, xs, dx, dy, w, off, shift),
+                            _ => dsp::window_3x3::<0x0303_0303>(a, xs, dx, dy, w, off, shift),
+                        };
+                        [acc[j], acc[j + PER], acc[j + 2 * PER], acc[j + 3 * PER]] = a;
+                    }
+                } else if rx.hi > rx.lo {
                     let n = rx.hi - rx.lo;
                     for ky in ry.lo..ry.hi {
                         let row = (x.rect.offset(ry.at(ky), rx.at(rx.lo), 1) * px_bytes) + c0 / PER;
@@ -117,9 +135,9 @@ fn run<const PER: usize, const G: usize>(
                             let a = [acc[j], acc[j + PER], acc[j + 2 * PER], acc[j + 3 * PER]];
                             let shift = (j * bits) as u32;
                             let a = match PER {
-                                1 => dsp::taps_4(a, xs, dx, w, off),
-                                2 => dsp::taps_4_codes::<0x0f0f_0f0f>(a, xs, dx, w, off, shift),
-                                _ => dsp::taps_4_codes::<0x0303_0303>(a, xs, dx, w, off, shift),
+                                1 => dsp::taps_4::<0>(a, xs, dx, w, off, 0),
+                                2 => dsp::taps_4::<0x0f0f_0f0f>(a, xs, dx, w, off, shift),
+                                _ => dsp::taps_4::<0x0303_0303>(a, xs, dx, w, off, shift),
                             };
                             [acc[j], acc[j + PER], acc[j + 2 * PER], acc[j + 3 * PER]] = a;
                         }

@@ -4,7 +4,7 @@
 //! nothing), then the map's clean check and the output stage. At 8 bits in
 //! and out this is exactly [`crate::kernels::conv2d::conv2d`].
 
-use super::{emit, Clean, Codes, CodesMut, Outlier};
+use super::{bounds, emit, Clean, Codes, CodesMut, Outlier};
 use crate::kernels::conv2d::{dot_packed, is_pointwise, Conv2dParams, Requant, LANE, PACK_CHANNELS, PIXELS};
 use crate::kernels::conv2d_smlad::{conv2d_smlad, is_smlad_conv};
 use crate::kernels::TapRange;
@@ -188,10 +188,11 @@ fn pointwise(
 #[inline(never)]
 pub fn smlad(p: &Conv2dParams, x: Codes, mut y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
     conv2d_smlad(p, x, y.rect, |o, outs| {
+        let (lo, hi) = bounds(clean.as_ref(), o);
         let q = Requant::new(&p.output, o);
         for &(at, acc) in outs {
-            if let Some(k) = &clean {
-                k.check(acc, o)?;
+            if acc < lo || acc > hi {
+                return Err(Outlier);
             }
             y.store(at + o, q.value(acc));
         }

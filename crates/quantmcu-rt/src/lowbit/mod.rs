@@ -112,20 +112,26 @@ pub struct CodesMut<'a> {
 
 impl CodesMut<'_> {
     /// Stores value `v` (already inside the map's code range) as element `i`.
-    #[inline]
+    #[inline(always)]
     pub fn store(&mut self, i: usize, v: i32) {
-        if self.bits >= 8 {
-            self.data[i] = v as i8;
-        } else if 8 % self.bits == 0 {
-            // Codes never straddle bytes.
-            let bit = i * self.bits as usize;
-            let shift = bit % 8;
-            let mask = ((1u32 << self.bits) - 1) << shift;
-            let b = &mut self.data[bit / 8];
-            *b = ((*b as u8 as u32 & !mask) | ((v as u32) << shift & mask)) as u8 as i8;
-        } else {
-            packed::set(bytemuck::cast_slice_mut(self.data), self.bits, i, v as u8);
+        match self.bits {
+            8.. => self.data[i] = v as i8,
+            4 => self.store_in_byte::<4>(i, v),
+            2 => self.store_in_byte::<2>(i, v),
+            1 => self.store_in_byte::<1>(i, v),
+            _ => packed::set(bytemuck::cast_slice_mut(self.data), self.bits, i, v as u8),
         }
+    }
+
+    /// [`CodesMut::store`] at a width `B` dividing 8 (codes never straddle
+    /// bytes).
+    #[inline(always)]
+    fn store_in_byte<const B: usize>(&mut self, i: usize, v: i32) {
+        let bit = i * B;
+        let shift = bit % 8;
+        let mask = ((1u32 << B) - 1) << shift;
+        let b = &mut self.data[bit / 8];
+        *b = ((*b as u8 as u32 & !mask) | ((v as u32) << shift & mask)) as u8 as i8;
     }
 }
 
@@ -142,13 +148,26 @@ pub struct Clean<'a> {
 impl Clean<'_> {
     #[inline]
     pub(crate) fn check(&self, acc: i32, c: usize) -> Result<(), Outlier> {
-        let c = if self.lo.len() == 1 { 0 } else { c };
-        if acc < self.lo[c] || acc > self.hi[c] {
+        let (lo, hi) = self.bounds(c);
+        if acc < lo || acc > hi {
             Err(Outlier)
         } else {
             Ok(())
         }
     }
+
+    /// The bounds `(lo, hi)` of channel `c`.
+    #[inline]
+    pub(crate) fn bounds(&self, c: usize) -> (i32, i32) {
+        let c = if self.lo.len() == 1 { 0 } else { c };
+        (self.lo[c], self.hi[c])
+    }
+}
+
+/// The bounds of channel `c` under `clean`, or the whole `i32` range.
+#[inline]
+pub(crate) fn bounds(clean: Option<&Clean>, c: usize) -> (i32, i32) {
+    clean.map_or((i32::MIN, i32::MAX), |k| k.bounds(c))
 }
 
 /// A value of the tile left the clean range of the map being written.
