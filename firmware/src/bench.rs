@@ -1,8 +1,8 @@
 //! Instruction counts of single kernels (feature `kernel-bench`): the int8
 //! kernels on the shapes DESIGN.md ("Cortex-M target") anchors against
-//! CMSIS-NN, and the any-width kernels on two of them with 4-bit input and
-//! output codes; pseudo-random data, each kernel over its whole output map
-//! once.
+//! CMSIS-NN, and the any-width kernels on two of them with 4-bit and with
+//! 2-bit input and output codes; pseudo-random data, each kernel over its
+//! whole output map once.
 //!
 //! Each case runs twice: the dispatching kernel (with the `dsp` feature its
 //! SMLAD form where one exists) and the portable kernel, and their outputs
@@ -61,7 +61,7 @@ struct Case {
     bits: u32,
 }
 
-const CASES: [Case; 8] = [
+const CASES: [Case; 10] = [
     Case {
         name: "conv1x1_24x24x32_32",
         depthwise: false,
@@ -141,6 +141,26 @@ const CASES: [Case; 8] = [
         stride: 1,
         pad: 1,
         bits: 4,
+    },
+    Case {
+        name: "conv1x1_24x24x32_32_a2",
+        depthwise: false,
+        input: [24, 24, 32],
+        output: [24, 24, 32],
+        kernel: 1,
+        stride: 1,
+        pad: 0,
+        bits: 2,
+    },
+    Case {
+        name: "dw3x3_s1_24x24x32_a2",
+        depthwise: true,
+        input: [24, 24, 32],
+        output: [24, 24, 32],
+        kernel: 3,
+        stride: 1,
+        pad: 1,
+        bits: 2,
     },
 ];
 

@@ -324,7 +324,28 @@ enum Command {
     },
 }
 
+/// A reader that stopped reading our output (`quantmcu inspect M | head`)
+/// ends the program quietly with the shell's SIGPIPE status, as other Unix
+/// tools do, instead of a panic message: Rust ignores SIGPIPE, so `println!`
+/// panics with "Broken pipe" there.
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if text.contains("failed printing to stdout") && text.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect { model, plan, json } => inspect::inspect(&model, plan.as_deref(), json),

@@ -654,8 +654,8 @@ fn kernels_agree(r: &Report) -> Result<()> {
 fn print_kernels(r: &Report, per_tick: u64) {
     println!();
     println!(
-        "single kernels (pseudo-random data, whole map, one call; _a4: the any-width kernels on 4-bit input \
-         and output codes; DSP = the firmware's kernels (SMLAD/SMLA forms where they exist), portable = the \
+        "single kernels (pseudo-random data, whole map, one call; _a4/_a2: the any-width kernels on 4-/2-bit \
+         input and output codes; DSP = the firmware's kernels (SMLAD/SMLA forms where they exist), portable = the \
          reference kernels, same output bytes):"
     );
     println!(

@@ -100,6 +100,25 @@ fn inspect_json_has_the_documented_fields() {
     assert!(peak >= live && live > 0);
 }
 
+/// A reader that closed its end of the pipe (`quantmcu inspect M | head`)
+/// stops the program quietly with the SIGPIPE status, not a panic.
+#[test]
+fn closed_stdout_pipe_exits_quietly() {
+    let model = assets::model("vww_mobilenetv1.tflite").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quantmcu"))
+        .args(["inspect", model.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end before the model is even parsed.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(141), "{err}");
+}
+
 fn assert_clean_failure(out: &Output, expect: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "should fail: {err}");

@@ -1,11 +1,14 @@
 //! The Cortex-M DSP-extension instructions the fast kernels are written in
-//! (Armv7E-M / Armv8-M Mainline: Cortex-M4, M7, M33, M55), one function each.
+//! (Armv7E-M / Armv8-M Mainline: Cortex-M4, M7, M33, M55): one function per
+//! instruction, plus the three inner loops worth writing by hand
+//! ([`dot_2x2`], [`taps_4`], [`window_3x3`]).
 //!
-//! With the crate feature `dsp` on an `arm` target every function is the single
-//! instruction its name says (inline assembly, no memory access); everywhere
-//! else it is a portable emulation with the same result, so the kernels built
-//! on them run and are tested on the host too. Halfword lanes: `lo` = bits
-//! 0..16, `hi` = bits 16..32, each a signed `i16` unless stated.
+//! With the crate feature `dsp` on an `arm` target every function is that
+//! instruction or loop in inline assembly (the crate's only `unsafe` code);
+//! everywhere else it is a portable emulation with the same result, so the
+//! kernels built on them run and are tested on the host too. The public
+//! wrappers check every slice bound the assembly relies on. Halfword lanes:
+//! `lo` = bits 0..16, `hi` = bits 16..32, each a signed `i16` unless stated.
 
 /// SMLAD: `acc + lo(a) * lo(b) + hi(a) * hi(b)` (wrapping; the signed
 /// halfword products are exact).

@@ -12,12 +12,16 @@
 //! sum freely and stays bit-exact: pixels whose taps all lie inside the input
 //! use `bias + input_offset * sum(w)` folded once per call into the scratch
 //! buffer plus a plain `sum(x * w)` dot product. 1x1 convolutions without
-//! padding take [`PIXELS`] output pixels at a time: their input values are
+//! padding take `PIXELS` (4) output pixels at a time: their input values are
 //! packed in pairs (`a + b * 2^23`, one `i32` per channel and pair), so each
 //! 32x32->64-bit multiply-accumulate (SMLAL on a Cortex-M4) adds two products
 //! and each loaded weight feeds four; the exact per-pixel sums are split off
 //! the 64-bit accumulators every 255 channels. Requantization uses
-//! [`Requant`], the output stage with its per-channel constants resolved.
+//! `Requant`, the output stage with its per-channel constants resolved.
+//!
+//! With the crate feature `dsp`, [`conv2d`] runs one-group convolutions
+//! through [`super::conv2d_smlad`] instead; [`conv2d_portable`] is always
+//! the code above.
 
 use super::conv2d_smlad::{conv2d_smlad, is_smlad_conv};
 use super::{OutputStage, TapRange, Window, WindowMut};

@@ -29,7 +29,7 @@ const BUF_WORDS: usize = 256;
 
 /// Most output pixels per chunk (one requantization setup per channel and
 /// chunk).
-const CHUNK: usize = 16;
+pub const CHUNK: usize = 16;
 
 /// True when [`conv2d_smlad`] computes this convolution on an input of `bits`
 /// bits: one group, filter rows of at most [`MAX_ROW`] values, offset values

@@ -13,6 +13,11 @@
 //! block's weights are widened once and `bias + input_offset * sum(w)` is
 //! folded once per block, leaving nine multiply-accumulates per channel and
 //! pixel. Border pixels and other shapes use the general path.
+//!
+//! With the crate feature `dsp`, [`depthwise_conv2d`] runs multiplier-1
+//! convolutions through [`super::depthwise_conv2d_smla`] (depths divisible by
+//! 4) or [`super::depthwise_conv2d_plane_smlad`] (one channel) instead;
+//! [`depthwise_conv2d_portable`] is always the code above.
 
 use super::depthwise_conv2d_plane_smlad::{depthwise_conv2d_plane_smlad, is_plane_smlad};
 use super::depthwise_conv2d_smla::{depthwise_conv2d_smla, is_smla_depthwise};

@@ -1,7 +1,7 @@
 //! DEPTHWISE_CONV_2D of one channel (a plane: what the in-place kernel runs
 //! per channel) in the Cortex-M DSP form: `acc = bias + sum((x +
 //! input_offset) * w)` over the taps inside the input (wrapping 32-bit
-//! arithmetic), then [`Requant`] — the portable kernel's integer formula, so
+//! arithmetic), then the requantization (`Requant`) — the portable kernel's integer formula, so
 //! the results are equal bit for bit.
 //!
 //! A kernel row of at most 4 taps reads 4 adjacent input bytes with one
@@ -16,7 +16,7 @@ use super::{TapRange, Window, WindowMut};
 use crate::dsp::{self, smlad};
 
 /// Most kernel rows of this form.
-const MAX_ROWS: usize = 8;
+pub const MAX_ROWS: usize = 8;
 
 /// True when [`depthwise_conv2d_plane_smlad`] computes this convolution: one
 /// channel in and out, kernel rows of at most 4 taps without horizontal

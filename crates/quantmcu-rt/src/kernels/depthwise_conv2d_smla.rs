@@ -1,7 +1,7 @@
 //! DEPTHWISE_CONV_2D with depth multiplier 1 in the Cortex-M DSP form, for
 //! int8 inputs and packed codes of 4 or 2 bits: `acc = bias[c] + sum((v +
 //! input_offset) * w)` over the taps inside the input (wrapping 32-bit
-//! arithmetic), then the clean check and [`Requant`] — the portable kernels'
+//! arithmetic), then the clean check and the requantization (`Requant`) — the portable kernels'
 //! integer formula, so the results are equal bit for bit.
 //!
 //! One 32-bit load per tap reads a group of `4 * PER` channels (`PER` = codes
@@ -10,7 +10,7 @@
 //! halfword pairs of channels `(j, j + 2 PER)` and `(j + PER, j + 3 PER)`;
 //! the weights are split into the same pairs once per call, and SMLABB/SMLATT
 //! add each channel's product to its own accumulator ([`dsp::taps_4`],
-//! [`dsp::taps_4_codes`]: 12 instructions per tap and pass).
+//! [`dsp::window_3x3`]: 9-14 instructions per tap and pass).
 
 use super::conv2d::Requant;
 use super::depthwise_conv2d::DepthwiseConv2dParams;

@@ -1,7 +1,7 @@
 //! Integer kernels of the runtime (int8 activations, int8 weights, int32
 //! accumulators, TFLite requantization). Each kernel computes the output
 //! pixels of one [`Rect`] from a buffer holding (at least) the input rect that
-//! [`Geometry::input_rect`] gives for it, so the same code runs a whole layer
+//! [`crate::geometry::Geometry::input_rect`] gives for it, so the same code runs a whole layer
 //! or one tile of a patch-based schedule. The host crate's reference executor
 //! is the oracle every kernel here is tested against.
 
