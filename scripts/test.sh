@@ -23,8 +23,9 @@ cargo fmt --manifest-path firmware/Cargo.toml --check
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"
-# The runtime's tests again with the `dsp` feature: every kernel test then
-# runs the SMLAD/SMLA forms (instructions emulated on the host).
-cargo test -p quantmcu-rt --release --features dsp 2>&1 | tee -a "$log"
+# The runtime's and the host library's tests again with the runtime's `dsp`
+# feature: every kernel and plan test then runs the SMLAD/SMLA kernels
+# (instructions emulated on the host) against the same references.
+cargo test --release -p quantmcu-rt -p quantmcu --features quantmcu-rt/dsp 2>&1 | tee -a "$log"
 # One summary line for the whole run.
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "quantmcu: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"
