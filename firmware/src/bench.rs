@@ -250,19 +250,20 @@ pub fn run(out: &mut impl Write, now: fn() -> u64) {
                     output: stage,
                 };
                 if c.bits == 8 {
-                    let (x, y) = (Window { data: x, rect: xr }, WindowMut { data: y, rect: yr });
-                    if portable {
-                        depthwise::depthwise_conv2d_portable(&p, x, y);
+                    let k = if portable {
+                        depthwise::depthwise_conv2d_portable
                     } else {
-                        depthwise::depthwise_conv2d(&p, x, y);
-                    }
-                } else {
-                    let (x, y) = codes(x, xr, y, yr, c.bits);
-                    let _ = if portable {
-                        lowbit::depthwise_conv2d::depthwise_conv2d_portable(&p, x, y, None)
-                    } else {
-                        lowbit::depthwise_conv2d::depthwise_conv2d(&p, x, y, None)
+                        depthwise::depthwise_conv2d
                     };
+                    k(&p, Window { data: x, rect: xr }, WindowMut { data: y, rect: yr });
+                } else {
+                    let k = if portable {
+                        lowbit::depthwise_conv2d::depthwise_conv2d_portable
+                    } else {
+                        lowbit::depthwise_conv2d::depthwise_conv2d
+                    };
+                    let (x, y) = codes(x, xr, y, yr, c.bits);
+                    let _ = k(&p, x, y, None);
                 }
             } else {
                 let p = Conv2dParams {
@@ -273,19 +274,25 @@ pub fn run(out: &mut impl Write, now: fn() -> u64) {
                     output: stage,
                 };
                 if c.bits == 8 {
-                    let (x, y) = (Window { data: x, rect: xr }, WindowMut { data: y, rect: yr });
-                    if portable {
-                        conv2d::conv2d_portable(&p, x, y, &mut b.scratch[..oc]);
+                    let k = if portable {
+                        conv2d::conv2d_portable
                     } else {
-                        conv2d::conv2d(&p, x, y, &mut b.scratch[..oc]);
-                    }
-                } else {
-                    let (x, y) = codes(x, xr, y, yr, c.bits);
-                    let _ = if portable {
-                        lowbit::conv2d::conv2d_portable(&p, x, y, None)
-                    } else {
-                        lowbit::conv2d::conv2d(&p, x, y, None)
+                        conv2d::conv2d
                     };
+                    k(
+                        &p,
+                        Window { data: x, rect: xr },
+                        WindowMut { data: y, rect: yr },
+                        &mut b.scratch[..oc],
+                    );
+                } else {
+                    let k = if portable {
+                        lowbit::conv2d::conv2d_portable
+                    } else {
+                        lowbit::conv2d::conv2d
+                    };
+                    let (x, y) = codes(x, xr, y, yr, c.bits);
+                    let _ = k(&p, x, y, None);
                 }
             }
             *t = now() - t0;

@@ -154,7 +154,7 @@ pub fn window_3x3<const M: u32>(
 /// True when every value `v + offset` of a map at `bits` bits (int8 at 8,
 /// unsigned codes below) fits a signed halfword lane.
 pub fn offset_values_fit_lane(offset: i32, bits: u32) -> bool {
-    let (lo, hi) = if bits >= 8 { (-128, 127) } else { (0, (1 << bits) - 1) };
+    let (lo, hi) = crate::lowbit::value_range(bits);
     let lane = i32::from(i16::MIN)..=i32::from(i16::MAX);
     lane.contains(&offset.saturating_add(lo)) && lane.contains(&offset.saturating_add(hi))
 }

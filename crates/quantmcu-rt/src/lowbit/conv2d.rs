@@ -30,7 +30,7 @@ pub fn conv2d(p: &Conv2dParams, x: Codes, y: CodesMut, clean: Option<Clean>) -> 
 /// True when every offset input value `v + input_offset` lies in `-128..=128`
 /// (every width below 8 bits with its zero point among its codes).
 fn offset_fits_byte(p: &Conv2dParams, bits: u32) -> bool {
-    let (lo, hi) = if bits >= 8 { (-128, 127) } else { (0, (1 << bits) - 1) };
+    let (lo, hi) = super::value_range(bits);
     (-128..=128).contains(&(lo + p.input_offset)) && (-128..=128).contains(&(hi + p.input_offset))
 }
 

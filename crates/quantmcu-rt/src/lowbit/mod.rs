@@ -28,6 +28,16 @@ pub mod fully_connected;
 pub mod pad;
 pub mod pool;
 
+/// The values a map at `bits` bits holds: int8 at 8 bits, unsigned codes
+/// `0..2^bits` below.
+pub fn value_range(bits: u32) -> (i32, i32) {
+    if bits >= 8 {
+        (-128, 127)
+    } else {
+        (0, (1 << bits) - 1)
+    }
+}
+
 /// A read-only window of a map at `bits` bits holding `rect` compactly
 /// (`[h][w][c]` element order, codes packed when `bits < 8`).
 #[derive(Clone, Copy, Debug)]
