@@ -1,7 +1,7 @@
 //! The Cortex-M DSP-extension instructions the fast kernels are written in
 //! (Armv7E-M / Armv8-M Mainline: Cortex-M4, M7, M33, M55): one function per
 //! instruction, plus the three inner loops worth writing by hand
-//! ([`dot_2x2`], [`taps_4`], [`window_3x3`]).
+//! ([`dot_pairs_2x2`], [`taps_4`], [`window_3x3`]).
 //!
 //! With the crate feature `dsp` on an `arm` target every function is that
 //! instruction or loop in inline assembly (the crate's only `unsafe` code);
@@ -93,20 +93,50 @@ pub fn load_u32(b: &[i8], at: usize) -> u32 {
     imp::load_u32(b)
 }
 
-/// Two pixels' dot products with two weight rows, `words` groups of 4
-/// channels: `x` holds per group the pixels' halfword pairs `[A (c, c+2),
-/// A (c+1, c+3), B (c, c+2), B (c+1, c+3)]`, row 0 is `w[..4 words]`, row 1
-/// `w[stride..][..4 words]` (int8). Returns `acc` plus `[A.row0, B.row0,
-/// A.row1, B.row1]` (wrapping). On the target one loop of LDM, 2 LDR, 4
-/// SXTB16 and 8 SMLAD per group (17 instructions per 16 MACs).
+/// Dot products of `pairs = out[0].len() / 2` pixel pairs with two weight
+/// rows, `words` groups of 4 channels, all as halfword pairs: pair `q` is
+/// `x[4 q words..][..4 words]`, per group `[A (c, c+2), A (c+1, c+3), B (c,
+/// c+2), B (c+1, c+3)]`; `w` holds per group `[row0 (c, c+2), row0 (c+1,
+/// c+3), row1 (c, c+2), row1 (c+1, c+3)]`. Writes `out[r][2q] = bias[r] +
+/// A.row_r` and `out[r][2q + 1] = bias[r] + B.row_r` (wrapping). On the
+/// target one loop of 2 groups (2 LDM of the pixels, 4 LDM of the weights,
+/// 16 SMLAD) plus 2 instructions per 32 MACs, and about 16 per pixel pair.
 ///
 /// # Panics
 ///
-/// Panics if `words == 0` or `x`/`w` are shorter than stated.
+/// Panics if `words == 0`, `out[1]` is shorter than `out[0]` or `x`/`w` are
+/// shorter than stated.
 #[inline(always)]
-pub fn dot_2x2(acc: [i32; 4], x: &[u32], w: &[i8], stride: usize, words: usize) -> [i32; 4] {
-    assert!(words > 0 && x.len() >= 4 * words && w.len() >= stride + 4 * words && stride <= i32::MAX as usize);
-    imp::dot_2x2(acc, x, w, stride, words)
+pub fn dot_pairs_2x2(x: &[u32], w: &[u32], words: usize, bias: [i32; 2], out: [&mut [i32]; 2]) {
+    let pairs = out[0].len() / 2;
+    assert!(
+        words > 0
+            && words <= u16::MAX as usize
+            && pairs <= u16::MAX as usize
+            && out[1].len() >= 2 * pairs
+            && w.len() >= 4 * words
+            && x.len() >= 4 * words * pairs
+    );
+    if pairs > 0 {
+        imp::dot_pairs_2x2(x, w, words, bias, out, pairs);
+    }
+}
+
+/// Splits the first `groups` words of two int8 rows into [`dot_pairs_2x2`]'s
+/// weight pairs: `w[4g..4g + 4] = [sxtb16(a_g), sxtb16_ror8(a_g), sxtb16(b_g),
+/// sxtb16_ror8(b_g)]` for the little-endian words `a_g = a[4g..4g + 4]` (any
+/// alignment), `b_g` likewise. On the target 9 instructions per group.
+///
+/// # Panics
+///
+/// Panics if `a`, `b` are shorter than `4 * groups` bytes or `w` than `4 *
+/// groups` words.
+#[inline(always)]
+pub fn split_pairs(a: &[i8], b: &[i8], w: &mut [u32], groups: usize) {
+    assert!(a.len() >= 4 * groups && b.len() >= 4 * groups && w.len() >= 4 * groups);
+    if groups > 0 {
+        imp::split_pairs(a, b, w, groups);
+    }
 }
 
 /// Four channels' depthwise taps along a row: for each of the `n = w.len() /
@@ -230,17 +260,28 @@ mod imp {
     }
 
     #[inline(always)]
-    pub fn dot_2x2(mut acc: [i32; 4], x: &[u32], w: &[i8], stride: usize, words: usize) -> [i32; 4] {
-        let word = |b: &[i8]| u32::from_le_bytes([b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8]);
-        for (g, q) in x.chunks_exact(4).take(words).enumerate() {
-            for (r, at) in [0, stride].into_iter().enumerate() {
-                let v = word(&w[at + 4 * g..]);
-                let (e, o) = (sxtb16(v), sxtb16_ror8(v));
-                acc[2 * r] = smlad(q[1], o, smlad(q[0], e, acc[2 * r]));
-                acc[2 * r + 1] = smlad(q[3], o, smlad(q[2], e, acc[2 * r + 1]));
+    pub fn dot_pairs_2x2(x: &[u32], w: &[u32], words: usize, bias: [i32; 2], out: [&mut [i32]; 2], pairs: usize) {
+        let [out0, out1] = out;
+        for (q, xq) in x.chunks_exact(4 * words).take(pairs).enumerate() {
+            let mut acc = [bias[0], bias[0], bias[1], bias[1]];
+            for (g, wg) in xq.chunks_exact(4).zip(w.chunks_exact(4)) {
+                for r in 0..2 {
+                    let (e, o) = (wg[2 * r], wg[2 * r + 1]);
+                    acc[2 * r] = smlad(g[1], o, smlad(g[0], e, acc[2 * r]));
+                    acc[2 * r + 1] = smlad(g[3], o, smlad(g[2], e, acc[2 * r + 1]));
+                }
             }
+            out0[2 * q..2 * q + 2].copy_from_slice(&acc[..2]);
+            out1[2 * q..2 * q + 2].copy_from_slice(&acc[2..]);
         }
-        acc
+    }
+
+    #[inline(always)]
+    pub fn split_pairs(a: &[i8], b: &[i8], w: &mut [u32], groups: usize) {
+        for (g, q) in w.chunks_exact_mut(4).take(groups).enumerate() {
+            let (a, b) = (load_u32(&a[4 * g..]), load_u32(&b[4 * g..]));
+            q.copy_from_slice(&[sxtb16(a), sxtb16_ror8(a), sxtb16(b), sxtb16_ror8(b)]);
+        }
     }
 
     #[inline(always)]
@@ -470,53 +511,122 @@ mod imp {
         r
     }
 
+    /// One group of `dot_pairs_2x2`: pixels r0-r3 (LDM from r12), weight
+    /// pairs r4/r5 (two LDM from lr), accumulators r8-r11.
+    macro_rules! group_2x2 {
+        () => {
+            "ldm r12!, {{r0, r1, r2, r3}}
+            ldm lr!, {{r4, r5}}
+            smlad r8, r0, r4, r8
+            smlad r8, r1, r5, r8
+            smlad r9, r2, r4, r9
+            smlad r9, r3, r5, r9
+            ldm lr!, {{r4, r5}}
+            smlad r10, r0, r4, r10
+            smlad r10, r1, r5, r10
+            smlad r11, r2, r4, r11
+            smlad r11, r3, r5, r11
+            "
+        };
+    }
+
     #[inline(always)]
-    pub fn dot_2x2(acc: [i32; 4], x: &[u32], w: &[i8], stride: usize, words: usize) -> [i32; 4] {
-        let [mut a0, mut a1, mut a2, mut a3] = acc;
-        // SAFETY: the caller checked that `x` holds `4 * words` words and
-        // `w` holds `stride + 4 * words` bytes; the loop reads exactly those
-        // (LDM of aligned words from `x`, unaligned LDR from `w`, allowed on
-        // Armv7-M). r6 and r7 (LLVM's base and frame pointers, never
-        // operands: every operand is pinned elsewhere) are saved and restored
-        // around their use.
+    pub fn dot_pairs_2x2(x: &[u32], w: &[u32], words: usize, bias: [i32; 2], out: [&mut [i32]; 2], pairs: usize) {
+        // The loop's memory-held state, addressed through r7: weights,
+        // groups, the two biases, the two output cursors, pairs left.
+        let [out0, out1] = out;
+        let mut state: [u32; 7] = [
+            w.as_ptr() as u32,
+            words as u32,
+            bias[0] as u32,
+            bias[1] as u32,
+            out0.as_mut_ptr() as u32,
+            out1.as_mut_ptr() as u32,
+            pairs as u32,
+        ];
+        // SAFETY: the caller checked `pairs > 0`, `words > 0`, that `x`
+        // holds `4 * words * pairs` words, `w` holds `4 * words` words and
+        // both outputs `2 * pairs` words: the loop reads exactly those
+        // (aligned LDM), writes two words per pair to each output cursor
+        // and the 7-word `state`. Two groups per turn; an odd count enters
+        // the second group first. r6 and r7 (LLVM's base and frame
+        // pointers, never operands: every operand is pinned elsewhere) are
+        // saved and restored around their use.
         unsafe {
             asm!(
                 "push {{r6, r7}}",
+                "mov r7, r0",
+                "4:",
+                "ldrd r8, r10, [r7, #8]",
+                "mov r9, r8",
+                "mov r11, r10",
+                "ldrd lr, r6, [r7]",
+                "lsrs r6, r6, #1",
+                "bcc 2f",
+                "adds r6, r6, #1",
+                "b 3f",
                 "2:",
-                "ldm r10!, {{r0, r1, r2, r3}}",
-                "ldr r6, [r11], #4",
-                "sxtb16 r7, r6, ror #8",
-                "sxtb16 r6, r6",
-                "smlad r4, r0, r6, r4",
-                "smlad r4, r1, r7, r4",
-                "smlad r5, r2, r6, r5",
-                "smlad r5, r3, r7, r5",
-                "ldr r6, [r11, r12]",
-                "sxtb16 r7, r6, ror #8",
-                "sxtb16 r6, r6",
-                "smlad r8, r0, r6, r8",
-                "smlad r8, r1, r7, r8",
-                "smlad r9, r2, r6, r9",
-                "smlad r9, r3, r7, r9",
-                "subs lr, lr, #1",
+                group_2x2!(),
+                "3:",
+                group_2x2!(),
+                "subs r6, r6, #1",
                 "bne 2b",
+                "ldrd r0, r1, [r7, #16]",
+                "strd r8, r9, [r0], #8",
+                "strd r10, r11, [r1], #8",
+                "strd r0, r1, [r7, #16]",
+                "ldr r0, [r7, #24]",
+                "subs r0, r0, #1",
+                "str r0, [r7, #24]",
+                "bne 4b",
                 "pop {{r6, r7}}",
-                inout("r10") x.as_ptr() => _,
-                inout("r11") w.as_ptr() => _,
-                in("r12") stride as i32 - 4,
-                inout("lr") words => _,
-                inout("r4") a0,
-                inout("r5") a1,
-                inout("r8") a2,
-                inout("r9") a3,
+                inout("r0") state.as_mut_ptr() => _,
+                inout("r12") x.as_ptr() => _,
+                out("r1") _,
+                out("r2") _,
+                out("r3") _,
+                out("r4") _,
+                out("r5") _,
+                out("r8") _,
+                out("r9") _,
+                out("r10") _,
+                out("r11") _,
+                out("lr") _,
+            );
+        }
+    }
+
+    #[inline(always)]
+    pub fn split_pairs(a: &[i8], b: &[i8], w: &mut [u32], groups: usize) {
+        // SAFETY: the caller checked `groups > 0` and that `a`, `b` hold
+        // `4 * groups` bytes and `w` `4 * groups` words: the loop reads
+        // exactly those (unaligned LDR, allowed on Armv7-M) and writes those
+        // words (STM, `w` word-aligned).
+        unsafe {
+            asm!(
+                "2:",
+                "ldr r4, [{a}], #4",
+                "ldr r5, [{b}], #4",
+                "sxtb16 r0, r4",
+                "sxtb16 r1, r4, ror #8",
+                "sxtb16 r2, r5",
+                "sxtb16 r3, r5, ror #8",
+                "stm {w}!, {{r0, r1, r2, r3}}",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                a = inout(reg) a.as_ptr() => _,
+                b = inout(reg) b.as_ptr() => _,
+                w = inout(reg) w.as_mut_ptr() => _,
+                n = inout(reg) groups => _,
                 out("r0") _,
                 out("r1") _,
                 out("r2") _,
                 out("r3") _,
-                options(readonly),
+                out("r4") _,
+                out("r5") _,
+                options(nostack),
             );
         }
-        [a0, a1, a2, a3]
     }
 
     #[inline(always)]

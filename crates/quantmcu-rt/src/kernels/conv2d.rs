@@ -156,10 +156,11 @@ pub fn smlad(p: &Conv2dParams, x: Window, y: WindowMut) {
         rect: x.rect,
         bits: 8,
     };
-    let _ = conv2d_smlad(p, codes, y.rect, |o, outs| {
+    let _ = conv2d_smlad(p, codes, y.rect, |o, at, acc| {
         let q = Requant::new(&p.output, o);
-        for &(at, acc) in outs {
-            y.data[at + o] = q.value(acc) as i8;
+        let y = &mut y.data[o..];
+        for (&at, &acc) in at.iter().zip(acc) {
+            y[at] = q.value(acc) as i8;
         }
         Ok::<(), ()>(())
     });

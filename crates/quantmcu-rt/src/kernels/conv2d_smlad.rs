@@ -9,27 +9,29 @@
 //! (`kh x kw x ic` offset values in filter-row order, 0 for padding taps) is
 //! expanded once into halfword pairs ordered like [`dsp::sxtb16`] splits a
 //! word of four weights (positions `p, p+2` then `p+1, p+3`); then two output
-//! channels at a time, each pixel pair runs [`dsp::dot_2x2`] (each loaded
-//! weight word costs two SXTB16 and feeds four SMLAD). A 1x1 convolution
-//! expands int8 input a word at a time, 4- and 2-bit codes a word or byte at
-//! a time. Offset values must fit an `i16` ([`dsp::offset_values_fit_lane`]).
+//! channels at a time, their weight rows are split into halfword pairs once
+//! and [`dsp::dot_pairs_2x2`] runs every pixel pair of the chunk (no
+//! unpacking in the inner loop: 2 LDM and 8 SMLAD per 16 MACs). A 1x1
+//! convolution expands int8 input a word at a time, 4- and 2-bit codes a
+//! word or byte at a time. Offset values must fit an `i16`
+//! ([`dsp::offset_values_fit_lane`]).
 
 use super::conv2d::Conv2dParams;
 use super::TapRange;
-use crate::dsp::{self, smlad};
+use crate::dsp;
 use crate::geometry::Rect;
 use crate::lowbit::Codes;
 
 /// Longest filter row `kh * kw * ic`.
 pub const MAX_ROW: usize = 256;
 
-/// Words of the expanded-pixel buffer on the stack (2 KiB: a chunk of at
-/// least 4 pixels of the longest row; measured on the MCU, 32 pixels of 32
-/// channels run 1x1 convolutions 4-7 % faster than 16 with half the buffer).
-const BUF_WORDS: usize = 512;
+/// Words of the stack buffer holding the split weight rows (`4 * ceil(k /
+/// 4)` words) and the expanded pixel pairs (3 KiB: at least two pairs of the
+/// longest row).
+const BUF_WORDS: usize = 768;
 
-/// Most output pixels per chunk (one requantization setup per channel and
-/// chunk).
+/// Most output pixels per chunk (the weight rows are split once per channel
+/// pair and chunk).
 pub const CHUNK: usize = 32;
 
 /// True when [`conv2d_smlad`] computes this convolution on an input of `bits`
@@ -45,10 +47,10 @@ pub fn is_smlad_conv(p: &Conv2dParams, bits: u32) -> bool {
 }
 
 /// Computes `acc` for every output pixel of `out` and output channel `o` and
-/// hands them to `emit(o, &[(pixel's element index in out, acc)])`, up to
-/// [`CHUNK`] pixels at a time in raster order, stopping at the first error.
-/// `x` must hold `p.geometry.input_rect(&out)`; `p` must satisfy
-/// [`is_smlad_conv`].
+/// hands them to `emit(o, at, acc)` (`acc[i]` belongs to the pixel at element
+/// index `at[i]` of `out`), up to [`CHUNK`] pixels at a time in raster order,
+/// stopping at the first error. `x` must hold `p.geometry.input_rect(&out)`;
+/// `p` must satisfy [`is_smlad_conv`].
 ///
 /// # Panics
 ///
@@ -58,29 +60,35 @@ pub fn conv2d_smlad<E>(
     p: &Conv2dParams,
     x: Codes,
     out: Rect,
-    mut emit: impl FnMut(usize, &[(usize, i32)]) -> Result<(), E>,
+    mut emit: impl FnMut(usize, &[usize], &[i32]) -> Result<(), E>,
 ) -> Result<(), E> {
     let g = &p.geometry;
     let oc = g.output[2];
     let k = g.kernel[0] * g.kernel[1] * g.input[2];
     let words = k.div_ceil(4);
-    let full = k / 4;
     let pointwise = super::conv2d::is_pointwise(g);
     // Per pixel pair and 4 row positions: A's (p, p+2) and (p+1, p+3) pairs,
-    // then B's.
+    // then B's; the weight rows' pairs first.
     let pair_words = 4 * words;
     let mut buf = [0u32; BUF_WORDS];
-    let chunk = (2 * (BUF_WORDS / pair_words)).min(CHUNK);
+    let (wp, pixels) = buf.split_at_mut(pair_words);
     let area = out.area();
+    if area == 0 {
+        return Ok(());
+    }
+    // Equal chunks (even sizes) rather than full ones and a short rest.
+    let most = (2 * (pixels.len() / pair_words)).min(CHUNK);
+    let chunk = area.div_ceil(area.div_ceil(most)).next_multiple_of(2).min(most);
     let mut i = 0;
     while i < area {
         let n = (area - i).min(chunk);
+        let pairs = n.div_ceil(2);
         let mut at = [0usize; CHUNK];
-        for (j, at) in at.iter_mut().enumerate().take(n.next_multiple_of(2)) {
+        for (j, at) in at.iter_mut().enumerate().take(2 * pairs) {
             let e = i + j.min(n - 1);
             let (oy, ox) = (out.y + e / out.w, out.x + e % out.w);
             *at = out.offset(oy, ox, oc);
-            let xp = &mut buf[(j / 2) * pair_words..][..pair_words];
+            let xp = &mut pixels[(j / 2) * pair_words..][..pair_words];
             if pointwise {
                 let src = x.rect.offset(oy * g.stride[0], ox * g.stride[1], k);
                 expand(xp, j % 2, x, src, k, p.input_offset);
@@ -88,40 +96,47 @@ pub fn conv2d_smlad<E>(
                 gather(xp, j % 2, x, p, oy, ox);
             }
         }
-        let mut outs = [[(0usize, 0i32); CHUNK]; 2];
+        let mut acc = [[0i32; CHUNK]; 2];
         let mut o = 0;
         while o < oc {
             let o1 = (o + 1).min(oc - 1);
-            let (b0, b1) = (p.bias[o], p.bias[o1]);
-            let stride = (o1 - o) * k;
-            let w = &p.filter[o * k..o1 * k + k];
-            for (q, xp) in buf[..n.div_ceil(2) * pair_words].chunks_exact(pair_words).enumerate() {
-                let mut acc = [b0, b0, b1, b1];
-                if full > 0 {
-                    acc = dsp::dot_2x2(acc, xp, w, stride, full);
-                }
-                if full < words {
-                    mac(
-                        &mut acc,
-                        &xp[4 * full..],
-                        word(&w[4 * full..k]),
-                        word(&w[stride + 4 * full..]),
-                    );
-                }
-                outs[0][2 * q] = (at[2 * q], acc[0]);
-                outs[0][2 * q + 1] = (at[2 * q + 1], acc[1]);
-                outs[1][2 * q] = (at[2 * q], acc[2]);
-                outs[1][2 * q + 1] = (at[2 * q + 1], acc[3]);
-            }
-            emit(o, &outs[0][..n])?;
+            split(wp, &p.filter[o * k..][..k], &p.filter[o1 * k..][..k]);
+            let [acc0, acc1] = &mut acc;
+            let xs = &pixels[..pairs * pair_words];
+            dsp::dot_pairs_2x2(
+                xs,
+                wp,
+                words,
+                [p.bias[o], p.bias[o1]],
+                [&mut acc0[..2 * pairs], &mut acc1[..2 * pairs]],
+            );
+            emit(o, &at[..n], &acc0[..n])?;
             if o1 > o {
-                emit(o1, &outs[1][..n])?;
+                emit(o1, &at[..n], &acc1[..n])?;
             }
             o += 2;
         }
         i += n;
     }
     Ok(())
+}
+
+/// Splits weight rows `a` and `b` (equal lengths) into `wp`'s halfword pairs,
+/// per group of 4 positions `[a (p, p+2), a (p+1, p+3), b (p, p+2), b (p+1,
+/// p+3)]`, positions past the rows 0.
+#[inline(always)]
+fn split(wp: &mut [u32], a: &[i8], b: &[i8]) {
+    let full = a.len() / 4;
+    dsp::split_pairs(a, b, wp, full);
+    if full * 4 < a.len() {
+        let (a, b) = (word(&a[4 * full..]), word(&b[4 * full..]));
+        wp[4 * full..4 * full + 4].copy_from_slice(&[
+            dsp::sxtb16(a),
+            dsp::sxtb16_ror8(a),
+            dsp::sxtb16(b),
+            dsp::sxtb16_ror8(b),
+        ]);
+    }
 }
 
 /// Writes pixel `j`'s (0 = A, 1 = B) receptive field for output pixel
@@ -154,23 +169,9 @@ fn set(xp: &mut [u32], j: usize, at: usize, v: i32) {
     *q |= if at % 4 < 2 { v } else { v << 16 };
 }
 
-/// Two output channels' weight word (`a`, `b`) times two pixels' pairs `q`.
-#[inline(always)]
-fn mac(acc: &mut [i32; 4], q: &[u32], a: u32, b: u32) {
-    let (ae, ao, be, bo) = (dsp::sxtb16(a), dsp::sxtb16_ror8(a), dsp::sxtb16(b), dsp::sxtb16_ror8(b));
-    acc[0] = smlad(q[1], ao, smlad(q[0], ae, acc[0]));
-    acc[1] = smlad(q[3], ao, smlad(q[2], ae, acc[1]));
-    acc[2] = smlad(q[1], bo, smlad(q[0], be, acc[2]));
-    acc[3] = smlad(q[3], bo, smlad(q[2], be, acc[3]));
-}
-
 /// Up to four bytes as a little-endian word (missing bytes 0).
-#[inline(always)]
 fn word(b: &[i8]) -> u32 {
-    match b {
-        [a, b, c, d, ..] => u32::from_le_bytes([*a as u8, *b as u8, *c as u8, *d as u8]),
-        _ => b.iter().rev().fold(0, |w, &v| (w << 8) | u32::from(v as u8)),
-    }
+    b.iter().take(4).rev().fold(0, |w, &v| (w << 8) | u32::from(v as u8))
 }
 
 /// Writes pixel `k`'s (0 = A, 1 = B) `ic` offset values from element `src`

@@ -187,10 +187,10 @@ fn pointwise(
 /// input's width.
 #[inline(never)]
 pub fn smlad(p: &Conv2dParams, x: Codes, mut y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
-    conv2d_smlad(p, x, y.rect, |o, outs| {
+    conv2d_smlad(p, x, y.rect, |o, at, acc| {
         let (lo, hi) = bounds(clean.as_ref(), o);
         let q = Requant::new(&p.output, o);
-        for &(at, acc) in outs {
+        for (&at, &acc) in at.iter().zip(acc) {
             if acc < lo || acc > hi {
                 return Err(Outlier);
             }
