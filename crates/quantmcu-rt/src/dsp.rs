@@ -181,6 +181,27 @@ pub fn window_3x3<const M: u32>(
     imp::window_3x3::<M>(acc, x, dx, dy, w, offset, shift)
 }
 
+/// One channel's 3x3 window sums along a row of a plane: for output `i`,
+/// rows `k = 0, 1, 2` are the words at `x[i * SX + k * step..]`, each split
+/// with `offset` into pairs (bytes 0/2 and 1/3) and multiplied with `w[2k]`
+/// and `w[2k + 1]`; `out[i]` is the wrapping sum (no bias). On the target 20
+/// instructions per output (9 MACs).
+///
+/// # Panics
+///
+/// Panics if `SX` is not 1 or 2, or `x` is shorter than `(out.len() - 1) * SX
+/// + 2 * step + 4`.
+#[inline(always)]
+pub fn plane_3x3<const SX: usize>(x: &[i8], step: usize, w: &[u32; 6], offset: u32, out: &mut [i32]) {
+    let n = out.len();
+    assert!(
+        (1..=2).contains(&SX) && step <= (i32::MAX / 4) as usize && (n == 0 || x.len() >= (n - 1) * SX + 2 * step + 4)
+    );
+    if n > 0 {
+        imp::plane_3x3::<SX>(x, step, w, offset, out);
+    }
+}
+
 /// True when every value `v + offset` of a map at `bits` bits (int8 at 8,
 /// unsigned codes below) fits a signed halfword lane.
 pub fn offset_values_fit_lane(offset: i32, bits: u32) -> bool {
@@ -281,6 +302,20 @@ mod imp {
         for (g, q) in w.chunks_exact_mut(4).take(groups).enumerate() {
             let (a, b) = (load_u32(&a[4 * g..]), load_u32(&b[4 * g..]));
             q.copy_from_slice(&[sxtb16(a), sxtb16_ror8(a), sxtb16(b), sxtb16_ror8(b)]);
+        }
+    }
+
+    #[inline(always)]
+    pub fn plane_3x3<const SX: usize>(x: &[i8], step: usize, w: &[u32; 6], offset: u32, out: &mut [i32]) {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = (0..3).fold(0, |acc, k| {
+                let v = load_u32(&x[i * SX + k * step..]);
+                smlad(
+                    sxtab16_ror8(offset, v),
+                    w[2 * k + 1],
+                    smlad(sxtab16(offset, v), w[2 * k], acc),
+                )
+            });
         }
     }
 
@@ -625,6 +660,57 @@ mod imp {
                 out("r4") _,
                 out("r5") _,
                 options(nostack),
+            );
+        }
+    }
+
+    #[inline(always)]
+    pub fn plane_3x3<const SX: usize>(x: &[i8], step: usize, w: &[u32; 6], offset: u32, out: &mut [i32]) {
+        // SAFETY: the caller checked `out` is not empty and `x` holds
+        // `(n - 1) * SX + 2 * step + 4` bytes: output `i` reads the words at
+        // `x + i * SX + k * step` (unaligned LDR, allowed on Armv7-M) for
+        // `k < 3`, and the loop writes exactly the `n` words of `out`. r6
+        // and r7 (LLVM's base and frame pointers, never operands: every
+        // operand is pinned elsewhere) are saved and restored.
+        unsafe {
+            asm!(
+                "push {{r6, r7}}",
+                "ldm r0, {{r2, r3, r4, r5, r6, r7}}",
+                "2:",
+                "ldr r0, [r8]",
+                "sxtab16 lr, r11, r0",
+                "smuad r12, lr, r2",
+                "sxtab16 lr, r11, r0, ror #8",
+                "smlad r12, lr, r3, r12",
+                "ldr r0, [r8, r9]",
+                "sxtab16 lr, r11, r0",
+                "smlad r12, lr, r4, r12",
+                "sxtab16 lr, r11, r0, ror #8",
+                "smlad r12, lr, r5, r12",
+                "add r0, r8, r9",
+                "ldr r0, [r0, r9]",
+                "sxtab16 lr, r11, r0",
+                "smlad r12, lr, r6, r12",
+                "sxtab16 lr, r11, r0, ror #8",
+                "smlad r12, lr, r7, r12",
+                "str r12, [r10], #4",
+                "add r8, r8, #{sx}",
+                "subs r1, r1, #1",
+                "bne 2b",
+                "pop {{r6, r7}}",
+                sx = const SX,
+                inout("r0") w.as_ptr() => _,
+                inout("r1") out.len() => _,
+                inout("r8") x.as_ptr() => _,
+                in("r9") step,
+                inout("r10") out.as_mut_ptr() => _,
+                in("r11") offset,
+                out("r2") _,
+                out("r3") _,
+                out("r4") _,
+                out("r5") _,
+                out("r12") _,
+                out("lr") _,
             );
         }
     }

@@ -5,7 +5,9 @@ use crate::geometry::Rect;
 use crate::kernels::add::{add, AddParams};
 use crate::kernels::conv2d::{conv2d, Conv2dParams};
 use crate::kernels::depthwise_conv2d::{depthwise_conv2d, DepthwiseConv2dParams};
-use crate::kernels::depthwise_conv2d_in_place::{can_run_in_place, depthwise_conv2d_in_place, in_place_temp_len};
+use crate::kernels::depthwise_conv2d_in_place::{
+    can_run_in_place, depthwise_conv2d_in_place, in_place_offset_ok, in_place_temp_len,
+};
 use crate::kernels::fully_connected::{fully_connected, FullyConnectedParams};
 use crate::kernels::mean::{mean_hw, MeanParams};
 use crate::kernels::pad::{pad, pad_input_rect, PadParams};
@@ -619,6 +621,7 @@ pub(crate) fn check_step(plan: &Plan, step: usize, at: usize) -> Result<usize, P
                 .ok_or(bad)?;
             let temp_len = in_place_temp_len(g);
             if !can_run_in_place(g)
+                || !in_place_offset_ok(p.input_offset)
                 || !in_arena(plan, offset, len)
                 || !in_arena(plan, temp, temp_len)
                 || !disjoint((offset, len), (temp, temp_len))

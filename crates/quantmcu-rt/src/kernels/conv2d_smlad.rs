@@ -79,6 +79,10 @@ pub fn conv2d_smlad<E>(
     // Equal chunks (even sizes) rather than full ones and a short rest.
     let most = (2 * (pixels.len() / pair_words)).min(CHUNK);
     let chunk = area.div_ceil(area.div_ceil(most)).next_multiple_of(2).min(most);
+    // An int8 receptive field is staged as bytes (padding taps as the zero
+    // point, whose offset value is 0), then expanded a word at a time.
+    let int8_zero = i8::try_from(-p.input_offset).ok().filter(|_| x.bits >= 8 && !pointwise);
+    let mut raw = [0i8; MAX_ROW];
     let mut i = 0;
     while i < area {
         let n = (area - i).min(chunk);
@@ -92,6 +96,10 @@ pub fn conv2d_smlad<E>(
             if pointwise {
                 let src = x.rect.offset(oy * g.stride[0], ox * g.stride[1], k);
                 expand(xp, j % 2, x, src, k, p.input_offset);
+            } else if let Some(zero) = int8_zero {
+                stage(&mut raw[..k], x, p, oy, ox, zero);
+                let field = Codes { data: &raw[..k], ..x };
+                expand(xp, j % 2, field, 0, k, p.input_offset);
             } else {
                 gather(xp, j % 2, x, p, oy, ox);
             }
@@ -136,6 +144,36 @@ fn split(wp: &mut [u32], a: &[i8], b: &[i8]) {
             dsp::sxtb16(b),
             dsp::sxtb16_ror8(b),
         ]);
+    }
+}
+
+/// Copies the int8 receptive field of output pixel `(oy, ox)` into `raw`
+/// (filter-row order), padding taps as `zero`.
+fn stage(raw: &mut [i8], x: Codes, p: &Conv2dParams, oy: usize, ox: usize, zero: i8) {
+    let g = &p.geometry;
+    let ic = g.input[2];
+    let [kh, kw] = g.kernel;
+    let ry = TapRange::new(oy, g.stride[0], g.pad[0], g.dilation[0], kh, g.input[0]);
+    let rx = TapRange::new(ox, g.stride[1], g.pad[1], g.dilation[1], kw, g.input[1]);
+    for (ky, row) in raw.chunks_exact_mut(kw * ic).enumerate() {
+        if !(ry.lo..ry.hi).contains(&ky) || rx.lo == rx.hi {
+            row.fill(zero);
+            continue;
+        }
+        row[..rx.lo * ic].fill(zero);
+        row[rx.hi * ic..].fill(zero);
+        let iy = ry.at(ky);
+        if rx.step == 1 {
+            // The taps inside are adjacent input pixels: one copy.
+            let src = x.rect.offset(iy, rx.at(rx.lo), ic);
+            let n = (rx.hi - rx.lo) * ic;
+            row[rx.lo * ic..rx.hi * ic].copy_from_slice(&x.data[src..src + n]);
+        } else {
+            for kx in rx.lo..rx.hi {
+                let src = x.rect.offset(iy, rx.at(kx), ic);
+                row[kx * ic..][..ic].copy_from_slice(&x.data[src..src + ic]);
+            }
+        }
     }
 }
 

@@ -15,11 +15,10 @@
 //! pixel. Border pixels and other shapes use the general path.
 //!
 //! With the crate feature `dsp`, [`depthwise_conv2d`] runs multiplier-1
-//! convolutions through [`super::depthwise_conv2d_smla`] (depths divisible by
-//! 4) or [`super::depthwise_conv2d_plane_smlad`] (one channel) instead;
-//! [`depthwise_conv2d_portable`] is always the code above.
+//! convolutions of depths divisible by 4 through
+//! [`super::depthwise_conv2d_smla`] instead; [`depthwise_conv2d_portable`] is
+//! always the code above.
 
-use super::depthwise_conv2d_plane_smlad::{depthwise_conv2d_plane_smlad, is_plane_smlad};
 use super::depthwise_conv2d_smla::{depthwise_conv2d_smla, is_smla_depthwise};
 use super::{OutputStage, TapRange, Window, WindowMut};
 use crate::geometry::Geometry;
@@ -55,9 +54,6 @@ pub struct DepthwiseConv2dParams<'a> {
 pub fn depthwise_conv2d(p: &DepthwiseConv2dParams, x: Window, y: WindowMut) {
     if cfg!(feature = "dsp") && is_smla_depthwise(p, 8) {
         return smla(p, x, y);
-    }
-    if cfg!(feature = "dsp") && is_plane_smlad(p) {
-        return depthwise_conv2d_plane_smlad(p, x, y);
     }
     depthwise_conv2d_portable(p, x, y)
 }
@@ -241,30 +237,6 @@ mod tests {
             Some(y)
         }
 
-        /// [`depthwise_conv2d_plane_smlad`] on the whole output map, when it
-        /// applies.
-        fn plane(&self) -> Option<Vec<i8>> {
-            let p = self.params();
-            if !is_plane_smlad(&p) {
-                return None;
-            }
-            let [oh, ow, _] = self.g.output;
-            let mut y = std::vec![0i8; oh * ow];
-            let x = Window {
-                data: &self.x,
-                rect: Rect::full(self.g.input[0], self.g.input[1]),
-            };
-            depthwise_conv2d_plane_smlad(
-                &p,
-                x,
-                WindowMut {
-                    data: &mut y,
-                    rect: Rect::full(oh, ow),
-                },
-            );
-            Some(y)
-        }
-
         fn tiled(&self) -> Vec<i8> {
             let p = self.params();
             let [_, iw, ic] = self.g.input;
@@ -370,18 +342,6 @@ mod tests {
         #[test]
         fn smla_matches_naive(c in case(spatial().prop_filter("<= 25 taps", |s| s.1[0] * s.1[1] <= 25), prop_oneof![Just(4usize), Just(8), Just(12), Just(32)], Just(1usize))) {
             prop_assert_eq!(c.smla(), Some(c.naive()));
-        }
-
-        /// The one-channel SMLAD form (emulated off `arm`) equals the
-        /// reference: kernel rows up to 4 taps, any stride, vertical
-        /// dilation and padding.
-        #[test]
-        fn plane_smlad_matches_naive(c in case(
-            spatial().prop_filter("rows of <= 4 taps, no horizontal dilation", |s| s.1[1] <= 4 && s.3[1] == 1),
-            Just(1usize),
-            Just(1usize),
-        )) {
-            prop_assert_eq!(c.plane(), Some(c.naive()));
         }
 
         #[test]

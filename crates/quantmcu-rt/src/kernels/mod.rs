@@ -48,7 +48,6 @@ pub mod conv2d;
 pub mod conv2d_smlad;
 pub mod depthwise_conv2d;
 pub mod depthwise_conv2d_in_place;
-pub mod depthwise_conv2d_plane_smlad;
 pub mod depthwise_conv2d_smla;
 pub mod fully_connected;
 pub mod mean;
