@@ -68,6 +68,18 @@ pub fn qadd(a: i32, b: i32) -> i32 {
     imp::qadd(a, b)
 }
 
+/// SSAT: `v` saturated to the `N`-bit signed range (`1 <= N <= 32`).
+#[inline(always)]
+pub fn ssat<const N: u32>(v: i32) -> i32 {
+    imp::ssat::<N>(v)
+}
+
+/// USAT: `v` saturated to the `N`-bit unsigned range `0..2^N` (`N <= 31`).
+#[inline(always)]
+pub fn usat<const N: u32>(v: i32) -> i32 {
+    imp::usat::<N>(v)
+}
+
 /// SMLABB: `acc + lo(a) * lo(b)` (wrapping).
 #[inline(always)]
 pub fn smlabb(a: u32, b: u32, acc: i32) -> i32 {
@@ -320,6 +332,17 @@ mod imp {
     }
 
     #[inline(always)]
+    pub fn ssat<const N: u32>(v: i32) -> i32 {
+        let top = (1i64 << (N - 1)) - 1;
+        i64::from(v).clamp(-top - 1, top) as i32
+    }
+
+    #[inline(always)]
+    pub fn usat<const N: u32>(v: i32) -> i32 {
+        i64::from(v).clamp(0, (1i64 << N) - 1) as i32
+    }
+
+    #[inline(always)]
     pub fn smlad(a: u32, b: u32, acc: i32) -> i32 {
         // Each product fits i32; their sum may not, and SMLAD wraps.
         acc.wrapping_add(lo(a) * lo(b)).wrapping_add(hi(a) * hi(b))
@@ -382,8 +405,9 @@ mod imp {
 
 // SAFETY (every block below): one register-to-register DSP instruction of
 // Armv7E-M; it reads only its operand registers, writes only its output
-// register, touches no memory, stack or flags (`pure, nomem, nostack,
-// preserves_flags`).
+// register, touches no memory, stack or condition flags (`pure, nomem,
+// nostack`; QADD, SSAT and USAT may set only the sticky Q bit, which no
+// compiled code reads; SSAT/USAT blocks leave out `preserves_flags` anyway).
 #[cfg(all(feature = "dsp", target_arch = "arm"))]
 #[allow(unsafe_code)]
 mod imp {
@@ -716,6 +740,26 @@ mod imp {
     }
 
     #[inline(always)]
+    pub fn ssat<const N: u32>(v: i32) -> i32 {
+        let r: i32;
+        unsafe {
+            asm!("ssat {r}, #{n}, {v}", r = lateout(reg) r, v = in(reg) v, n = const N,
+                 options(pure, nomem, nostack));
+        }
+        r
+    }
+
+    #[inline(always)]
+    pub fn usat<const N: u32>(v: i32) -> i32 {
+        let r: i32;
+        unsafe {
+            asm!("usat {r}, #{n}, {v}", r = lateout(reg) r, v = in(reg) v, n = const N,
+                 options(pure, nomem, nostack));
+        }
+        r
+    }
+
+    #[inline(always)]
     pub fn smlad(a: u32, b: u32, acc: i32) -> i32 {
         let r: i32;
         unsafe {
@@ -863,6 +907,9 @@ mod tests {
             let (x, y) = (a as i32, b as i32);
             prop_assert_eq!(i64::from(smmulr(x, y)), (i64::from(x) * i64::from(y) + (1 << 31)) >> 32);
             prop_assert_eq!(i64::from(qadd(x, y)), (i64::from(x) + i64::from(y)).clamp(i32::MIN.into(), i32::MAX.into()));
+            prop_assert_eq!(ssat::<8>(x), x.clamp(-128, 127));
+            prop_assert_eq!(usat::<4>(x), x.clamp(0, 15));
+            prop_assert_eq!(usat::<2>(x), x.clamp(0, 3));
         }
     }
 }

@@ -159,8 +159,15 @@ pub fn smlad(p: &Conv2dParams, x: Window, y: WindowMut) {
     let _ = conv2d_smlad(p, codes, y.rect, |o, at, acc| {
         let q = Requant::new(&p.output, o);
         let y = &mut y.data[o..];
-        for (&at, &acc) in at.iter().zip(acc) {
-            y[at] = q.value(acc) as i8;
+        let outs = at.iter().zip(acc);
+        if q.saturates(true, 8) {
+            for (&at, &acc) in outs {
+                y[at] = crate::dsp::ssat::<8>(q.scaled(acc)) as i8;
+            }
+        } else {
+            for (&at, &acc) in outs {
+                y[at] = q.value(acc) as i8;
+            }
         }
         Ok::<(), ()>(())
     });
@@ -387,8 +394,9 @@ pub(crate) fn dot_packed(xp: &[i32], w: &[i8]) -> [i32; PIXELS] {
 /// layers) take a short form: SMMULR of the doubled accumulator is the
 /// rounding doubling high multiply whenever doubling does not saturate (and
 /// when it does, the exact and the short results both lie beyond the clamp),
-/// and `(h + (h < 0 ? -1 : 0) + 2^(s-1)) >> s` is the rounding divide (ties
-/// away from zero; it cannot overflow since `|h| < 2^30` there).
+/// and `(h + (h < 0 ? -1 : 0) + 2^(s-1) + offset 2^s) >> s` is the rounding
+/// divide (ties away from zero) plus the output offset (it cannot overflow
+/// since `|h| <= 2^30` there and the constant is kept within `2^29`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Requant {
     multiplier: i32,
@@ -399,6 +407,8 @@ pub(crate) struct Requant {
     offset: i32,
     min: i32,
     max: i32,
+    /// The short form's constant `2^(s-1) + offset 2^s`.
+    round: i32,
     /// The short form applies.
     short: bool,
 }
@@ -411,7 +421,8 @@ impl Requant {
         let right = (-shift).max(0) as u32;
         let mask = ((1i64 << right) - 1) as i32;
         let multiplier = stage.multiplier[c];
-        let short = (1..=29).contains(&right) && multiplier >= 1 << 30 && {
+        let round = (i64::from(mask >> 1) + 1) + (i64::from(stage.offset) << right.min(31));
+        let short = (1..=29).contains(&right) && multiplier >= 1 << 30 && round.abs() <= 1 << 29 && {
             let edge = 1i32 << (29 - right);
             edge.saturating_add(stage.offset) >= stage.max && (-edge).saturating_add(stage.offset) <= stage.min
         };
@@ -424,6 +435,7 @@ impl Requant {
             offset: stage.offset,
             min: stage.min,
             max: stage.max,
+            round: if short { round as i32 } else { 0 },
             short,
         }
     }
@@ -432,18 +444,30 @@ impl Requant {
     #[inline(always)]
     pub(crate) fn value(&self, acc: i32) -> i32 {
         if self.short {
-            self.short_value(acc)
+            self.scaled(acc).max(self.min).min(self.max)
         } else {
             self.exact_value(acc)
         }
     }
 
-    /// [`Requant::value`] in the short form.
+    /// True when the short form applies and the clamp is the range of
+    /// `bits`-bit signed (`signed`) or unsigned values: then [`Requant::value`]
+    /// is [`Requant::scaled`] saturated to that range (SSAT/USAT).
     #[inline(always)]
-    fn short_value(&self, acc: i32) -> i32 {
+    pub(crate) fn saturates(&self, signed: bool, bits: u32) -> bool {
+        let (lo, hi) = match (signed, bits) {
+            (true, 1..=31) => (-(1i32 << (bits - 1)), (1i32 << (bits - 1)) - 1),
+            (false, 0..=30) => (0, (1i32 << bits) - 1),
+            _ => return false,
+        };
+        self.short && self.min == lo && self.max == hi
+    }
+
+    /// The short form before the clamp (only meaningful when it applies).
+    #[inline(always)]
+    pub(crate) fn scaled(&self, acc: i32) -> i32 {
         let h = crate::dsp::smmulr(crate::dsp::qadd(acc, acc), self.multiplier);
-        let r = (h.wrapping_add(h >> 31) + (self.half + 1)) >> self.right;
-        crate::dsp::qadd(r, self.offset).max(self.min).min(self.max)
+        (h.wrapping_add(h >> 31) + self.round) >> self.right
     }
 
     /// [`Requant::value`] by TFLite's formula.

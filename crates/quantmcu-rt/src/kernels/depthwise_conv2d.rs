@@ -66,7 +66,11 @@ pub fn smla(p: &DepthwiseConv2dParams, x: Window, y: WindowMut) {
         rect: x.rect,
         bits: 8,
     };
-    let _ = depthwise_conv2d_smla(p, codes, y.rect, None, |i, v| y.data[i] = v as i8);
+    let _ = depthwise_conv2d_smla(p, codes, y.rect, None, |at, vals| {
+        for (d, &v) in y.data[at..at + vals.len()].iter_mut().zip(vals) {
+            *d = v as i8;
+        }
+    });
 }
 
 /// [`depthwise_conv2d`] without the `dsp` feature's SMLA form: the reference

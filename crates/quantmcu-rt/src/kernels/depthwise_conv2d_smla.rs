@@ -47,7 +47,8 @@ pub fn is_smla_depthwise(p: &DepthwiseConv2dParams, bits: u32) -> bool {
 
 /// Computes the output pixels of `out` (all channels) from `x`, which must
 /// hold at least `p.geometry.input_rect(&out)`: each accumulator is checked
-/// against `clean`, requantized and handed to `store(element index, value)`.
+/// against `clean`, requantized and handed to `store(first element index,
+/// values)` a pixel's block of channels at a time.
 /// Stops at the first outlier. `p` must satisfy [`is_smla_depthwise`].
 ///
 /// # Panics
@@ -59,7 +60,7 @@ pub fn depthwise_conv2d_smla(
     x: Codes,
     out: crate::geometry::Rect,
     clean: Option<&Clean>,
-    store: impl FnMut(usize, i32),
+    store: impl FnMut(usize, &[i32]),
 ) -> Result<(), crate::lowbit::Outlier> {
     match x.bits {
         8 => run::<1, 4>(p, x, out, clean, store),
@@ -76,7 +77,7 @@ fn run<const PER: usize, const G: usize>(
     x: Codes,
     r: crate::geometry::Rect,
     clean: Option<&Clean>,
-    mut store: impl FnMut(usize, i32),
+    mut store: impl FnMut(usize, &[i32]),
 ) -> Result<(), crate::lowbit::Outlier> {
     let g = &p.geometry;
     let c = g.input[2];
@@ -105,6 +106,12 @@ fn run<const PER: usize, const G: usize>(
         }
         let q: [Requant; G] = core::array::from_fn(|j| Requant::new(&p.output, c0 + j));
         let bias: [i32; G] = core::array::from_fn(|j| p.bias[c0 + j]);
+        let bounds: [(i32, i32); G] = core::array::from_fn(|j| crate::lowbit::bounds(clean, c0 + j));
+        if r.area() > 0 && bounds.iter().any(|&(lo, hi)| lo > hi) {
+            return Err(crate::lowbit::Outlier);
+        }
+        let lo = bounds.map(|b| b.0);
+        let span = bounds.map(|b| b.1.wrapping_sub(b.0) as u32);
         for oy in r.y..r.y + r.h {
             let ry = TapRange::new(oy, g.stride[0], g.pad[0], g.dilation[0], kh, g.input[0]);
             for ox in r.x..r.x + r.w {
@@ -143,13 +150,15 @@ fn run<const PER: usize, const G: usize>(
                         }
                     }
                 }
-                let at = r.offset(oy, ox, c) + c0;
-                for (j, (q, a)) in q.iter().zip(acc).enumerate() {
-                    if let Some(k) = clean {
-                        k.check(a, c0 + j)?;
+                let mut vals = [0i32; G];
+                for (v, ((q, a), (&lo, &span))) in vals.iter_mut().zip(q.iter().zip(acc).zip(lo.iter().zip(&span))) {
+                    // `lo <= a <= hi` as one unsigned compare.
+                    if a.wrapping_sub(lo) as u32 > span {
+                        return Err(crate::lowbit::Outlier);
                     }
-                    store(at + j, q.value(a));
+                    *v = q.value(a);
                 }
+                store(r.offset(oy, ox, c) + c0, &vals);
             }
         }
     }

@@ -5,6 +5,7 @@
 //! and out this is exactly [`crate::kernels::conv2d::conv2d`].
 
 use super::{bounds, emit, Clean, Codes, CodesMut, Outlier};
+use crate::dsp;
 use crate::kernels::conv2d::{dot_packed, is_pointwise, Conv2dParams, Requant, LANE, PACK_CHANNELS, PIXELS};
 use crate::kernels::conv2d_smlad::{conv2d_smlad, is_smlad_conv};
 use crate::kernels::TapRange;
@@ -185,19 +186,53 @@ fn pointwise(
 /// The convolution through [`conv2d_smlad`] (the `dsp` feature's path;
 /// equal to [`conv2d_portable`]); `p` must satisfy [`is_smlad_conv`] at the
 /// input's width.
+pub fn smlad(p: &Conv2dParams, x: Codes, y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
+    match y.bits {
+        8.. => smlad_to::<8>(p, x, y, clean),
+        4 => smlad_to::<4>(p, x, y, clean),
+        2 => smlad_to::<2>(p, x, y, clean),
+        _ => smlad_to::<0>(p, x, y, clean),
+    }
+}
+
+/// [`smlad`] writing a map of `B` bits ([`CodesMut::store_as`]). Not
+/// inlined: its stack buffer stays out of the callers' frames.
 #[inline(never)]
-pub fn smlad(p: &Conv2dParams, x: Codes, mut y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
+fn smlad_to<const B: u32>(p: &Conv2dParams, x: Codes, mut y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
     conv2d_smlad(p, x, y.rect, |o, at, acc| {
         let (lo, hi) = bounds(clean.as_ref(), o);
-        let q = Requant::new(&p.output, o);
-        for (&at, &acc) in at.iter().zip(acc) {
-            if acc < lo || acc > hi {
-                return Err(Outlier);
-            }
-            y.store(at + o, q.value(acc));
+        if lo > hi {
+            return Err(Outlier);
         }
-        Ok(())
+        let q = Requant::new(&p.output, o);
+        let outs = at.iter().zip(acc);
+        match B {
+            8 if q.saturates(true, 8) => put::<B>(&mut y, o, outs, lo, hi, |a| dsp::ssat::<8>(q.scaled(a))),
+            1 | 2 | 4 if q.saturates(false, B) => put::<B>(&mut y, o, outs, lo, hi, |a| dsp::usat::<B>(q.scaled(a))),
+            _ => put::<B>(&mut y, o, outs, lo, hi, |a| q.value(a)),
+        }
     })
+}
+
+/// Checks each `(at, acc)` against `lo..=hi` (one unsigned compare), then
+/// stores `value(acc)` as element `at + o` of the `B`-bit map `y`.
+#[inline(always)]
+fn put<'a, const B: u32>(
+    y: &mut CodesMut,
+    o: usize,
+    outs: impl Iterator<Item = (&'a usize, &'a i32)>,
+    lo: i32,
+    hi: i32,
+    value: impl Fn(i32) -> i32,
+) -> Result<(), Outlier> {
+    let span = hi.wrapping_sub(lo) as u32;
+    for (&at, &acc) in outs {
+        if acc.wrapping_sub(lo) as u32 > span {
+            return Err(Outlier);
+        }
+        y.store_as::<B>(at + o, value(acc));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

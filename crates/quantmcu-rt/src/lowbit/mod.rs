@@ -125,23 +125,53 @@ impl CodesMut<'_> {
     #[inline(always)]
     pub fn store(&mut self, i: usize, v: i32) {
         match self.bits {
-            8.. => self.data[i] = v as i8,
-            4 => self.store_in_byte::<4>(i, v),
-            2 => self.store_in_byte::<2>(i, v),
-            1 => self.store_in_byte::<1>(i, v),
+            8.. => self.store_as::<8>(i, v),
+            4 => self.store_as::<4>(i, v),
+            2 => self.store_as::<2>(i, v),
+            1 => self.store_as::<1>(i, v),
+            _ => self.store_as::<0>(i, v),
+        }
+    }
+
+    /// [`CodesMut::store`] for a map of `B` bits known at compile time (`B`
+    /// = 0: any width, read from `self.bits`).
+    #[inline(always)]
+    pub fn store_as<const B: u32>(&mut self, i: usize, v: i32) {
+        match B {
+            8 => self.data[i] = v as i8,
+            1 | 2 | 4 => {
+                // Codes never straddle bytes.
+                let bit = i * B as usize;
+                let shift = bit % 8;
+                let mask = ((1u32 << B) - 1) << shift;
+                let b = &mut self.data[bit / 8];
+                *b = ((*b as u8 as u32 & !mask) | ((v as u32) << shift & mask)) as u8 as i8;
+            }
             _ => packed::set(bytemuck::cast_slice_mut(self.data), self.bits, i, v as u8),
         }
     }
 
-    /// [`CodesMut::store`] at a width `B` dividing 8 (codes never straddle
-    /// bytes).
+    /// Stores `vals` as elements `start..start + vals.len()`: whole bytes at
+    /// a time when the run starts and ends on byte boundaries (no
+    /// read-modify-write), element by element otherwise.
     #[inline(always)]
-    fn store_in_byte<const B: usize>(&mut self, i: usize, v: i32) {
-        let bit = i * B;
-        let shift = bit % 8;
-        let mask = ((1u32 << B) - 1) << shift;
-        let b = &mut self.data[bit / 8];
-        *b = ((*b as u8 as u32 & !mask) | ((v as u32) << shift & mask)) as u8 as i8;
+    pub fn store_run(&mut self, start: usize, vals: &[i32]) {
+        let bits = self.bits as usize;
+        if bits >= 8 {
+            for (d, &v) in self.data[start..start + vals.len()].iter_mut().zip(vals) {
+                *d = v as i8;
+            }
+        } else if 8 % bits == 0 && (start * bits) % 8 == 0 && (vals.len() * bits) % 8 == 0 {
+            let per = 8 / bits;
+            let bytes = &mut self.data[start / per..][..vals.len() / per];
+            for (d, v) in bytes.iter_mut().zip(vals.chunks_exact(per)) {
+                *d = v.iter().rev().fold(0u32, |b, &v| (b << bits) | v as u32) as u8 as i8;
+            }
+        } else {
+            for (k, &v) in vals.iter().enumerate() {
+                self.store(start + k, v);
+            }
+        }
     }
 }
 
