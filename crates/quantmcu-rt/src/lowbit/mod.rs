@@ -161,7 +161,7 @@ impl CodesMut<'_> {
             for (d, &v) in self.data[start..start + vals.len()].iter_mut().zip(vals) {
                 *d = v as i8;
             }
-        } else if 8 % bits == 0 && (start * bits) % 8 == 0 && (vals.len() * bits).is_multiple_of(8) {
+        } else if 8 % bits == 0 && (start * bits).is_multiple_of(8) && (vals.len() * bits).is_multiple_of(8) {
             let per = 8 / bits;
             let bytes = &mut self.data[start / per..][..vals.len() / per];
             for (d, v) in bytes.iter_mut().zip(vals.chunks_exact(per)) {
