@@ -156,7 +156,7 @@ pub fn smlad(p: &Conv2dParams, x: Window, y: WindowMut) {
         rect: x.rect,
         bits: 8,
     };
-    let _ = conv2d_smlad(p, codes, y.rect, |o, at, acc| {
+    let _ = conv2d_smlad(p, codes, y.rect, &mut |o, at, acc| {
         let q = Requant::new(&p.output, o);
         let y = &mut y.data[o..];
         let outs = at.iter().zip(acc);
@@ -169,7 +169,7 @@ pub fn smlad(p: &Conv2dParams, x: Window, y: WindowMut) {
                 y[at] = q.value(acc) as i8;
             }
         }
-        Ok::<(), ()>(())
+        Ok(())
     });
 }
 

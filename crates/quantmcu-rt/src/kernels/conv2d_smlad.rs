@@ -20,7 +20,7 @@ use super::conv2d::Conv2dParams;
 use super::TapRange;
 use crate::dsp;
 use crate::geometry::Rect;
-use crate::lowbit::Codes;
+use crate::lowbit::{Codes, Outlier};
 
 /// Longest filter row `kh * kw * ic`.
 pub const MAX_ROW: usize = 256;
@@ -49,19 +49,22 @@ pub fn is_smlad_conv(p: &Conv2dParams, bits: u32) -> bool {
 /// Computes `acc` for every output pixel of `out` and output channel `o` and
 /// hands them to `emit(o, at, acc)` (`acc[i]` belongs to the pixel at element
 /// index `at[i]` of `out`), up to [`CHUNK`] pixels at a time in raster order,
-/// stopping at the first error. `x` must hold `p.geometry.input_rect(&out)`;
-/// `p` must satisfy [`is_smlad_conv`].
+/// stopping at the first `Err` of `emit`. `x` must hold
+/// `p.geometry.input_rect(&out)`; `p` must satisfy [`is_smlad_conv`]. Not
+/// inlined and `emit` dynamic (called once per channel and chunk): one copy
+/// of the kernel serves every output width.
 ///
 /// # Panics
 ///
 /// Panics if `x` lacks pixels the output rect reads or the filter/bias are
 /// shorter than the shapes say.
-pub fn conv2d_smlad<E>(
+#[inline(never)]
+pub fn conv2d_smlad(
     p: &Conv2dParams,
     x: Codes,
     out: Rect,
-    mut emit: impl FnMut(usize, &[usize], &[i32]) -> Result<(), E>,
-) -> Result<(), E> {
+    emit: &mut dyn FnMut(usize, &[usize], &[i32]) -> Result<(), Outlier>,
+) -> Result<(), Outlier> {
     let g = &p.geometry;
     let oc = g.output[2];
     let k = g.kernel[0] * g.kernel[1] * g.input[2];

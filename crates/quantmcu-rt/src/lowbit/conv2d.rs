@@ -199,7 +199,7 @@ pub fn smlad(p: &Conv2dParams, x: Codes, y: CodesMut, clean: Option<Clean>) -> R
 /// inlined: its stack buffer stays out of the callers' frames.
 #[inline(never)]
 fn smlad_to<const B: u32>(p: &Conv2dParams, x: Codes, mut y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
-    conv2d_smlad(p, x, y.rect, |o, at, acc| {
+    conv2d_smlad(p, x, y.rect, &mut |o, at, acc| {
         let (lo, hi) = bounds(clean.as_ref(), o);
         if lo > hi {
             return Err(Outlier);
