@@ -46,6 +46,10 @@ pub fn is_smlad_conv(p: &Conv2dParams, bits: u32) -> bool {
         && dsp::offset_values_fit_lane(p.input_offset, bits)
 }
 
+/// The consumer of [`conv2d_smlad`]'s accumulators: `(channel, element
+/// indices, accumulators)`.
+pub type Emit<'a> = dyn FnMut(usize, &[usize], &[i32]) -> Result<(), Outlier> + 'a;
+
 /// Computes `acc` for every output pixel of `out` and output channel `o` and
 /// hands them to `emit(o, at, acc)` (`acc[i]` belongs to the pixel at element
 /// index `at[i]` of `out`), up to [`CHUNK`] pixels at a time in raster order,
@@ -63,7 +67,7 @@ pub fn conv2d_smlad(
     p: &Conv2dParams,
     x: Codes,
     out: Rect,
-    emit: &mut dyn FnMut(usize, &[usize], &[i32]) -> Result<(), Outlier>,
+    emit: &mut Emit,
 ) -> Result<(), Outlier> {
     let g = &p.geometry;
     let oc = g.output[2];
