@@ -1,8 +1,9 @@
 //! Instruction counts of single kernels (feature `kernel-bench`): the int8
 //! kernels on the shapes DESIGN.md ("Cortex-M target") anchors against
-//! CMSIS-NN, and the any-width kernels on two of them with 4-bit and with
-//! 2-bit input and output codes; pseudo-random data, each kernel over its
-//! whole output map once.
+//! CMSIS-NN, the in-place depthwise kernel of the layer stage, and the
+//! any-width kernels on two of them with 4-bit and with 2-bit input and
+//! output codes; pseudo-random data, each kernel over its whole output map
+//! once.
 //!
 //! Each case runs twice: the dispatching kernel (with the `dsp` feature its
 //! SMLAD form where one exists) and the portable kernel, and their outputs
@@ -15,6 +16,7 @@ use core::fmt::Write;
 use quantmcu_rt::geometry::{Geometry, Rect};
 use quantmcu_rt::kernels::conv2d::{self, Conv2dParams};
 use quantmcu_rt::kernels::depthwise_conv2d::{self as depthwise, DepthwiseConv2dParams};
+use quantmcu_rt::kernels::depthwise_conv2d_in_place::{depthwise_conv2d_in_place, in_place_temp_len};
 use quantmcu_rt::kernels::{OutputStage, Window, WindowMut};
 use quantmcu_rt::lowbit::{self, Codes, CodesMut};
 use static_cell::ConstStaticCell;
@@ -23,6 +25,8 @@ const MAX_IN: usize = 48 * 48 * 16;
 const MAX_OUT: usize = 48 * 48 * 8;
 const MAX_FILTER: usize = 128 * 128;
 const MAX_CH: usize = 128;
+/// In-place depthwise temporary (a padded 12x12 plane).
+const MAX_TEMP: usize = 256;
 
 struct Buffers {
     input: [i8; MAX_IN],
@@ -33,6 +37,7 @@ struct Buffers {
     multiplier: [i32; MAX_CH],
     shift: [i32; MAX_CH],
     scratch: [i32; MAX_CH],
+    temp: [i8; MAX_TEMP],
 }
 
 static BUFFERS: ConstStaticCell<Buffers> = ConstStaticCell::new(Buffers {
@@ -44,12 +49,17 @@ static BUFFERS: ConstStaticCell<Buffers> = ConstStaticCell::new(Buffers {
     multiplier: [0; MAX_CH],
     shift: [0; MAX_CH],
     scratch: [0; MAX_CH],
+    temp: [0; MAX_TEMP],
 });
 
 /// One benchmarked layer.
 struct Case {
     name: &'static str,
     depthwise: bool,
+    /// Depthwise in place (the layer stage's kernel): the input is copied
+    /// into the output buffer first (not timed); the portable reference is
+    /// the out-of-place portable kernel.
+    in_place: bool,
     input: [usize; 3],
     output: [usize; 3],
     kernel: usize,
@@ -61,10 +71,11 @@ struct Case {
     bits: u32,
 }
 
-const CASES: [Case; 10] = [
+const CASES: [Case; 11] = [
     Case {
         name: "conv1x1_24x24x32_32",
         depthwise: false,
+        in_place: false,
         input: [24, 24, 32],
         output: [24, 24, 32],
         kernel: 1,
@@ -75,6 +86,7 @@ const CASES: [Case; 10] = [
     Case {
         name: "conv1x1_12x12x64_64",
         depthwise: false,
+        in_place: false,
         input: [12, 12, 64],
         output: [12, 12, 64],
         kernel: 1,
@@ -85,6 +97,7 @@ const CASES: [Case; 10] = [
     Case {
         name: "conv1x1_6x6x128_128",
         depthwise: false,
+        in_place: false,
         input: [6, 6, 128],
         output: [6, 6, 128],
         kernel: 1,
@@ -95,6 +108,7 @@ const CASES: [Case; 10] = [
     Case {
         name: "dw3x3_s1_24x24x32",
         depthwise: true,
+        in_place: false,
         input: [24, 24, 32],
         output: [24, 24, 32],
         kernel: 3,
@@ -105,6 +119,7 @@ const CASES: [Case; 10] = [
     Case {
         name: "dw3x3_s2_48x48x16",
         depthwise: true,
+        in_place: false,
         input: [48, 48, 16],
         output: [24, 24, 16],
         kernel: 3,
@@ -113,8 +128,20 @@ const CASES: [Case; 10] = [
         bits: 8,
     },
     Case {
+        name: "dw3x3_s1_12x12x64_in_place",
+        depthwise: true,
+        in_place: true,
+        input: [12, 12, 64],
+        output: [12, 12, 64],
+        kernel: 3,
+        stride: 1,
+        pad: 1,
+        bits: 8,
+    },
+    Case {
         name: "conv3x3_s2_96x96x3_8",
         depthwise: false,
+        in_place: false,
         input: [96, 96, 3],
         output: [48, 48, 8],
         kernel: 3,
@@ -125,6 +152,7 @@ const CASES: [Case; 10] = [
     Case {
         name: "conv1x1_24x24x32_32_a4",
         depthwise: false,
+        in_place: false,
         input: [24, 24, 32],
         output: [24, 24, 32],
         kernel: 1,
@@ -135,6 +163,7 @@ const CASES: [Case; 10] = [
     Case {
         name: "dw3x3_s1_24x24x32_a4",
         depthwise: true,
+        in_place: false,
         input: [24, 24, 32],
         output: [24, 24, 32],
         kernel: 3,
@@ -145,6 +174,7 @@ const CASES: [Case; 10] = [
     Case {
         name: "conv1x1_24x24x32_32_a2",
         depthwise: false,
+        in_place: false,
         input: [24, 24, 32],
         output: [24, 24, 32],
         kernel: 1,
@@ -155,6 +185,7 @@ const CASES: [Case; 10] = [
     Case {
         name: "dw3x3_s1_24x24x32_a2",
         depthwise: true,
+        in_place: false,
         input: [24, 24, 32],
         output: [24, 24, 32],
         kernel: 3,
@@ -240,6 +271,9 @@ pub fn run(out: &mut impl Write, now: fn() -> u64) {
             } else {
                 &mut b.output[..out_len]
             };
+            if c.in_place && !portable {
+                y[..in_len].copy_from_slice(x);
+            }
             let t0 = now();
             if c.depthwise {
                 let p = DepthwiseConv2dParams {
@@ -249,7 +283,10 @@ pub fn run(out: &mut impl Write, now: fn() -> u64) {
                     bias: &b.bias[..oc],
                     output: stage,
                 };
-                if c.bits == 8 {
+                if c.in_place && !portable {
+                    let temp = &mut b.temp[..in_place_temp_len(&g)];
+                    depthwise_conv2d_in_place(&p, y, temp);
+                } else if c.bits == 8 {
                     let k = if portable {
                         depthwise::depthwise_conv2d_portable
                     } else {

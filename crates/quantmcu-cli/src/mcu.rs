@@ -655,11 +655,12 @@ fn print_kernels(r: &Report, per_tick: u64) {
     println!();
     println!(
         "single kernels (pseudo-random data, whole map, one call; _a4/_a2: the any-width kernels on 4-/2-bit \
-         input and output codes; DSP = the firmware's kernels (SMLAD/SMLA forms where they exist), portable = the \
+         input and output codes; _in_place: the layer stage's in-place depthwise, against the portable \
+         out-of-place kernel; DSP = the firmware's kernels (SMLAD/SMLA forms where they exist), portable = the \
          reference kernels, same output bytes):"
     );
     println!(
-        "{:<22}  {:>8}  {:>12}  {:>9}  {:>14}  {:>9}",
+        "{:<26}  {:>8}  {:>12}  {:>9}  {:>14}  {:>9}",
         "kernel", "MACs", "instructions", "instr/MAC", "portable/MAC", "CMSIS-NN"
     );
     for k in &r.kernels {
@@ -669,7 +670,7 @@ fn print_kernels(r: &Report, per_tick: u64) {
             .find(|(n, _)| *n == k.name)
             .map_or("-".to_string(), |(_, v)| format!("{v:.2}"));
         println!(
-            "{:<22}  {:>8}  {:>12}  {:>9.2}  {:>14.2}  {cmsis:>9}",
+            "{:<26}  {:>8}  {:>12}  {:>9.2}  {:>14.2}  {cmsis:>9}",
             k.name,
             k.macs,
             k.ticks * per_tick,

@@ -63,12 +63,7 @@ pub type Emit<'a> = dyn FnMut(usize, &[usize], &[i32]) -> Result<(), Outlier> + 
 /// Panics if `x` lacks pixels the output rect reads or the filter/bias are
 /// shorter than the shapes say.
 #[inline(never)]
-pub fn conv2d_smlad(
-    p: &Conv2dParams,
-    x: Codes,
-    out: Rect,
-    emit: &mut Emit,
-) -> Result<(), Outlier> {
+pub fn conv2d_smlad(p: &Conv2dParams, x: Codes, out: Rect, emit: &mut Emit) -> Result<(), Outlier> {
     let g = &p.geometry;
     let oc = g.output[2];
     let k = g.kernel[0] * g.kernel[1] * g.input[2];
