@@ -7,8 +7,8 @@
 //! DEQUANTIZE) are not counted, since an MCU converts as it reads and writes.
 //! RESHAPE outputs alias their input (no copy); a depthwise convolution with
 //! multiplier 1 whose input is not read afterwards runs in place (its output
-//! shares the input's buffer, plus a small temporary of one input and one
-//! output plane; see `quantmcu_rt::kernels::depthwise_conv2d_in_place`). Offsets are aligned to
+//! shares the input's buffer, plus a small temporary of one padded input
+//! plane; see `quantmcu_rt::kernels::depthwise_conv2d_in_place`). Offsets are aligned to
 //! [`ALIGN`] bytes. Placement is greedy by size: largest buffer first, at the
 //! lowest offset that does not collide with an already placed buffer whose
 //! lifetime overlaps.
