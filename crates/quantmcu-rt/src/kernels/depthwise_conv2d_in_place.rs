@@ -192,8 +192,11 @@ impl Out {
                 let n = (ow - x0).min(MAX_ROW_OUT);
                 dsp::plane_3x3::<SX>(&plane[oy * sy * wp + x0 * SX..], step, &w, off, &mut acc[..n]);
                 // `acc` first: zip must not take an output past the row.
-                for (&a, v) in acc[..n].iter().zip(&mut outs) {
-                    *v = self.q.value(a.wrapping_add(self.bias)) as i8;
+                let row = acc[..n].iter().zip(&mut outs);
+                if self.q.saturates(true, 8) {
+                    row.for_each(|(&a, v)| *v = dsp::ssat::<8>(self.q.scaled(a.wrapping_add(self.bias))) as i8);
+                } else {
+                    row.for_each(|(&a, v)| *v = self.q.value(a.wrapping_add(self.bias)) as i8);
                 }
             }
         }

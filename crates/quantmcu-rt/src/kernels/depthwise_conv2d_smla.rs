@@ -112,6 +112,14 @@ fn run<const PER: usize, const G: usize>(
         }
         let lo = bounds.map(|b| b.0);
         let span = bounds.map(|b| b.1.wrapping_sub(b.0) as u32);
+        // The clamp as one saturating instruction where it is a whole range.
+        let sat = |signed: bool, bits: u32| q.iter().all(|q| q.saturates(signed, bits));
+        let clamp = match (sat(true, 8), sat(false, 4), sat(false, 2)) {
+            (true, _, _) => Clamp::Ssat8,
+            (_, true, _) => Clamp::Usat4,
+            (_, _, true) => Clamp::Usat2,
+            _ => Clamp::Min,
+        };
         for oy in r.y..r.y + r.h {
             let ry = TapRange::new(oy, g.stride[0], g.pad[0], g.dilation[0], kh, g.input[0]);
             for ox in r.x..r.x + r.w {
@@ -150,17 +158,57 @@ fn run<const PER: usize, const G: usize>(
                         }
                     }
                 }
-                let mut vals = [0i32; G];
-                for (v, ((q, a), (&lo, &span))) in vals.iter_mut().zip(q.iter().zip(acc).zip(lo.iter().zip(&span))) {
-                    // `lo <= a <= hi` as one unsigned compare.
-                    if a.wrapping_sub(lo) as u32 > span {
-                        return Err(crate::lowbit::Outlier);
-                    }
-                    *v = q.value(a);
-                }
+                let block = Block {
+                    acc: &acc,
+                    q: &q,
+                    lo: &lo,
+                    span: &span,
+                };
+                let vals = match clamp {
+                    Clamp::Ssat8 => block.values(|q, a| dsp::ssat::<8>(q.scaled(a))),
+                    Clamp::Usat4 => block.values(|q, a| dsp::usat::<4>(q.scaled(a))),
+                    Clamp::Usat2 => block.values(|q, a| dsp::usat::<2>(q.scaled(a))),
+                    Clamp::Min => block.values(|q, a| q.value(a)),
+                }?;
                 store(r.offset(oy, ox, c) + c0, &vals);
             }
         }
     }
     Ok(())
+}
+
+/// How a channel block's values are clamped: SSAT/USAT when every channel
+/// takes the short requantization and the clamp is a whole int8 / 4-bit /
+/// 2-bit range, otherwise compares.
+#[derive(Clone, Copy)]
+enum Clamp {
+    Ssat8,
+    Usat4,
+    Usat2,
+    Min,
+}
+
+/// One pixel's accumulators of a channel block with the block's constants.
+struct Block<'a, const G: usize> {
+    acc: &'a [i32; G],
+    q: &'a [Requant; G],
+    lo: &'a [i32; G],
+    span: &'a [u32; G],
+}
+
+impl<const G: usize> Block<'_, G> {
+    /// `value(q[j], acc[j])` for every channel, or the outlier of the first
+    /// accumulator outside `lo[j]..=lo[j] + span[j]` (one unsigned compare).
+    #[inline(always)]
+    fn values(&self, value: impl Fn(&Requant, i32) -> i32) -> Result<[i32; G], crate::lowbit::Outlier> {
+        let mut vals = [0i32; G];
+        for (j, v) in vals.iter_mut().enumerate() {
+            let a = self.acc[j];
+            if a.wrapping_sub(self.lo[j]) as u32 > self.span[j] {
+                return Err(crate::lowbit::Outlier);
+            }
+            *v = value(&self.q[j], a);
+        }
+        Ok(vals)
+    }
 }
