@@ -226,6 +226,12 @@ fn put<'a, const B: u32>(
     value: impl Fn(i32) -> i32,
 ) -> Result<(), Outlier> {
     let span = hi.wrapping_sub(lo) as u32;
+    // A local view: its pointer and length stay in registers.
+    let mut y = CodesMut {
+        data: &mut *y.data,
+        rect: y.rect,
+        bits: y.bits,
+    };
     for (&at, &acc) in outs {
         if acc.wrapping_sub(lo) as u32 > span {
             return Err(Outlier);
