@@ -156,7 +156,7 @@ pub fn smlad(p: &Conv2dParams, x: Window, y: WindowMut) {
         rect: x.rect,
         bits: 8,
     };
-    let _ = conv2d_smlad(p, codes, y.rect, &mut |o, at, acc| {
+    let mut put = |o: usize, at: &[usize], acc: &[i32]| {
         let q = Requant::new(&p.output, o);
         let y = &mut y.data[o..];
         let outs = at.iter().zip(acc);
@@ -168,6 +168,12 @@ pub fn smlad(p: &Conv2dParams, x: Window, y: WindowMut) {
             for (&at, &acc) in outs {
                 y[at] = q.value(acc) as i8;
             }
+        }
+    };
+    let _ = conv2d_smlad(p, codes, y.rect, &mut |o, at, [acc0, acc1]| {
+        put(o, at, acc0);
+        if !acc1.is_empty() {
+            put(o + 1, at, acc1);
         }
         Ok(())
     });

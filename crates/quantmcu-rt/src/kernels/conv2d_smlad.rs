@@ -47,13 +47,14 @@ pub fn is_smlad_conv(p: &Conv2dParams, bits: u32) -> bool {
         && dsp::offset_values_fit_lane(p.input_offset, bits)
 }
 
-/// The consumer of [`conv2d_smlad`]'s accumulators: `(channel, element
-/// indices, accumulators)`.
-pub type Emit<'a> = dyn FnMut(usize, &[usize], &[i32]) -> Result<(), Outlier> + 'a;
+/// The consumer of [`conv2d_smlad`]'s accumulators: `(o, at, [acc_o,
+/// acc_o+1])`, `acc_c[i]` belonging to channel `c` of the pixel at element
+/// index `at[i]`; `acc_o+1` is empty when `o` is the last channel.
+pub type Emit<'a> = dyn FnMut(usize, &[usize], [&[i32]; 2]) -> Result<(), Outlier> + 'a;
 
-/// Computes `acc` for every output pixel of `out` and output channel `o` and
-/// hands them to `emit(o, at, acc)` (`acc[i]` belongs to the pixel at element
-/// index `at[i]` of `out`), up to [`CHUNK`] pixels at a time in raster order,
+/// Computes `acc` for every output pixel of `out` and output channel and
+/// hands them to `emit` ([`Emit`]) two channels and up to [`CHUNK`] pixels at
+/// a time in raster order,
 /// stopping at the first `Err` of `emit`. `x` must hold
 /// `p.geometry.input_rect(&out)`; `p` must satisfy [`is_smlad_conv`]. Not
 /// inlined and `emit` dynamic (called once per channel and chunk): one copy
@@ -121,10 +122,8 @@ pub fn conv2d_smlad(p: &Conv2dParams, x: Codes, out: Rect, emit: &mut Emit) -> R
                 [p.bias[o], p.bias[o1]],
                 [&mut acc0[..2 * pairs], &mut acc1[..2 * pairs]],
             );
-            emit(o, &at[..n], &acc0[..n])?;
-            if o1 > o {
-                emit(o1, &at[..n], &acc1[..n])?;
-            }
+            let second: &[i32] = if o1 > o { &acc1[..n] } else { &[] };
+            emit(o, &at[..n], [&acc0[..n], second])?;
             o += 2;
         }
         i += n;

@@ -32,17 +32,22 @@ const MAX_ROWS: usize = 8;
 const MAX_ROW_OUT: usize = 32;
 
 /// Rows and columns of the padded plane: from the first padded row and
-/// column, everything the output reads.
+/// column, everything the output reads. Saturating: absurd geometries give a
+/// length no arena holds.
 fn padded(g: &Geometry) -> [usize; 2] {
-    let span = |a: usize| (g.output[a].max(1) - 1) * g.stride[a] + (g.kernel[a].max(1) - 1) * g.dilation[a].max(1) + 1;
+    let span = |a: usize| {
+        ((g.output[a].max(1) - 1).saturating_mul(g.stride[a]))
+            .saturating_add((g.kernel[a].max(1) - 1).saturating_mul(g.dilation[a].max(1)))
+            .saturating_add(1)
+    };
     [span(0), span(1)]
 }
 
 /// Bytes of temporary the in-place kernel needs: one padded input plane and
-/// 3 spare bytes for the last word load.
+/// 3 spare bytes for the last word load (saturating at `usize::MAX`).
 pub fn in_place_temp_len(g: &Geometry) -> usize {
     let [h, w] = padded(g);
-    h * w + 3
+    h.saturating_mul(w).saturating_add(3)
 }
 
 /// True when `p` can run in place (multiplier 1, output no larger than input).
@@ -90,8 +95,10 @@ pub fn depthwise_conv2d_in_place(p: &DepthwiseConv2dParams, buf: &mut [i8], temp
     plane.fill(zero);
     let mut acc = [0i32; MAX_ROW_OUT];
     for ch in 0..c {
-        for py in rows.clone() {
-            let mut k = ((py - g.pad[0]) * w + cols.start - g.pad[1]) * c + ch;
+        // A non-empty `rows`/`cols` starts at the padding: input row
+        // `py - pad`, column 0.
+        for py in rows.clone().filter(|_| !cols.is_empty()) {
+            let mut k = (py - g.pad[0]) * w * c + ch;
             for d in &mut plane[py * wp..][cols.clone()] {
                 *d = buf[k];
                 k += c;

@@ -199,18 +199,42 @@ pub fn smlad(p: &Conv2dParams, x: Codes, y: CodesMut, clean: Option<Clean>) -> R
 /// inlined: its stack buffer stays out of the callers' frames.
 #[inline(never)]
 fn smlad_to<const B: u32>(p: &Conv2dParams, x: Codes, mut y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
-    conv2d_smlad(p, x, y.rect, &mut |o, at, acc| {
-        let (lo, hi) = bounds(clean.as_ref(), o);
-        if lo > hi {
+    let even = p.geometry.output[2].is_multiple_of(2);
+    conv2d_smlad(p, x, y.rect, &mut |o, at, accs| {
+        // The second channel (`o` again when there is none: no outputs).
+        let o1 = o + usize::from(!accs[1].is_empty());
+        let bounds = [bounds(clean.as_ref(), o), bounds(clean.as_ref(), o1)];
+        if bounds.iter().any(|&(lo, hi)| lo > hi) {
             return Err(Outlier);
         }
-        let q = Requant::new(&p.output, o);
-        let outs = at.iter().zip(acc);
-        match B {
-            8 if q.saturates(true, 8) => put::<B>(&mut y, o, outs, lo, hi, |a| dsp::ssat::<8>(q.scaled(a))),
-            1 | 2 | 4 if q.saturates(false, B) => put::<B>(&mut y, o, outs, lo, hi, |a| dsp::usat::<B>(q.scaled(a))),
-            _ => put::<B>(&mut y, o, outs, lo, hi, |a| q.value(a)),
+        let q = [Requant::new(&p.output, o), Requant::new(&p.output, o1)];
+        // 4-bit codes of channels o (even) and o + 1 share a byte at every
+        // pixel when the map's depth is even: written whole.
+        if B == 4 && even && o % 2 == 0 && !accs[1].is_empty() && q.iter().all(|q| q.saturates(false, 4)) {
+            let [(lo0, hi0), (lo1, hi1)] = bounds;
+            let (span0, span1) = (hi0.wrapping_sub(lo0) as u32, hi1.wrapping_sub(lo1) as u32);
+            let data = &mut *y.data;
+            for ((&at, &a0), &a1) in at.iter().zip(accs[0]).zip(accs[1]) {
+                if a0.wrapping_sub(lo0) as u32 > span0 || a1.wrapping_sub(lo1) as u32 > span1 {
+                    return Err(Outlier);
+                }
+                let v = dsp::usat::<4>(q[0].scaled(a0)) | dsp::usat::<4>(q[1].scaled(a1)) << 4;
+                data[(at + o) / 2] = v as u8 as i8;
+            }
+            return Ok(());
         }
+        for (c, ((acc, q), (lo, hi))) in accs.into_iter().zip(q).zip(bounds).enumerate() {
+            let outs = at.iter().zip(acc);
+            let o = o + c;
+            match B {
+                8 if q.saturates(true, 8) => put::<B>(&mut y, o, outs, lo, hi, |a| dsp::ssat::<8>(q.scaled(a)))?,
+                1 | 2 | 4 if q.saturates(false, B) => {
+                    put::<B>(&mut y, o, outs, lo, hi, |a| dsp::usat::<B>(q.scaled(a)))?
+                }
+                _ => put::<B>(&mut y, o, outs, lo, hi, |a| q.value(a))?,
+            }
+        }
+        Ok(())
     })
 }
 
