@@ -503,6 +503,18 @@ mod imp {
         };
     }
 
+    /// [`taps_asm!`] with the tap body `$shape!`, decoding int8 words when
+    /// `$m == 0` and masked codes otherwise.
+    macro_rules! decoded_taps {
+        ($m:ident, $shape:ident, $acc:ident, $x:expr, $dx:expr, $r9:expr, $w:expr, $offset:expr, $shift:expr) => {
+            if $m == 0 {
+                taps_asm!($shape!(decode_int8!()), $acc, $x, $dx, $r9, $w, $offset, $shift);
+            } else {
+                taps_asm!($shape!(decode_codes!()), $acc, $x, $dx, $r9, $w, $offset, $shift, m = const $m);
+            }
+        };
+    }
+
     #[inline(always)]
     pub fn taps_4<const M: u32>(
         mut acc: [i32; 4],
@@ -513,20 +525,7 @@ mod imp {
         shift: u32,
     ) -> [i32; 4] {
         let n = w.len() / 2;
-        if M == 0 {
-            taps_asm!(
-                row_loop!(decode_int8!()),
-                acc,
-                x.as_ptr(),
-                dx,
-                n,
-                w.as_ptr(),
-                offset,
-                shift
-            );
-        } else {
-            taps_asm!(row_loop!(decode_codes!()), acc, x.as_ptr(), dx, n, w.as_ptr(), offset, shift, m = const M);
-        }
+        decoded_taps!(M, row_loop, acc, x.as_ptr(), dx, n, w.as_ptr(), offset, shift);
         acc
     }
 
@@ -541,20 +540,7 @@ mod imp {
         shift: u32,
     ) -> [i32; 4] {
         let step = dy - 2 * dx;
-        if M == 0 {
-            taps_asm!(
-                window!(decode_int8!()),
-                acc,
-                x.as_ptr(),
-                dx,
-                step,
-                w.as_ptr(),
-                offset,
-                shift
-            );
-        } else {
-            taps_asm!(window!(decode_codes!()), acc, x.as_ptr(), dx, step, w.as_ptr(), offset, shift, m = const M);
-        }
+        decoded_taps!(M, window, acc, x.as_ptr(), dx, step, w.as_ptr(), offset, shift);
         acc
     }
 

@@ -763,6 +763,14 @@ mod tests {
 
     }
 
+    /// TFLite's output stage from `fixedpoint`, the requantization oracle:
+    /// clamp to `[min(lo, hi), max(lo, hi)]`.
+    fn output_stage(acc: i32, m: i32, shift: i32, offset: i32, lo: i32, hi: i32) -> i32 {
+        crate::fixedpoint::multiply_by_quantized_multiplier(acc, m, shift)
+            .saturating_add(offset)
+            .clamp(lo.min(hi), lo.max(hi))
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(20000))]
 
@@ -778,10 +786,7 @@ mod tests {
         ) {
             let (mult, sh) = ([m], [shift]);
             let stage = OutputStage { multiplier: &mult, shift: &sh, offset, min: lo.min(hi), max: lo.max(hi) };
-            let want = crate::fixedpoint::multiply_by_quantized_multiplier(acc, m, shift)
-                .saturating_add(offset)
-                .clamp(lo.min(hi), lo.max(hi));
-            prop_assert_eq!(Requant::new(&stage, 0).value(acc), want);
+            prop_assert_eq!(Requant::new(&stage, 0).value(acc), output_stage(acc, m, shift, offset, lo, hi));
         }
 
         /// The resolved output stage equals `OutputStage::apply`.
@@ -795,10 +800,7 @@ mod tests {
         ) {
             let (mult, sh) = ([m], [shift]);
             let stage = OutputStage { multiplier: &mult, shift: &sh, offset, min: lo.min(hi), max: lo.max(hi) };
-            let want = crate::fixedpoint::multiply_by_quantized_multiplier(acc, m, shift)
-                .saturating_add(offset)
-                .clamp(lo.min(hi), lo.max(hi));
-            prop_assert_eq!(Requant::new(&stage, 0).value(acc), want);
+            prop_assert_eq!(Requant::new(&stage, 0).value(acc), output_stage(acc, m, shift, offset, lo, hi));
         }
     }
 

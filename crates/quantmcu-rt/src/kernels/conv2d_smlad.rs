@@ -139,13 +139,13 @@ fn split(wp: &mut [u32], a: &[i8], b: &[i8]) {
     let full = a.len() / 4;
     dsp::split_pairs(a, b, wp, full);
     if full * 4 < a.len() {
-        let (a, b) = (word(&a[4 * full..]), word(&b[4 * full..]));
-        wp[4 * full..4 * full + 4].copy_from_slice(&[
-            dsp::sxtb16(a),
-            dsp::sxtb16_ror8(a),
-            dsp::sxtb16(b),
-            dsp::sxtb16_ror8(b),
-        ]);
+        // The last positions, zero-padded to a word.
+        let tail = |r: &[i8]| {
+            let mut t = [0i8; 4];
+            t[..r.len() - 4 * full].copy_from_slice(&r[4 * full..]);
+            t
+        };
+        dsp::split_pairs(&tail(a), &tail(b), &mut wp[4 * full..], 1);
     }
 }
 
@@ -209,18 +209,13 @@ fn set(xp: &mut [u32], j: usize, at: usize, v: i32) {
     *q |= if at % 4 < 2 { v } else { v << 16 };
 }
 
-/// Up to four bytes as a little-endian word (missing bytes 0).
-fn word(b: &[i8]) -> u32 {
-    b.iter().take(4).rev().fold(0, |w, &v| (w << 8) | u32::from(v as u8))
-}
-
 /// Writes pixel `k`'s (0 = A, 1 = B) `ic` offset values from element `src`
 /// of `x` into its pairs of `xp`; channels past `ic` in the last word are 0.
 #[inline(always)]
 fn expand(xp: &mut [u32], k: usize, x: Codes, src: usize, ic: usize, offset: i32) {
+    let off = dsp::pair(offset, offset);
     if x.bits >= 8 {
         // Four int8 values per word: SXTAB16 splits and offsets them.
-        let off = dsp::pair(offset, offset);
         let bytes = &x.data[src..][..ic];
         for (g, q) in xp.chunks_exact_mut(4).take(ic / 4).enumerate() {
             let v = dsp::load_u32(bytes, 4 * g);
@@ -239,7 +234,6 @@ fn expand(xp: &mut [u32], k: usize, x: Codes, src: usize, ic: usize, offset: i32
         }
         return;
     }
-    let off = dsp::pair(offset, offset);
     if x.bits == 4 && ic.is_multiple_of(8) {
         // Eight codes per word: nibble masks, then each group's pairs moved
         // to bytes 0 and 2 for UXTAB16.
