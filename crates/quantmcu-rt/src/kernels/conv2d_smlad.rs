@@ -27,8 +27,8 @@ pub const MAX_ROW: usize = 256;
 
 /// Words of the stack buffer holding the split weight rows (`4 * ceil(k /
 /// 4)` words) and the expanded pixel pairs (4 KiB: at least three pairs of
-/// the longest row; measured on the MCU, 6x6x128 1x1 convolutions need 1.14
-/// / 1.07 instructions per MAC with 4 / 5 KiB).
+/// the longest row; measured on the MCU, 6x6x128 1x1 convolutions need 1.13
+/// / 1.06 instructions per MAC with 4 / 5 KiB).
 const BUF_WORDS: usize = 1024;
 
 /// Most output pixels per chunk (the weight rows are split once per channel
