@@ -56,10 +56,11 @@ pub fn uxtab16_ror8(a: u32, x: u32) -> u32 {
     imp::uxtab16_ror8(a, x)
 }
 
-/// SMMULR: the high word of `a * b`, rounded: `(a * b + 2^31) >> 32`.
+/// SMMLAR: `acc` plus the high word of `a * b`, rounded: `acc + ((a * b +
+/// 2^31) >> 32)` (wrapping).
 #[inline(always)]
-pub fn smmulr(a: i32, b: i32) -> i32 {
-    imp::smmulr(a, b)
+pub fn smmlar(a: i32, b: i32, acc: i32) -> i32 {
+    imp::smmlar(a, b, acc)
 }
 
 /// QADD: `a + b` saturated to the `i32` range.
@@ -105,32 +106,95 @@ pub fn load_u32(b: &[i8], at: usize) -> u32 {
     imp::load_u32(b)
 }
 
-/// Dot products of `pairs = out[0].len() / 2` pixel pairs with two weight
-/// rows, `words` groups of 4 channels, all as halfword pairs: pair `q` is
-/// `x[4 q words..][..4 words]`, per group `[A (c, c+2), A (c+1, c+3), B (c,
-/// c+2), B (c+1, c+3)]`; `w` holds per group `[row0 (c, c+2), row0 (c+1,
-/// c+3), row1 (c, c+2), row1 (c+1, c+3)]`. Writes `out[r][2q] = bias[r] +
-/// A.row_r` and `out[r][2q + 1] = bias[r] + B.row_r` (wrapping). On the
-/// target one loop of 2 groups (2 LDM of the pixels, 4 LDM of the weights,
-/// 16 SMLAD) plus 2 instructions per 32 MACs, and about 16 per pixel pair.
+/// Most groups of 4 row positions [`dot_pairs_2x2`] takes (rows of up to 256
+/// values).
+pub const MAX_GROUPS: usize = 64;
+
+/// A requantization in its short form (`kernels::conv2d::Requant` says when
+/// it applies): Q31 `multiplier` in `[2^30, 2^31)`, right shift `right` in
+/// `1..=29`, `round = 2^(right-1) + output_offset * 2^right`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShortRequant {
+    pub multiplier: i32,
+    pub round: i32,
+    pub right: u32,
+}
+
+impl ShortRequant {
+    /// `(smmulr(qadd(acc, acc), multiplier) + (acc < 0 ? -1 : 0) + round) >>
+    /// right`, wrapping: the TFLite rounding (ties away from zero) plus the
+    /// output offset, before the clamp. One SMMLAR adds the rounded high word
+    /// to the constant and the sign correction; the accumulator's sign
+    /// stands in for the high word's (they differ only when the high word is
+    /// 0, where the correction cannot change the shifted result).
+    #[inline(always)]
+    pub fn scaled(&self, acc: i32) -> i32 {
+        smmlar(qadd(acc, acc), self.multiplier, self.round.wrapping_add(acc >> 31)) >> self.right
+    }
+}
+
+/// Element offsets of output pixels, their largest computed once (a
+/// [`PairSums::Int8`] checks its stores against it).
+#[derive(Clone, Copy, Debug)]
+pub struct Offsets<'a> {
+    at: &'a [usize],
+    max: usize,
+}
+
+impl<'a> Offsets<'a> {
+    pub fn new(at: &'a [usize]) -> Self {
+        let max = at.iter().max().copied().unwrap_or(0);
+        Offsets { at, max }
+    }
+}
+
+/// Where [`dot_pairs_2x2`] puts the dot product of row `r` with pixel `i`
+/// (pair `q` holds pixels `2q` and `2q + 1`).
+pub enum PairSums<'a> {
+    /// `sums[r][i]`: `bias[r]` plus the dot product.
+    Raw([&'a mut [i32]; 2]),
+    /// `ssat::<8>(q[r].scaled(bias[r] + dot))` stored as element `base[r] +
+    /// at[i]` of `y`: the whole int8 output stage, fused into the loop.
+    Int8 {
+        y: &'a mut [i8],
+        at: Offsets<'a>,
+        base: [usize; 2],
+        q: [ShortRequant; 2],
+    },
+}
+
+/// Dot products of `pairs` pixel pairs with two weight rows, `words` groups
+/// of 4 positions, all as halfword pairs: pair `q` is `x[4 q words..][..4
+/// words]`, per group `[A (c, c+2), A (c+1, c+3), B (c, c+2), B (c+1,
+/// c+3)]`; `w` holds per group `[row0 (c, c+2), row0 (c+1, c+3), row1 (c,
+/// c+2), row1 (c+1, c+3)]`. Each sum is `bias[r]` plus the dot product
+/// (wrapping), handed over as `out` says. On the target each pair jumps into
+/// one unrolled block of [`MAX_GROUPS`] groups at the group its row needs
+/// (no loop counter: 2 LDM and 8 SMLAD per group, 16 MACs), then about 14
+/// instructions store the four sums or 40 requantize and store them.
 ///
 /// # Panics
 ///
-/// Panics if `words == 0`, `out[1]` is shorter than `out[0]` or `x`/`w` are
-/// shorter than stated.
+/// Panics if `words` is not in `1..=MAX_GROUPS`, `x`, `w` or the outputs are
+/// shorter than stated, an output element lies outside `y`, or a `right`
+/// shift exceeds 31.
 #[inline(always)]
-pub fn dot_pairs_2x2(x: &[u32], w: &[u32], words: usize, bias: [i32; 2], out: [&mut [i32]; 2]) {
-    let pairs = out[0].len() / 2;
+pub fn dot_pairs_2x2(x: &[u32], w: &[u32], words: usize, pairs: usize, bias: [i32; 2], out: PairSums) {
     assert!(
-        words > 0
-            && words <= u16::MAX as usize
+        (1..=MAX_GROUPS).contains(&words)
             && pairs <= u16::MAX as usize
-            && out[1].len() >= 2 * pairs
             && w.len() >= 4 * words
             && x.len() >= 4 * words * pairs
     );
+    match &out {
+        PairSums::Raw(sums) => assert!(sums.iter().all(|s| s.len() >= 2 * pairs)),
+        PairSums::Int8 { y, at, base, q } => {
+            let last = at.max.checked_add(base[0].max(base[1]));
+            assert!(at.at.len() >= 2 * pairs && last.is_some_and(|e| e < y.len()) && q.iter().all(|q| q.right <= 31));
+        }
+    }
     if pairs > 0 {
-        imp::dot_pairs_2x2(x, w, words, bias, out, pairs);
+        imp::dot_pairs_2x2(x, w, words, pairs, bias, out);
     }
 }
 
@@ -293,9 +357,10 @@ mod imp {
     }
 
     #[inline(always)]
-    pub fn dot_pairs_2x2(x: &[u32], w: &[u32], words: usize, bias: [i32; 2], out: [&mut [i32]; 2], pairs: usize) {
-        let [out0, out1] = out;
+    pub fn dot_pairs_2x2(x: &[u32], w: &[u32], words: usize, pairs: usize, bias: [i32; 2], out: super::PairSums) {
+        let mut out = out;
         for (q, xq) in x.chunks_exact(4 * words).take(pairs).enumerate() {
+            // Rows 0 and 1 with pixels A and B.
             let mut acc = [bias[0], bias[0], bias[1], bias[1]];
             for (g, wg) in xq.chunks_exact(4).zip(w.chunks_exact(4)) {
                 for r in 0..2 {
@@ -304,8 +369,15 @@ mod imp {
                     acc[2 * r + 1] = smlad(g[3], o, smlad(g[2], e, acc[2 * r + 1]));
                 }
             }
-            out0[2 * q..2 * q + 2].copy_from_slice(&acc[..2]);
-            out1[2 * q..2 * q + 2].copy_from_slice(&acc[2..]);
+            for (k, &acc) in acc.iter().enumerate() {
+                let (r, i) = (k / 2, 2 * q + k % 2);
+                match &mut out {
+                    super::PairSums::Raw(sums) => sums[r][i] = acc,
+                    super::PairSums::Int8 { y, at, base, q } => {
+                        y[base[r] + at.at[i]] = ssat::<8>(q[r].scaled(acc)) as i8;
+                    }
+                }
+            }
         }
     }
 
@@ -370,8 +442,8 @@ mod imp {
     }
 
     #[inline(always)]
-    pub fn smmulr(a: i32, b: i32) -> i32 {
-        ((i64::from(a) * i64::from(b) + (1 << 31)) >> 32) as i32
+    pub fn smmlar(a: i32, b: i32, acc: i32) -> i32 {
+        acc.wrapping_add(((i64::from(a) * i64::from(b) + (1 << 31)) >> 32) as i32)
     }
 
     #[inline(always)]
@@ -557,87 +629,219 @@ mod imp {
     }
 
     /// One group of `dot_pairs_2x2`: pixels r0-r3 (LDM from r12), weight
-    /// pairs r4/r5 (two LDM from lr), accumulators r8-r11.
+    /// pairs r4-r7 (LDM from lr), accumulators r8-r11 (A row 0, B row 0, A
+    /// row 1, B row 1). Ten 32-bit instructions, 40 bytes.
     macro_rules! group_2x2 {
         () => {
-            "ldm r12!, {{r0, r1, r2, r3}}
-            ldm lr!, {{r4, r5}}
+            "ldm.w r12!, {{r0, r1, r2, r3}}
+            ldm.w lr!, {{r4, r5, r6, r7}}
             smlad r8, r0, r4, r8
             smlad r8, r1, r5, r8
             smlad r9, r2, r4, r9
             smlad r9, r3, r5, r9
-            ldm lr!, {{r4, r5}}
-            smlad r10, r0, r4, r10
-            smlad r10, r1, r5, r10
-            smlad r11, r2, r4, r11
-            smlad r11, r3, r5, r11
+            smlad r10, r0, r6, r10
+            smlad r10, r1, r7, r10
+            smlad r11, r2, r6, r11
+            smlad r11, r3, r7, r11
             "
         };
     }
 
+    /// The pair loop of `dot_pairs_2x2` around the tail `$tail` (the sums in
+    /// r8-r11; it ends with "subs ...; bne 4b" over the pairs left). Entry: r0
+    /// points at the state `[w, skip, bias0, bias1, ...]` whose first 7 words
+    /// are pushed (the caller pushed the rest first), `skip` turned into the
+    /// entry address (`MAX_GROUPS - words` groups into the block, Thumb bit
+    /// set). Per pair: biases into the accumulators, weights rewound, a jump
+    /// into the block. r6 and r7 (LLVM's base and frame pointers, never
+    /// operands: every operand is pinned elsewhere) are saved and restored
+    /// by the caller's `push`/`pop`.
+    macro_rules! pair_loop {
+        ($tail:expr) => {
+            concat!(
+                "ldm r0, {{r1, r2, r3, r4, r5, r6, r7}}
+                adr.w r8, 5f
+                add r2, r2, r8
+                orr r2, r2, #1
+                push {{r1, r2, r3, r4, r5, r6, r7}}
+                4:
+                ldrd r8, r10, [sp, #8]
+                mov r9, r8
+                mov r11, r10
+                ldr lr, [sp]
+                ldr pc, [sp, #4]
+                .p2align 2
+                5:
+                .rept {groups}
+                ",
+                group_2x2!(),
+                ".endr
+                ",
+                $tail
+            )
+        };
+    }
+
+    /// Requantizes accumulator `$a` to int8 in place with the multiplier,
+    /// constant and shift in `$m`, `$r`, `$s` (`ShortRequant::scaled`, then
+    /// SSAT); r6, r7 scratch.
+    macro_rules! requant_int8 {
+        ($a:literal, $m:literal, $r:literal, $s:literal) => {
+            concat!(
+                "qadd r6, ",
+                $a,
+                ", ",
+                $a,
+                "\n",
+                "add r7, ",
+                $r,
+                ", ",
+                $a,
+                ", asr #31\n",
+                "smmlar ",
+                $a,
+                ", r6, ",
+                $m,
+                ", r7\n",
+                "asr ",
+                $a,
+                ", ",
+                $a,
+                ", ",
+                $s,
+                "\n",
+                "ssat ",
+                $a,
+                ", #8, ",
+                $a,
+                "\n"
+            )
+        };
+    }
+
     #[inline(always)]
-    pub fn dot_pairs_2x2(x: &[u32], w: &[u32], words: usize, bias: [i32; 2], out: [&mut [i32]; 2], pairs: usize) {
-        // The loop's memory-held state, addressed through r7: weights,
-        // groups, the two biases, the two output cursors, pairs left.
-        let [out0, out1] = out;
-        let mut state: [u32; 7] = [
-            w.as_ptr() as u32,
-            words as u32,
-            bias[0] as u32,
-            bias[1] as u32,
-            out0.as_mut_ptr() as u32,
-            out1.as_mut_ptr() as u32,
-            pairs as u32,
-        ];
-        // SAFETY: the caller checked `pairs > 0`, `words > 0`, that `x`
-        // holds `4 * words * pairs` words, `w` holds `4 * words` words and
-        // both outputs `2 * pairs` words: the loop reads exactly those
-        // (aligned LDM), writes two words per pair to each output cursor
-        // and the 7-word `state`. Two groups per turn; an odd count enters
-        // the second group first. r6 and r7 (LLVM's base and frame
-        // pointers, never operands: every operand is pinned elsewhere) are
-        // saved and restored around their use.
-        unsafe {
-            asm!(
-                "push {{r6, r7}}",
-                "mov r7, r0",
-                "4:",
-                "ldrd r8, r10, [r7, #8]",
-                "mov r9, r8",
-                "mov r11, r10",
-                "ldrd lr, r6, [r7]",
-                "lsrs r6, r6, #1",
-                "bcc 2f",
-                "adds r6, r6, #1",
-                "b 3f",
-                "2:",
-                group_2x2!(),
-                "3:",
-                group_2x2!(),
-                "subs r6, r6, #1",
-                "bne 2b",
-                "ldrd r0, r1, [r7, #16]",
-                "strd r8, r9, [r0], #8",
-                "strd r10, r11, [r1], #8",
-                "strd r0, r1, [r7, #16]",
-                "ldr r0, [r7, #24]",
-                "subs r0, r0, #1",
-                "str r0, [r7, #24]",
-                "bne 4b",
-                "pop {{r6, r7}}",
-                inout("r0") state.as_mut_ptr() => _,
-                inout("r12") x.as_ptr() => _,
-                out("r1") _,
-                out("r2") _,
-                out("r3") _,
-                out("r4") _,
-                out("r5") _,
-                out("r8") _,
-                out("r9") _,
-                out("r10") _,
-                out("r11") _,
-                out("lr") _,
-            );
+    pub fn dot_pairs_2x2(x: &[u32], w: &[u32], words: usize, pairs: usize, bias: [i32; 2], out: super::PairSums) {
+        let skip = ((super::MAX_GROUPS - words) * 40) as u32;
+        let [bias0, bias1] = bias.map(|b| b as u32);
+        match out {
+            super::PairSums::Raw([out0, out1]) => {
+                let state: [u32; 7] = [
+                    w.as_ptr() as u32,
+                    skip,
+                    bias0,
+                    bias1,
+                    out0.as_mut_ptr() as u32,
+                    out1.as_mut_ptr() as u32,
+                    out0[2 * pairs..].as_ptr() as u32,
+                ];
+                // SAFETY: the caller checked `pairs > 0`, `words` in
+                // `1..=MAX_GROUPS`, that `x` holds `4 * words * pairs` words,
+                // `w` `4 * words` words and both outputs `2 * pairs` words:
+                // each pair runs the block's last `words` groups, reading
+                // exactly its pixels and the weights (aligned LDM), and
+                // writes two words to each output cursor, until the first
+                // reaches `out0[2 * pairs..]` (pairs > 0). The state is
+                // copied onto the stack (7 words) and dropped at the end.
+                unsafe {
+                    asm!(
+                        "push {{r6, r7}}",
+                        pair_loop!(
+                            "ldrd r0, r1, [sp, #16]
+                            strd r8, r9, [r0], #8
+                            strd r10, r11, [r1], #8
+                            strd r0, r1, [sp, #16]
+                            ldr r2, [sp, #24]
+                            cmp r0, r2
+                            bne 4b
+                            add sp, #28
+                            "
+                        ),
+                        "pop {{r6, r7}}",
+                        groups = const super::MAX_GROUPS,
+                        inout("r0") state.as_ptr() => _,
+                        inout("r12") x.as_ptr() => _,
+                        out("r1") _,
+                        out("r2") _,
+                        out("r3") _,
+                        out("r4") _,
+                        out("r5") _,
+                        out("r8") _,
+                        out("r9") _,
+                        out("r10") _,
+                        out("r11") _,
+                        out("lr") _,
+                    );
+                }
+            }
+            super::PairSums::Int8 { y, at, base, q } => {
+                let y = y.as_mut_ptr() as u32;
+                let state: [u32; 14] = [
+                    w.as_ptr() as u32,
+                    skip,
+                    bias0,
+                    bias1,
+                    at.at.as_ptr() as u32,
+                    y + base[0] as u32,
+                    y + base[1] as u32,
+                    at.at[2 * pairs..].as_ptr() as u32,
+                    q[0].multiplier as u32,
+                    q[1].multiplier as u32,
+                    q[0].round as u32,
+                    q[1].round as u32,
+                    q[0].right,
+                    q[1].right,
+                ];
+                // SAFETY: as for `Raw` (the state's last 7 words pushed
+                // first, 14 words dropped at the end), except that each pair
+                // reads two offsets from the `at` cursor (until it reaches
+                // `at[2 * pairs..]`, checked to exist) and writes one byte
+                // at `base[r] + at[i]` for its pixels `i` and rows `r`, all
+                // inside `y` (checked by the caller).
+                unsafe {
+                    asm!(
+                        "push {{r6, r7}}",
+                        "add r8, r0, #28",
+                        "ldm r8, {{r1, r2, r3, r4, r5, r6, r7}}",
+                        "push {{r1, r2, r3, r4, r5, r6, r7}}",
+                        pair_loop!(concat!(
+                            "add lr, sp, #32
+                            ldm lr, {{r0, r1, r2, r3, r4, r5}}
+                            ",
+                            requant_int8!("r8", "r0", "r2", "r4"),
+                            requant_int8!("r9", "r0", "r2", "r4"),
+                            requant_int8!("r10", "r1", "r3", "r5"),
+                            requant_int8!("r11", "r1", "r3", "r5"),
+                            "ldr r0, [sp, #16]
+                            ldrd r6, r7, [r0], #8
+                            str r0, [sp, #16]
+                            ldrd r2, r3, [sp, #20]
+                            strb r8, [r2, r6]
+                            strb r9, [r2, r7]
+                            strb r10, [r3, r6]
+                            strb r11, [r3, r7]
+                            ldr r1, [sp, #28]
+                            cmp r0, r1
+                            bne 4b
+                            add sp, #56
+                            "
+                        )),
+                        "pop {{r6, r7}}",
+                        groups = const super::MAX_GROUPS,
+                        inout("r0") state.as_ptr() => _,
+                        inout("r12") x.as_ptr() => _,
+                        out("r1") _,
+                        out("r2") _,
+                        out("r3") _,
+                        out("r4") _,
+                        out("r5") _,
+                        out("r8") _,
+                        out("r9") _,
+                        out("r10") _,
+                        out("r11") _,
+                        out("lr") _,
+                    );
+                }
+            }
         }
     }
 
@@ -795,10 +999,10 @@ mod imp {
     }
 
     #[inline(always)]
-    pub fn smmulr(a: i32, b: i32) -> i32 {
+    pub fn smmlar(a: i32, b: i32, acc: i32) -> i32 {
         let r: i32;
         unsafe {
-            asm!("smmulr {r}, {a}, {b}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b,
+            asm!("smmlar {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, c = in(reg) acc,
                  options(pure, nomem, nostack, preserves_flags));
         }
         r
@@ -891,7 +1095,7 @@ mod tests {
             prop_assert_eq!(lanes(uxtab16_ror8(a, b)), [add(al, ubyte(1)), add(ah, ubyte(3))]);
             prop_assert_eq!(lanes(pair(al as i32, ah as i32)), [al, ah]);
             let (x, y) = (a as i32, b as i32);
-            prop_assert_eq!(i64::from(smmulr(x, y)), (i64::from(x) * i64::from(y) + (1 << 31)) >> 32);
+            prop_assert_eq!(smmlar(x, y, acc), wrap(i64::from(acc) + ((i64::from(x) * i64::from(y) + (1 << 31)) >> 32)));
             prop_assert_eq!(i64::from(qadd(x, y)), (i64::from(x) + i64::from(y)).clamp(i32::MIN.into(), i32::MAX.into()));
             prop_assert_eq!(ssat::<8>(x), x.clamp(-128, 127));
             prop_assert_eq!(usat::<4>(x), x.clamp(0, 15));

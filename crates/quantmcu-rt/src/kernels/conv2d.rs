@@ -23,10 +23,11 @@
 //! through [`super::conv2d_smlad`] instead; [`conv2d_portable`] is always
 //! the code above.
 
-use super::conv2d_smlad::{conv2d_smlad, is_smlad_conv};
+use super::conv2d_smlad::{conv2d_smlad, is_smlad_conv, Sink};
 use super::{OutputStage, TapRange, Window, WindowMut};
+use crate::dsp::ShortRequant;
 use crate::geometry::Geometry;
-use crate::lowbit::Codes;
+use crate::lowbit::{Codes, Outlier};
 
 /// Constants of one convolution.
 #[derive(Clone, Copy, Debug)]
@@ -156,27 +157,35 @@ pub fn smlad(p: &Conv2dParams, x: Window, y: WindowMut) {
         rect: x.rect,
         bits: 8,
     };
-    let mut put = |o: usize, at: &[usize], acc: &[i32]| {
-        let q = Requant::new(&p.output, o);
-        let y = &mut y.data[o..];
-        let outs = at.iter().zip(acc);
-        if q.saturates(true, 8) {
-            for (&at, &acc) in outs {
-                y[at] = crate::dsp::ssat::<8>(q.scaled(acc)) as i8;
-            }
-        } else {
-            for (&at, &acc) in outs {
+    let _ = conv2d_smlad(p, codes, y.rect, &mut Int8Sink { p, y: y.data });
+}
+
+/// [`smlad`]'s output: the kernel requantizes channels in the short form
+/// with a whole int8 clamp itself, [`Sink::emit`] the others.
+struct Int8Sink<'a, 'p> {
+    p: &'a Conv2dParams<'p>,
+    y: &'a mut [i8],
+}
+
+impl Sink for Int8Sink<'_, '_> {
+    fn emit(&mut self, o: usize, at: &[usize], acc: [&[i32]; 2]) -> Result<(), Outlier> {
+        for (c, acc) in acc.into_iter().enumerate().filter(|(_, acc)| !acc.is_empty()) {
+            let q = Requant::new(&self.p.output, o + c);
+            let y = &mut self.y[o + c..];
+            for (&at, &acc) in at.iter().zip(acc) {
                 y[at] = q.value(acc) as i8;
             }
         }
-    };
-    let _ = conv2d_smlad(p, codes, y.rect, &mut |o, at, [acc0, acc1]| {
-        put(o, at, acc0);
-        if !acc1.is_empty() {
-            put(o + 1, at, acc1);
-        }
         Ok(())
-    });
+    }
+
+    fn int8(&mut self, o: usize, o1: usize) -> Option<(&mut [i8], [ShortRequant; 2])> {
+        let q = [
+            Requant::new(&self.p.output, o).int8()?,
+            Requant::new(&self.p.output, o1).int8()?,
+        ];
+        Some((&mut *self.y, q))
+    }
 }
 
 /// 1x1, unpadded: the output rect's pixels in raster order, [`PIXELS`] at a
@@ -402,7 +411,8 @@ pub(crate) fn dot_packed(xp: &[i32], w: &[i8]) -> [i32; PIXELS] {
 /// when it does, the exact and the short results both lie beyond the clamp),
 /// and `(h + (h < 0 ? -1 : 0) + 2^(s-1) + offset 2^s) >> s` is the rounding
 /// divide (ties away from zero) plus the output offset (it cannot overflow
-/// since `|h| <= 2^30` there and the constant is kept within `2^29`).
+/// since `|h| <= 2^30` there and the constant is kept within `2^29`):
+/// [`ShortRequant::scaled`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Requant {
     multiplier: i32,
@@ -472,8 +482,23 @@ impl Requant {
     /// The short form before the clamp (only meaningful when it applies).
     #[inline(always)]
     pub(crate) fn scaled(&self, acc: i32) -> i32 {
-        let h = crate::dsp::smmulr(crate::dsp::qadd(acc, acc), self.multiplier);
-        (h.wrapping_add(h >> 31) + self.round) >> self.right
+        self.short_form().scaled(acc)
+    }
+
+    /// The short form's constants.
+    #[inline(always)]
+    fn short_form(&self) -> ShortRequant {
+        ShortRequant {
+            multiplier: self.multiplier,
+            round: self.round,
+            right: self.right,
+        }
+    }
+
+    /// The short form when [`Requant::value`] is it saturated to int8.
+    #[inline(always)]
+    pub(crate) fn int8(&self) -> Option<ShortRequant> {
+        self.saturates(true, 8).then(|| self.short_form())
     }
 
     /// [`Requant::value`] by TFLite's formula.

@@ -11,19 +11,21 @@
 //! word of four weights (positions `p, p+2` then `p+1, p+3`); then two output
 //! channels at a time, their weight rows are split into halfword pairs once
 //! and [`dsp::dot_pairs_2x2`] runs every pixel pair of the chunk (no
-//! unpacking in the inner loop: 2 LDM and 8 SMLAD per 16 MACs). A 1x1
+//! unpacking in the inner loop: 2 LDM and 8 SMLAD per 16 MACs), handing the
+//! sums to a [`Sink`] or, for int8 outputs in the short requantization form,
+//! requantizing and storing them itself. A 1x1
 //! convolution expands int8 input a word at a time, 4- and 2-bit codes a
 //! word or byte at a time. Offset values must fit an `i16`
 //! ([`dsp::offset_values_fit_lane`]).
 
 use super::conv2d::Conv2dParams;
 use super::TapRange;
-use crate::dsp;
+use crate::dsp::{self, PairSums};
 use crate::geometry::Rect;
 use crate::lowbit::{Codes, Outlier};
 
 /// Longest filter row `kh * kw * ic`.
-pub const MAX_ROW: usize = 256;
+pub const MAX_ROW: usize = 4 * dsp::MAX_GROUPS;
 
 /// Words of the stack buffer holding the split weight rows (`4 * ceil(k /
 /// 4)` words) and the expanded pixel pairs (4 KiB: at least three pairs of
@@ -47,25 +49,42 @@ pub fn is_smlad_conv(p: &Conv2dParams, bits: u32) -> bool {
         && dsp::offset_values_fit_lane(p.input_offset, bits)
 }
 
-/// The consumer of [`conv2d_smlad`]'s accumulators: `(o, at, [acc_o,
-/// acc_o+1])`, `acc_c[i]` belonging to channel `c` of the pixel at element
-/// index `at[i]`; `acc_o+1` is empty when `o` is the last channel.
-pub type Emit<'a> = dyn FnMut(usize, &[usize], [&[i32]; 2]) -> Result<(), Outlier> + 'a;
+/// The consumer of [`conv2d_smlad`]'s accumulators; any `FnMut` with
+/// [`Sink::emit`]'s signature is one.
+pub trait Sink {
+    /// Takes `(o, at, [acc_o, acc_o+1])`, `acc_c[i]` belonging to channel `c`
+    /// of the pixel at element index `at[i]`; `acc_o+1` is empty when `o` is
+    /// the last channel. An `Err` stops the kernel.
+    fn emit(&mut self, o: usize, at: &[usize], acc: [&[i32]; 2]) -> Result<(), Outlier>;
+
+    /// An int8 output map and the requantizations of channels `o` and `o1`
+    /// when the kernel may write those channels itself: element `at + c` of
+    /// the map is `ssat::<8>(q_c.scaled(acc))`; `None` (the default) sends
+    /// the accumulators to [`Sink::emit`].
+    fn int8(&mut self, _o: usize, _o1: usize) -> Option<(&mut [i8], [dsp::ShortRequant; 2])> {
+        None
+    }
+}
+
+impl<F: FnMut(usize, &[usize], [&[i32]; 2]) -> Result<(), Outlier>> Sink for F {
+    fn emit(&mut self, o: usize, at: &[usize], acc: [&[i32]; 2]) -> Result<(), Outlier> {
+        self(o, at, acc)
+    }
+}
 
 /// Computes `acc` for every output pixel of `out` and output channel and
-/// hands them to `emit` ([`Emit`]) two channels and up to [`CHUNK`] pixels at
-/// a time in raster order,
-/// stopping at the first `Err` of `emit`. `x` must hold
-/// `p.geometry.input_rect(&out)`; `p` must satisfy [`is_smlad_conv`]. Not
-/// inlined and `emit` dynamic (called once per channel and chunk): one copy
-/// of the kernel serves every output width.
+/// hands them to `sink` two channels and up to [`CHUNK`] pixels at a time in
+/// raster order ([`Sink::int8`], else [`Sink::emit`]), stopping at the first
+/// `Err`. `x` must hold `p.geometry.input_rect(&out)`; `p` must satisfy
+/// [`is_smlad_conv`]. Not inlined and `sink` dynamic (called once per channel
+/// pair and chunk): one copy of the kernel serves every output width.
 ///
 /// # Panics
 ///
 /// Panics if `x` lacks pixels the output rect reads or the filter/bias are
 /// shorter than the shapes say.
 #[inline(never)]
-pub fn conv2d_smlad(p: &Conv2dParams, x: Codes, out: Rect, emit: &mut Emit) -> Result<(), Outlier> {
+pub fn conv2d_smlad(p: &Conv2dParams, x: Codes, out: Rect, sink: &mut dyn Sink) -> Result<(), Outlier> {
     let g = &p.geometry;
     let oc = g.output[2];
     let k = g.kernel[0] * g.kernel[1] * g.input[2];
@@ -87,6 +106,7 @@ pub fn conv2d_smlad(p: &Conv2dParams, x: Codes, out: Rect, emit: &mut Emit) -> R
     // point, whose offset value is 0), then expanded a word at a time.
     let int8_zero = i8::try_from(-p.input_offset).ok().filter(|_| x.bits >= 8 && !pointwise);
     let mut raw = [0i8; MAX_ROW];
+    let mut acc = [[0i32; CHUNK]; 2];
     let mut i = 0;
     while i < area {
         let n = (area - i).min(chunk);
@@ -108,22 +128,41 @@ pub fn conv2d_smlad(p: &Conv2dParams, x: Codes, out: Rect, emit: &mut Emit) -> R
                 gather(xp, j % 2, x, p, oy, ox);
             }
         }
-        let mut acc = [[0i32; CHUNK]; 2];
+        let offsets = dsp::Offsets::new(&at[..2 * pairs]);
         let mut o = 0;
         while o < oc {
             let o1 = (o + 1).min(oc - 1);
             split(wp, &p.filter[o * k..][..k], &p.filter[o1 * k..][..k]);
-            let [acc0, acc1] = &mut acc;
             let xs = &pixels[..pairs * pair_words];
-            dsp::dot_pairs_2x2(
-                xs,
-                wp,
-                words,
-                [p.bias[o], p.bias[o1]],
-                [&mut acc0[..2 * pairs], &mut acc1[..2 * pairs]],
-            );
-            let second: &[i32] = if o1 > o { &acc1[..n] } else { &[] };
-            emit(o, &at[..n], [&acc0[..n], second])?;
+            let bias = [p.bias[o], p.bias[o1]];
+            if let Some((y, q)) = sink.int8(o, o1) {
+                let base = [o, o1];
+                dsp::dot_pairs_2x2(
+                    xs,
+                    wp,
+                    words,
+                    pairs,
+                    bias,
+                    PairSums::Int8 {
+                        y,
+                        at: offsets,
+                        base,
+                        q,
+                    },
+                );
+            } else {
+                let [acc0, acc1] = &mut acc;
+                dsp::dot_pairs_2x2(
+                    xs,
+                    wp,
+                    words,
+                    pairs,
+                    bias,
+                    PairSums::Raw([&mut acc0[..], &mut acc1[..]]),
+                );
+                let second: &[i32] = if o1 > o { &acc1[..n] } else { &[] };
+                sink.emit(o, &at[..n], [&acc0[..n], second])?;
+            }
             o += 2;
         }
         i += n;

@@ -200,7 +200,7 @@ pub fn smlad(p: &Conv2dParams, x: Codes, y: CodesMut, clean: Option<Clean>) -> R
 #[inline(never)]
 fn smlad_to<const B: u32>(p: &Conv2dParams, x: Codes, mut y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
     let even = p.geometry.output[2].is_multiple_of(2);
-    conv2d_smlad(p, x, y.rect, &mut |o, at, accs| {
+    conv2d_smlad(p, x, y.rect, &mut |o: usize, at: &[usize], accs: [&[i32]; 2]| {
         // The second channel (`o` again when there is none: no outputs).
         let o1 = o + usize::from(!accs[1].is_empty());
         let bounds = [bounds(clean.as_ref(), o), bounds(clean.as_ref(), o1)];
@@ -210,7 +210,7 @@ fn smlad_to<const B: u32>(p: &Conv2dParams, x: Codes, mut y: CodesMut, clean: Op
         let q = [Requant::new(&p.output, o), Requant::new(&p.output, o1)];
         // 4-bit codes of channels o (even) and o + 1 share a byte at every
         // pixel when the map's depth is even: written whole.
-        if B == 4 && even && o % 2 == 0 && !accs[1].is_empty() && q.iter().all(|q| q.saturates(false, 4)) {
+        if B == 4 && even && o.is_multiple_of(2) && !accs[1].is_empty() && q.iter().all(|q| q.saturates(false, 4)) {
             let [(lo0, hi0), (lo1, hi1)] = bounds;
             let (span0, span1) = (hi0.wrapping_sub(lo0) as u32, hi1.wrapping_sub(lo1) as u32);
             let data = &mut *y.data;
