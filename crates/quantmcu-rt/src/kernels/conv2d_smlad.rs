@@ -104,8 +104,9 @@ pub fn conv2d_smlad(p: &Conv2dParams, x: Codes, out: Rect, sink: &mut dyn Sink) 
     let chunk = area.div_ceil(area.div_ceil(most)).next_multiple_of(2).min(most);
     // An int8 receptive field is staged as bytes (padding taps as the zero
     // point, whose offset value is 0), then expanded a word at a time.
+    // Positions past the row hold the zero point too: whole words expand.
     let int8_zero = i8::try_from(-p.input_offset).ok().filter(|_| x.bits >= 8 && !pointwise);
-    let mut raw = [0i8; MAX_ROW];
+    let mut raw = [int8_zero.unwrap_or(0); MAX_ROW];
     let mut acc = [[0i32; CHUNK]; 2];
     let mut i = 0;
     while i < area {
@@ -122,8 +123,11 @@ pub fn conv2d_smlad(p: &Conv2dParams, x: Codes, out: Rect, sink: &mut dyn Sink) 
                 expand(xp, j % 2, x, src, k, p.input_offset);
             } else if let Some(zero) = int8_zero {
                 stage(&mut raw[..k], x, p, oy, ox, zero);
-                let field = Codes { data: &raw[..k], ..x };
-                expand(xp, j % 2, field, 0, k, p.input_offset);
+                let field = Codes {
+                    data: &raw[..4 * words],
+                    ..x
+                };
+                expand(xp, j % 2, field, 0, 4 * words, p.input_offset);
             } else {
                 gather(xp, j % 2, x, p, oy, ox);
             }
@@ -196,6 +200,12 @@ fn stage(raw: &mut [i8], x: Codes, p: &Conv2dParams, oy: usize, ox: usize, zero:
     let [kh, kw] = g.kernel;
     let ry = TapRange::new(oy, g.stride[0], g.pad[0], g.dilation[0], kh, g.input[0]);
     let rx = TapRange::new(ox, g.stride[1], g.pad[1], g.dilation[1], kw, g.input[1]);
+    if ry.full(kh) && rx.full(kw) && rx.step == 1 {
+        // Inside the input (most pixels): one copy per kernel row.
+        let top = x.rect.offset(ry.at(0), rx.at(0), ic);
+        dsp::copy_rows(raw, &x.data[top..], kw * ic, ry.step * x.rect.w * ic);
+        return;
+    }
     for (ky, row) in raw.chunks_exact_mut(kw * ic).enumerate() {
         if !(ry.lo..ry.hi).contains(&ky) || rx.lo == rx.hi {
             row.fill(zero);
@@ -256,8 +266,8 @@ fn expand(xp: &mut [u32], k: usize, x: Codes, src: usize, ic: usize, offset: i32
     if x.bits >= 8 {
         // Four int8 values per word: SXTAB16 splits and offsets them.
         let bytes = &x.data[src..][..ic];
-        for (g, q) in xp.chunks_exact_mut(4).take(ic / 4).enumerate() {
-            let v = dsp::load_u32(bytes, 4 * g);
+        for (q, v) in xp.chunks_exact_mut(4).zip(bytes.chunks_exact(4)) {
+            let v = dsp::load_u32(v, 0);
             q[2 * k] = dsp::sxtab16(off, v);
             q[2 * k + 1] = dsp::sxtab16_ror8(off, v);
         }
