@@ -283,6 +283,40 @@ pub fn window_3x3<const M: u32>(
     imp::window_3x3::<M>(acc, x, dx, dy, w, offset, shift)
 }
 
+/// The int8 output stage of four channels fused with their 3x3 windows of
+/// int8 words along a row: output `i`'s accumulators are [`window_3x3`]
+/// (`M == 0`) from `bias` on the window at `x[i * sx..]`, and `y[i * sy +
+/// j] = ssat::<8>(q[j].scaled(acc[j]))` for channels `j < 4`. On the target
+/// one loop of about 123 instructions per output (36 MACs).
+///
+/// # Panics
+///
+/// Panics if `n == 0`, `w` has fewer than 18 words, `dx > dy`, the strides
+/// exceed `i32::MAX / 4`, `x` or `y` is shorter than the last output needs,
+/// or a `right` shift exceeds 31.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub fn window_3x3_row_int8(
+    x: &[i8],
+    [dx, dy, sx]: [usize; 3],
+    w: &[u32],
+    offset: u32,
+    bias: [i32; 4],
+    q: &[ShortRequant; 4],
+    y: &mut [i8],
+    sy: usize,
+    n: usize,
+) {
+    let most = (i32::MAX / 4) as usize;
+    assert!(n > 0 && w.len() >= 18 && dx <= dy && dy <= most && sx <= most && sy <= most);
+    let last = (n - 1)
+        .checked_mul(sx.max(sy))
+        .and_then(|e| e.checked_add(2 * dy + 2 * dx + 4));
+    assert!(last.is_some() && (n - 1) * sx + 2 * dy + 2 * dx + 4 <= x.len() && (n - 1) * sy + 4 <= y.len());
+    assert!(q.iter().all(|q| q.right <= 31));
+    imp::window_3x3_row_int8(x, [dx, dy, sx], w, offset, bias, q, y, sy, n);
+}
+
 /// One channel's 3x3 window sums along a row of a plane: for output `i`,
 /// rows `k = 0, 1, 2` are the words at `x[i * SX + k * step..]`, each split
 /// with `offset` into pairs (bytes 0/2 and 1/3) and multiplied with `w[2k]`
@@ -375,6 +409,27 @@ mod imp {
             tap::<M>(&mut acc, load_u32(&x[(t / 3) * dy + (t % 3) * dx..]), w, offset, shift);
         }
         acc
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub fn window_3x3_row_int8(
+        x: &[i8],
+        [dx, dy, sx]: [usize; 3],
+        w: &[u32],
+        offset: u32,
+        bias: [i32; 4],
+        q: &[super::ShortRequant; 4],
+        y: &mut [i8],
+        sy: usize,
+        n: usize,
+    ) {
+        for i in 0..n {
+            let acc = window_3x3::<0>(bias, &x[i * sx..], dx, dy, w, offset, 0);
+            for (j, (&a, q)) in acc.iter().zip(q).enumerate() {
+                y[i * sy + j] = ssat::<8>(q.scaled(a)) as i8;
+            }
+        }
     }
 
     #[inline(always)]
@@ -875,6 +930,120 @@ mod imp {
                     );
                 }
             }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub fn window_3x3_row_int8(
+        x: &[i8],
+        [dx, dy, sx]: [usize; 3],
+        w: &[u32],
+        offset: u32,
+        bias: [i32; 4],
+        q: &[super::ShortRequant; 4],
+        y: &mut [i8],
+        sy: usize,
+        n: usize,
+    ) {
+        let y = y.as_mut_ptr() as u32;
+        // The loop's state (28 words, copied onto the stack): biases, the
+        // window's row step and tap step, weights, offset pair, input and
+        // output cursors and strides, output end, the four right shifts,
+        // (multiplier, constant) per channel, padding.
+        let state: [u32; 28] = [
+            bias[0] as u32,
+            bias[1] as u32,
+            bias[2] as u32,
+            bias[3] as u32,
+            dy.wrapping_sub(2 * dx) as u32,
+            dx as u32,
+            w.as_ptr() as u32,
+            offset,
+            x.as_ptr() as u32,
+            y,
+            sx as u32,
+            sy as u32,
+            y + (n * sy) as u32,
+            q[0].right,
+            q[1].right,
+            q[2].right,
+            q[3].right,
+            q[0].multiplier as u32,
+            q[0].round as u32,
+            q[1].multiplier as u32,
+            q[1].round as u32,
+            q[2].multiplier as u32,
+            q[2].round as u32,
+            q[3].multiplier as u32,
+            q[3].round as u32,
+            0,
+            0,
+            0,
+        ];
+        // SAFETY: the caller checked `n > 0`, that output `i`'s window (the
+        // words at `x + i sx + ky dy + kx dx`, unaligned LDR) lies inside `x`,
+        // the 18 weight words (LDRD) inside `w`, and the word stored at `y +
+        // i sy` (unaligned STR) inside `y`; the loop stops when the output
+        // cursor reaches `y + n sy`. The state is copied onto the stack (28
+        // words) and dropped at the end; r6 and r7 (LLVM's base and frame
+        // pointers, never operands) are saved and restored.
+        unsafe {
+            asm!(
+                "push {{r6, r7}}",
+                "add r0, r0, #112",
+                "ldmdb r0!, {{r1, r2, r3, r4, r5, r6, r7}}",
+                "push {{r1, r2, r3, r4, r5, r6, r7}}",
+                "ldmdb r0!, {{r1, r2, r3, r4, r5, r6, r7}}",
+                "push {{r1, r2, r3, r4, r5, r6, r7}}",
+                "ldmdb r0!, {{r1, r2, r3, r4, r5, r6, r7}}",
+                "push {{r1, r2, r3, r4, r5, r6, r7}}",
+                "ldmdb r0!, {{r1, r2, r3, r4, r5, r6, r7}}",
+                "push {{r1, r2, r3, r4, r5, r6, r7}}",
+                "4:",
+                "mov r0, sp",
+                "ldm r0, {{r2, r3, r4, r5}}",
+                "ldrd r9, r11, [sp, #16]",
+                "ldrd r12, lr, [sp, #24]",
+                "ldr r10, [sp, #32]",
+                window!(decode_int8!()),
+                "add r0, sp, #52",
+                "ldm r0, {{r8, r9, r11, r12}}",
+                "ldrd r0, r1, [sp, #68]",
+                requant_int8!("r2", "r0", "r1", "r8"),
+                "ldrd r0, r1, [sp, #76]",
+                requant_int8!("r3", "r0", "r1", "r9"),
+                "ldrd r0, r1, [sp, #84]",
+                requant_int8!("r4", "r0", "r1", "r11"),
+                "ldrd r0, r1, [sp, #92]",
+                requant_int8!("r5", "r0", "r1", "r12"),
+                "bfi r2, r3, #8, #8",
+                "bfi r2, r4, #16, #8",
+                "bfi r2, r5, #24, #8",
+                "ldrd r0, r1, [sp, #32]",
+                "ldrd r6, r7, [sp, #40]",
+                "str r2, [r1]",
+                "add r0, r0, r6",
+                "add r1, r1, r7",
+                "strd r0, r1, [sp, #32]",
+                "ldr r0, [sp, #48]",
+                "cmp r1, r0",
+                "bne 4b",
+                "add sp, #112",
+                "pop {{r6, r7}}",
+                inout("r0") state.as_ptr() => _,
+                out("r1") _,
+                out("r2") _,
+                out("r3") _,
+                out("r4") _,
+                out("r5") _,
+                out("r8") _,
+                out("r9") _,
+                out("r10") _,
+                out("r11") _,
+                out("r12") _,
+                out("lr") _,
+            );
         }
     }
 

@@ -19,7 +19,7 @@
 //! [`super::depthwise_conv2d_smla`] instead; [`depthwise_conv2d_portable`] is
 //! always the code above.
 
-use super::depthwise_conv2d_smla::{depthwise_conv2d_smla, is_smla_depthwise};
+use super::depthwise_conv2d_smla::{depthwise_conv2d_smla, is_smla_depthwise, BlockStore};
 use super::{OutputStage, TapRange, Window, WindowMut};
 use crate::geometry::Geometry;
 use crate::lowbit::Codes;
@@ -66,11 +66,22 @@ pub fn smla(p: &DepthwiseConv2dParams, x: Window, y: WindowMut) {
         rect: x.rect,
         bits: 8,
     };
-    let _ = depthwise_conv2d_smla(p, codes, y.rect, None, |at, vals| {
-        for (d, &v) in y.data[at..at + vals.len()].iter_mut().zip(vals) {
+    let _ = depthwise_conv2d_smla(p, codes, y.rect, None, Int8Store(y.data));
+}
+
+/// [`smla`]'s output map: the kernel writes whole rows itself where it can.
+struct Int8Store<'a>(&'a mut [i8]);
+
+impl BlockStore for Int8Store<'_> {
+    fn store(&mut self, at: usize, vals: &[i32]) {
+        for (d, &v) in self.0[at..at + vals.len()].iter_mut().zip(vals) {
             *d = v as i8;
         }
-    });
+    }
+
+    fn int8(&mut self) -> Option<&mut [i8]> {
+        Some(self.0)
+    }
 }
 
 /// [`depthwise_conv2d`] without the `dsp` feature's SMLA form: the reference

@@ -45,10 +45,31 @@ pub fn is_smla_depthwise(p: &DepthwiseConv2dParams, bits: u32) -> bool {
         && dsp::offset_values_fit_lane(p.input_offset, bits)
 }
 
+/// Where [`depthwise_conv2d_smla`] puts its values; any `FnMut(usize,
+/// &[i32])` is one.
+pub trait BlockStore {
+    /// Takes a pixel's block of channel values and its first element index.
+    fn store(&mut self, at: usize, vals: &[i32]);
+
+    /// The int8 output map, when the kernel may write it itself (int8 input
+    /// and output in the short requantization form, no clean check: whole
+    /// rows of 3x3 windows through [`dsp::window_3x3_row_int8`]); `None` (the
+    /// default) sends every value to [`BlockStore::store`].
+    fn int8(&mut self) -> Option<&mut [i8]> {
+        None
+    }
+}
+
+impl<F: FnMut(usize, &[i32])> BlockStore for F {
+    fn store(&mut self, at: usize, vals: &[i32]) {
+        self(at, vals)
+    }
+}
+
 /// Computes the output pixels of `out` (all channels) from `x`, which must
 /// hold at least `p.geometry.input_rect(&out)`: each accumulator is checked
-/// against `clean`, requantized and handed to `store(first element index,
-/// values)` a pixel's block of channels at a time.
+/// against `clean`, requantized and handed to `store` a pixel's block of
+/// channels at a time ([`BlockStore`]).
 /// Stops at the first outlier. `p` must satisfy [`is_smla_depthwise`].
 ///
 /// # Panics
@@ -60,7 +81,7 @@ pub fn depthwise_conv2d_smla(
     x: Codes,
     out: crate::geometry::Rect,
     clean: Option<&Clean>,
-    store: impl FnMut(usize, &[i32]),
+    store: impl BlockStore,
 ) -> Result<(), crate::lowbit::Outlier> {
     match x.bits {
         8 => run::<1, 4>(p, x, out, clean, store),
@@ -77,7 +98,7 @@ fn run<const PER: usize, const G: usize>(
     x: Codes,
     r: crate::geometry::Rect,
     clean: Option<&Clean>,
-    mut store: impl FnMut(usize, &[i32]),
+    mut store: impl BlockStore,
 ) -> Result<(), crate::lowbit::Outlier> {
     let g = &p.geometry;
     let c = g.input[2];
@@ -91,6 +112,13 @@ fn run<const PER: usize, const G: usize>(
     // run unrolled.
     let dy = g.dilation[0].max(1) * x.rect.w * px_bytes;
     let window = kh == 3 && kw == 3 && dx <= dy;
+    // The output columns whose windows lie inside the input: with int8
+    // input and output they run a row at a time, fused with the output stage.
+    let inside = |ox| TapRange::new(ox, g.stride[1], g.pad[1], g.dilation[1], kw, g.input[1]).full(kw);
+    let end = r.x + r.w;
+    let run_lo = (r.x..end).find(|&ox| inside(ox)).unwrap_or(end);
+    let run_hi = (run_lo..end).find(|&ox| !inside(ox)).unwrap_or(end);
+    let row_run = PER == 1 && window && clean.is_none() && run_hi > run_lo;
     // Per pass j (codes j, j + PER, j + 2 PER, j + 3 PER of each byte) and
     // tap: the weight pairs of channels (j, j + 2 PER) and (j + PER, j + 3 PER).
     let mut wx = [[[0u32; 2]; MAX_TAPS]; PER];
@@ -120,9 +148,29 @@ fn run<const PER: usize, const G: usize>(
             (_, _, true) => Clamp::Usat2,
             _ => Clamp::Min,
         };
+        // The four channels' short forms when the fused rows apply.
+        let fused = match core::array::from_fn::<_, 4, _>(|j| q.get(j).and_then(Requant::int8)) {
+            [Some(a), Some(b), Some(e), Some(f)] if row_run => Some([a, b, e, f]),
+            _ => None,
+        };
         for oy in r.y..r.y + r.h {
             let ry = TapRange::new(oy, g.stride[0], g.pad[0], g.dilation[0], kh, g.input[0]);
-            for ox in r.x..r.x + r.w {
+            let mut ox = r.x;
+            while ox < end {
+                if let (Some(fq), true, true) = (&fused, ox == run_lo, ry.full(3)) {
+                    if let Some(y) = store.int8() {
+                        let rx = TapRange::new(ox, g.stride[1], g.pad[1], g.dilation[1], kw, g.input[1]);
+                        let top = x.rect.offset(ry.at(0), rx.at(0), 1) * px_bytes + c0;
+                        let strides = [dx, dy, g.stride[1] * px_bytes];
+                        let w = wx[0][..9].as_flattened();
+                        let b = core::array::from_fn(|j| bias[j]);
+                        let at = r.offset(oy, ox, c) + c0;
+                        let n = run_hi - run_lo;
+                        dsp::window_3x3_row_int8(&x.data[top..], strides, w, off, b, fq, &mut y[at..], c, n);
+                        ox = run_hi;
+                        continue;
+                    }
+                }
                 let rx = TapRange::new(ox, g.stride[1], g.pad[1], g.dilation[1], kw, g.input[1]);
                 let mut acc = bias;
                 if window && ry.full(3) && rx.full(3) {
@@ -170,7 +218,8 @@ fn run<const PER: usize, const G: usize>(
                     Clamp::Usat2 => block.values(|q, a| dsp::usat::<2>(q.scaled(a))),
                     Clamp::Min => block.values(|q, a| q.value(a)),
                 }?;
-                store(r.offset(oy, ox, c) + c0, &vals);
+                store.store(r.offset(oy, ox, c) + c0, &vals);
+                ox += 1;
             }
         }
     }

@@ -27,7 +27,7 @@ pub fn depthwise_conv2d(p: &DepthwiseConv2dParams, x: Codes, y: CodesMut, clean:
 /// path); `p` must satisfy [`is_smla_depthwise`] at the input's width.
 pub fn smla(p: &DepthwiseConv2dParams, x: Codes, mut y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
     let r = y.rect;
-    depthwise_conv2d_smla(p, x, r, clean.as_ref(), |at, vals| y.store_run(at, vals))
+    depthwise_conv2d_smla(p, x, r, clean.as_ref(), |at: usize, vals: &[i32]| y.store_run(at, vals))
 }
 
 /// [`depthwise_conv2d`] without the `dsp` feature's SMLA form: the reference
