@@ -770,6 +770,31 @@ mod imp {
         };
     }
 
+    /// The `asm!` of a `dot_pairs_2x2` form: `$body` between the save and
+    /// restore of r6/r7, the state pointer in r0 and the pixels in r12.
+    macro_rules! pairs_asm {
+        ($state:expr, $x:expr, $($body:expr),+) => {
+            asm!(
+                "push {{r6, r7}}",
+                $($body,)+
+                "pop {{r6, r7}}",
+                groups = const super::MAX_GROUPS,
+                inout("r0") $state => _,
+                inout("r12") $x => _,
+                out("r1") _,
+                out("r2") _,
+                out("r3") _,
+                out("r4") _,
+                out("r5") _,
+                out("r8") _,
+                out("r9") _,
+                out("r10") _,
+                out("r11") _,
+                out("lr") _,
+            )
+        };
+    }
+
     /// Requantizes accumulator `$a` to int8 in place with the multiplier,
     /// constant and shift in `$m`, `$r`, `$s` (`ShortRequant::scaled`, then
     /// SSAT); r6, r7 scratch.
@@ -831,8 +856,9 @@ mod imp {
                 // reaches `out0[2 * pairs..]` (pairs > 0). The state is
                 // copied onto the stack (7 words) and dropped at the end.
                 unsafe {
-                    asm!(
-                        "push {{r6, r7}}",
+                    pairs_asm!(
+                        state.as_ptr(),
+                        x.as_ptr(),
                         pair_loop!(
                             "ldrd r0, r1, [sp, #16]
                             strd r8, r9, [r0], #8
@@ -843,21 +869,7 @@ mod imp {
                             bne 4b
                             add sp, #28
                             "
-                        ),
-                        "pop {{r6, r7}}",
-                        groups = const super::MAX_GROUPS,
-                        inout("r0") state.as_ptr() => _,
-                        inout("r12") x.as_ptr() => _,
-                        out("r1") _,
-                        out("r2") _,
-                        out("r3") _,
-                        out("r4") _,
-                        out("r5") _,
-                        out("r8") _,
-                        out("r9") _,
-                        out("r10") _,
-                        out("r11") _,
-                        out("lr") _,
+                        )
                     );
                 }
             }
@@ -886,8 +898,9 @@ mod imp {
                 // at `base[r] + at[i]` for its pixels `i` and rows `r`, all
                 // inside `y` (checked by the caller).
                 unsafe {
-                    asm!(
-                        "push {{r6, r7}}",
+                    pairs_asm!(
+                        state.as_ptr(),
+                        x.as_ptr(),
                         "add r8, r0, #28",
                         "ldm r8, {{r1, r2, r3, r4, r5, r6, r7}}",
                         "push {{r1, r2, r3, r4, r5, r6, r7}}",
@@ -912,21 +925,7 @@ mod imp {
                             bne 4b
                             add sp, #56
                             "
-                        )),
-                        "pop {{r6, r7}}",
-                        groups = const super::MAX_GROUPS,
-                        inout("r0") state.as_ptr() => _,
-                        inout("r12") x.as_ptr() => _,
-                        out("r1") _,
-                        out("r2") _,
-                        out("r3") _,
-                        out("r4") _,
-                        out("r5") _,
-                        out("r8") _,
-                        out("r9") _,
-                        out("r10") _,
-                        out("r11") _,
-                        out("lr") _,
+                        ))
                     );
                 }
             }
