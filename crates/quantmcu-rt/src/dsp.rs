@@ -170,8 +170,9 @@ pub enum PairSums<'a> {
 /// c+2), row1 (c+1, c+3)]`. Each sum is `bias[r]` plus the dot product
 /// (wrapping), handed over as `out` says. On the target each pair jumps into
 /// one unrolled block of [`MAX_GROUPS`] groups at the group its row needs
-/// (no loop counter: 2 LDM and 8 SMLAD per group, 16 MACs), then about 14
-/// instructions store the four sums or 40 requantize and store them.
+/// (no loop counter: 2 LDM and 8 SMLAD per group, 16 MACs); 7 instructions
+/// store the four sums, or 33 requantize and store them, and 5 start the
+/// next pair.
 ///
 /// # Panics
 ///
@@ -287,7 +288,8 @@ pub fn window_3x3<const M: u32>(
 /// int8 words along a row: output `i`'s accumulators are [`window_3x3`]
 /// (`M == 0`) from `bias` on the window at `x[i * sx..]`, and `y[i * sy +
 /// j] = ssat::<8>(q[j].scaled(acc[j]))` for channels `j < 4`. On the target
-/// one loop of about 123 instructions per output (36 MACs).
+/// one loop of 124 instructions per output (4 channels, 36 MACs): 81 for the
+/// window, 27 for the output stage.
 ///
 /// # Panics
 ///
