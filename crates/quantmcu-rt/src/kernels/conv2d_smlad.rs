@@ -13,10 +13,10 @@
 //! and [`dsp::dot_pairs_2x2`] runs every pixel pair of the chunk (no
 //! unpacking in the inner loop: 2 LDM and 8 SMLAD per 16 MACs), handing the
 //! sums to a [`Sink`] or, for int8 outputs in the short requantization form,
-//! requantizing and storing them itself. A 1x1
-//! convolution expands int8 input a word at a time, 4- and 2-bit codes a
-//! word or byte at a time. Offset values must fit an `i16`
-//! ([`dsp::offset_values_fit_lane`]).
+//! requantizing and storing them itself. A 1x1 convolution expands int8
+//! input a word at a time, 4- and 2-bit codes a word or byte at a time;
+//! other int8 receptive fields are staged as bytes first. Offset values must
+//! fit an `i16` ([`dsp::offset_values_fit_lane`]).
 
 use super::conv2d::Conv2dParams;
 use super::TapRange;

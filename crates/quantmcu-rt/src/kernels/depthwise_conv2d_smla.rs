@@ -10,7 +10,10 @@
 //! halfword pairs of channels `(j, j + 2 PER)` and `(j + PER, j + 3 PER)`;
 //! the weights are split into the same pairs once per call, and SMLABB/SMLATT
 //! add each channel's product to its own accumulator ([`dsp::taps_4`],
-//! [`dsp::window_3x3`]: 9-14 instructions per tap and pass).
+//! [`dsp::window_3x3`]: 9-14 instructions per tap and pass). With int8 input
+//! and output, no clean check and the short requantization, the 3x3 windows
+//! inside the input run a row at a time with the output stage in the same
+//! assembly loop ([`dsp::window_3x3_row_int8`], [`BlockStore::int8`]).
 
 use super::conv2d::Requant;
 use super::depthwise_conv2d::DepthwiseConv2dParams;
