@@ -311,10 +311,9 @@ pub fn window_3x3_row_int8(
 ) {
     let most = (i32::MAX / 4) as usize;
     assert!(n > 0 && w.len() >= 18 && dx <= dy && dy <= most && sx <= most && sy <= most);
-    let last = (n - 1)
-        .checked_mul(sx.max(sy))
-        .and_then(|e| e.checked_add(2 * dy + 2 * dx + 4));
-    assert!(last.is_some() && (n - 1) * sx + 2 * dy + 2 * dx + 4 <= x.len() && (n - 1) * sy + 4 <= y.len());
+    // Bytes up to the end of the last output's reads / writes.
+    let reach = |step: usize, tail: usize| (n - 1).checked_mul(step).and_then(|e| e.checked_add(tail));
+    assert!(reach(sx, 2 * dy + 2 * dx + 4).is_some_and(|e| e <= x.len()) && reach(sy, 4).is_some_and(|e| e <= y.len()));
     assert!(q.iter().all(|q| q.right <= 31));
     imp::window_3x3_row_int8(x, [dx, dy, sx], w, offset, bias, q, y, sy, n);
 }

@@ -115,12 +115,12 @@ fn run<const PER: usize, const G: usize>(
     // run unrolled.
     let dy = g.dilation[0].max(1) * x.rect.w * px_bytes;
     let window = kh == 3 && kw == 3 && dx <= dy;
+    let taps_x = |ox| TapRange::new(ox, g.stride[1], g.pad[1], g.dilation[1], kw, g.input[1]);
     // The output columns whose windows lie inside the input: with int8
     // input and output they run a row at a time, fused with the output stage.
-    let inside = |ox| TapRange::new(ox, g.stride[1], g.pad[1], g.dilation[1], kw, g.input[1]).full(kw);
     let end = r.x + r.w;
-    let run_lo = (r.x..end).find(|&ox| inside(ox)).unwrap_or(end);
-    let run_hi = (run_lo..end).find(|&ox| !inside(ox)).unwrap_or(end);
+    let run_lo = (r.x..end).find(|&ox| taps_x(ox).full(kw)).unwrap_or(end);
+    let run_hi = (run_lo..end).find(|&ox| !taps_x(ox).full(kw)).unwrap_or(end);
     let row_run = PER == 1 && window && clean.is_none() && run_hi > run_lo;
     // Per pass j (codes j, j + PER, j + 2 PER, j + 3 PER of each byte) and
     // tap: the weight pairs of channels (j, j + 2 PER) and (j + PER, j + 3 PER).
@@ -156,28 +156,29 @@ fn run<const PER: usize, const G: usize>(
             [Some(a), Some(b), Some(e), Some(f)] if row_run => Some([a, b, e, f]),
             _ => None,
         };
+        // First byte of channel block `c0` in the window at `(ry, rx)`.
+        let top = |ry: &TapRange, rx: &TapRange| x.rect.offset(ry.at(0), rx.at(0), 1) * px_bytes + c0 / PER;
         for oy in r.y..r.y + r.h {
             let ry = TapRange::new(oy, g.stride[0], g.pad[0], g.dilation[0], kh, g.input[0]);
             let mut ox = r.x;
             while ox < end {
-                if let (Some(fq), true, true) = (&fused, ox == run_lo, ry.full(3)) {
-                    if let Some(y) = store.int8() {
-                        let rx = TapRange::new(ox, g.stride[1], g.pad[1], g.dilation[1], kw, g.input[1]);
-                        let top = x.rect.offset(ry.at(0), rx.at(0), 1) * px_bytes + c0;
+                let rx = taps_x(ox);
+                if ox == run_lo && ry.full(3) {
+                    if let (Some(fq), Some(y)) = (&fused, store.int8()) {
                         let strides = [dx, dy, g.stride[1] * px_bytes];
                         let w = wx[0][..9].as_flattened();
                         let b = core::array::from_fn(|j| bias[j]);
                         let at = r.offset(oy, ox, c) + c0;
                         let n = run_hi - run_lo;
-                        dsp::window_3x3_row_int8(&x.data[top..], strides, w, off, b, fq, &mut y[at..], c, n);
+                        let xs = &x.data[top(&ry, &rx)..];
+                        dsp::window_3x3_row_int8(xs, strides, w, off, b, fq, &mut y[at..], c, n);
                         ox = run_hi;
                         continue;
                     }
                 }
-                let rx = TapRange::new(ox, g.stride[1], g.pad[1], g.dilation[1], kw, g.input[1]);
                 let mut acc = bias;
                 if window && ry.full(3) && rx.full(3) {
-                    let top = (x.rect.offset(ry.at(0), rx.at(0), 1) * px_bytes) + c0 / PER;
+                    let top = top(&ry, &rx);
                     let xs = &x.data[top..top + 2 * dy + 2 * dx + 4];
                     for (j, wx) in wx.iter().enumerate() {
                         let w = wx[..9].as_flattened();
