@@ -105,15 +105,17 @@ fn inspect_json_has_the_documented_fields() {
 #[test]
 fn closed_stdout_pipe_exits_quietly() {
     let model = assets::model("vww_mobilenetv1.tflite").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_quantmcu"))
+    // The read end is closed before the program starts: its first write
+    // fails, however fast it runs (closing it after the spawn raced with a
+    // program that wrote all its output into the pipe buffer first).
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_quantmcu"))
         .args(["inspect", model.to_str().unwrap()])
-        .stdout(std::process::Stdio::piped())
+        .stdout(writer)
         .stderr(std::process::Stdio::piped())
-        .spawn()
+        .output()
         .unwrap();
-    // Close the read end before the model is even parsed.
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(141), "{err}");
