@@ -55,9 +55,6 @@ pub fn plan(a: &Args) -> Result<()> {
             splits.iter().map(|s| *s.ops.last().unwrap()).collect::<Vec<_>>()
         );
     }
-    if let Some(svg) = &a.svg {
-        crate::plot::frontier(svg, &graph.name, &s, sram)?;
-    }
     // With --calib the mixed plan needs a patch stage; otherwise the
     // layer-by-layer schedule competes (see `Search::layer_based`).
     let calib = a.mixed.calib.as_deref();
@@ -80,6 +77,14 @@ pub fn plan(a: &Args) -> Result<()> {
             s.layer_based_peak_sram_bytes
         );
     };
+    if let Some(svg) = &a.svg {
+        let point = chosen
+            .as_ref()
+            .map_or((s.layer_based_peak_sram_bytes, s.layer_based_macs), |c| {
+                (c.peak_sram_bytes, c.macs)
+            });
+        crate::plot::frontier(svg, &graph.name, &s, sram, point)?;
+    }
     let mixed = match (calib, &chosen) {
         (Some(calib), Some(chosen)) => {
             let interp = quantmcu::Interpreter::new(&graph)?;
