@@ -24,8 +24,8 @@ pub struct Args {
     /// its sets unless --set chooses).
     #[arg(long)]
     pub data: PathBuf,
-    /// Evaluate only the first N images (per set with --plan, --mirror or
-    /// several sets).
+    /// Evaluate only the first N images (in the folder's set order; with
+    /// --plan, --mirror or several --set names, the first N of each set).
     #[arg(long, value_parser = crate::args::parse_count, allow_negative_numbers = true)]
     pub limit: Option<usize>,
     /// Keep only this set of a {set}_{index}_{label} folder (e.g. cifar10;
