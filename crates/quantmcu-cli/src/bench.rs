@@ -1,7 +1,7 @@
 //! `quantmcu bench`: single-thread throughput of the reference executor and of
 //! the runtime (the layer-by-layer plan through `quantmcu-rt`'s kernels).
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -20,7 +20,22 @@ fn rate(seconds: f64, mut f: impl FnMut() -> Result<()>) -> Result<(u64, f64)> {
     Ok((n, n as f64 / start.elapsed().as_secs_f64()))
 }
 
-pub fn bench(model: &Path, seconds: f64, json: bool) -> Result<()> {
+/// Options of `quantmcu bench`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The int8 .tflite model.
+    pub model: PathBuf,
+    /// Minimum measuring time per executor in seconds (a finite number
+    /// above 0).
+    #[arg(long, default_value_t = 2.0, value_parser = crate::args::parse_positive, allow_negative_numbers = true)]
+    pub seconds: f64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn bench(a: &Args) -> Result<()> {
+    let (model, seconds, json) = (&a.model, a.seconds, a.json);
     let graph = tflite::load(model)?;
     let interp = Interpreter::new(&graph)?;
     let t = &graph.tensors[graph.inputs[0]];

@@ -8,49 +8,104 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use indicatif::ProgressStyle;
 use quantmcu::mixed::search::SearchConfig;
-use quantmcu::mixed::{MixedConfig, Rule, Scope};
-use quantmcu::patch::arena::InputMode;
+use quantmcu::mixed::MixedConfig;
 use quantmcu::pipeline::{self, Options, Progress, Report};
 use quantmcu::{tflite, Interpreter};
 
+use crate::args::{Input, Levers, MixedScope, Schedule};
 use crate::samples::{self, Source};
 
 /// Default VDQS lambda (chosen by the sweep in the README).
 pub const DEFAULT_LAMBDA: f64 = 0.01;
 
 /// Options of `quantmcu compile`.
-pub struct CompileArgs {
+#[derive(clap::Args)]
+pub struct Args {
+    /// The int8 .tflite model.
     pub model: PathBuf,
+    /// Calibration images (IDX file, class folders or {set}_{index}_{label}
+    /// files; all sets of such a folder unless --calib-set chooses).
+    #[arg(long)]
     pub calib: PathBuf,
+    /// Only these sets (comma-separated) of a {set}_{index}_{label} folder.
+    #[arg(long)]
     pub calib_set: Option<String>,
+    /// Use the first N calibration images (per set).
+    #[arg(long, default_value_t = 64, value_parser = crate::args::parse_count, allow_negative_numbers = true)]
     pub calib_limit: usize,
+    /// Evaluation images (default: the calibration images; all sets of a
+    /// {set}_{index}_{label} folder unless --eval-set chooses).
+    #[arg(long)]
     pub eval: Option<PathBuf>,
+    /// Only these sets of the evaluation folder.
+    #[arg(long)]
     pub eval_set: Option<String>,
+    /// Evaluate only the first N images (per set).
+    #[arg(long, value_parser = crate::args::parse_count, allow_negative_numbers = true)]
     pub eval_limit: Option<usize>,
+    /// Also evaluate every image flipped left to right.
+    #[arg(long)]
     pub mirror: bool,
-    pub sram: usize,
-    pub input: InputMode,
-    pub split: Option<usize>,
-    pub grid: Option<[usize; 2]>,
-    pub bits: Vec<u32>,
+    #[command(flatten)]
+    pub schedule: Schedule,
+    /// Candidate widths of the search (8 is always one).
+    #[arg(long, value_parser = crate::mixed::parse_bits, default_value = "8,4")]
+    pub bits: crate::mixed::Widths,
+    /// VDQS trade-off in [0, 1]: S = (1 - lambda) Phi - lambda Omega.
+    #[arg(long, default_value_t = DEFAULT_LAMBDA, value_parser = crate::args::parse_unit, allow_negative_numbers = true)]
     pub lambda: f64,
+    /// Stop the search once the estimated BitOPs reach this (above 0).
+    #[arg(long, value_parser = crate::args::parse_positive, allow_negative_numbers = true)]
     pub target_bitops: Option<f64>,
-    /// `None`: chosen by a sweep on the calibration images.
+    /// Fraction of calibration values left outside each clean range, in
+    /// [0, 1) (default: the largest saving that keeps 99 % top-1 agreement
+    /// on the calibration images, from a sweep).
+    #[arg(long, value_parser = crate::args::parse_quantile, allow_negative_numbers = true)]
     pub outlier_quantile: Option<f64>,
-    pub rule: Rule,
-    pub scope: Scope,
-    pub per_channel: bool,
-    pub clip: bool,
-    pub bias_correction: bool,
+    /// Mixed precision in the patch stage only, or also in the
+    /// layer-by-layer stage (each of its maps one tile, `map` rule).
+    #[arg(long, value_enum, default_value_t = MixedScope::All)]
+    pub mixed_scope: MixedScope,
+    #[command(flatten)]
+    pub levers: Levers,
+    /// Score Omega relative to the mean Omega of the moves (instead of
+    /// normalizing each map's Omega by its 8-bit BitOPs H_i(8)).
+    #[arg(long)]
     pub rescaled_omega: bool,
+    /// Also search and evaluate at each of these lambdas (comma-separated,
+    /// each in [0, 1]).
+    #[arg(long, value_delimiter = ',', value_parser = crate::args::parse_unit, allow_negative_numbers = true)]
     pub sweep_lambda: Vec<f64>,
+    /// Evaluate the sweep's plans on the first N evaluation images only.
+    #[arg(long, value_parser = crate::args::parse_count, allow_negative_numbers = true)]
     pub sweep_eval_limit: Option<usize>,
+    /// Also compare VDQS with an exhaustive, accuracy-evaluated search
+    /// over the widths of the first N maps (timed; 0 = off).
+    #[arg(long, default_value_t = 0)]
     pub exhaustive: usize,
+    /// Output directory.
+    #[arg(short = 'o', long = "output")]
     pub output: PathBuf,
+    /// Print report.json instead of the table.
+    #[arg(long)]
     pub json: bool,
 }
 
-pub fn compile(a: &CompileArgs) -> Result<()> {
+/// Options of `quantmcu demo`.
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Output directory.
+    #[arg(short = 'o', long = "output", default_value = "demo")]
+    pub output: PathBuf,
+    /// Evaluate only the first N test images (default: all 10,000).
+    #[arg(long, value_parser = crate::args::parse_count, allow_negative_numbers = true)]
+    pub eval_limit: Option<usize>,
+    /// Print report.json instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn compile(a: &Args) -> Result<()> {
     let graph = tflite::load(&a.model)?;
     let interp = Interpreter::new(&graph)?;
     let calib = samples::load(
@@ -86,23 +141,23 @@ pub fn compile(a: &CompileArgs) -> Result<()> {
     };
     let opts = Options {
         auto_eps: a.outlier_quantile.is_none(),
-        sram: a.sram,
-        input: a.input,
-        split: a.split,
-        grid: a.grid,
+        sram: a.schedule.sram,
+        input: a.schedule.input.into(),
+        split: a.schedule.split,
+        grid: a.schedule.grid,
         search: SearchConfig {
-            candidates: a.bits.clone(),
+            candidates: a.bits.0.clone(),
             lambda: a.lambda,
             target_bitops: a.target_bitops,
             mixed: MixedConfig {
                 bits: vec![8],
                 outlier_quantile: a.outlier_quantile.unwrap_or(0.0),
-                rule: a.rule,
-                scope: a.scope,
+                rule: a.levers.vdpc.into(),
+                scope: a.mixed_scope.into(),
                 layer_in_place: true,
-                per_channel: a.per_channel,
-                clip: a.clip,
-                bias_correction: a.bias_correction,
+                per_channel: a.levers.per_channel,
+                clip: a.levers.clip,
+                bias_correction: a.levers.bias_correction,
             },
             rescaled_omega: a.rescaled_omega,
             max_maps: None,
@@ -229,41 +284,47 @@ pub fn print_table(r: &Report, dir: &Path) {
     );
 }
 
-/// `quantmcu demo`: compile + eval on the project's reference model and
-/// Fashion-MNIST (fetched on first use).
-pub fn demo(output: &Path, eval_limit: Option<usize>, json: bool) -> Result<()> {
-    let root = quantmcu::assets::repo_root();
+/// The reference model `demo` runs (trained on Fashion-MNIST; see
+/// `models/` in the source tree), carried in the binary.
+const REFERENCE_MODEL: &[u8] = include_bytes!("../../../models/fmnist_mobilenetv2_int8.tflite");
+const REFERENCE_MODEL_FILE: &str = "fmnist_mobilenetv2_int8.tflite";
+
+/// `quantmcu demo`: compile + eval on the project's reference model (written
+/// to `reference/` in the asset cache) and Fashion-MNIST (fetched on first
+/// use).
+pub fn demo(d: &DemoArgs) -> Result<()> {
     let data = quantmcu::assets::ensure("fashion-mnist")?.join("fashion-mnist");
-    let args = CompileArgs {
-        model: root.join("models/fmnist_mobilenetv2_int8.tflite"),
+    let model = quantmcu::assets::dir()?.join("reference").join(REFERENCE_MODEL_FILE);
+    quantmcu::assets::write_if_changed(&model, REFERENCE_MODEL)?;
+    let args = Args {
+        model,
         calib: data.join("train-images-idx3-ubyte.gz"),
         calib_set: None,
         calib_limit: 64,
         eval: Some(data.join("t10k-images-idx3-ubyte.gz")),
         eval_set: None,
-        eval_limit,
+        eval_limit: d.eval_limit,
         mirror: false,
-        sram: 40 * 1024,
-        input: InputMode::Streamed,
-        split: None,
-        grid: None,
-        bits: vec![8, 4],
+        schedule: Schedule {
+            sram: 40 * 1024,
+            input: Input::Streamed,
+            split: None,
+            grid: None,
+        },
+        bits: crate::mixed::Widths(vec![8, 4]),
         lambda: DEFAULT_LAMBDA,
         target_bitops: None,
         outlier_quantile: None,
-        rule: Rule::Map,
-        scope: Scope::All,
-        per_channel: true,
-        clip: true,
-        bias_correction: true,
+        mixed_scope: MixedScope::All,
+        levers: Levers::default(),
         rescaled_omega: false,
         sweep_lambda: vec![0.0, 0.02, 0.05],
         sweep_eval_limit: Some(1000),
         exhaustive: 3,
-        output: output.to_path_buf(),
-        json,
+        output: d.output.clone(),
+        json: d.json,
     };
-    if !json {
+    if !d.json {
         println!(
             "demo: {} on Fashion-MNIST (calibration: first {} training images; evaluation: test set), SRAM 40 KiB, streamed input",
             args.model.display(),

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
-use std::path::Path;
+use std::path::PathBuf;
 
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -14,13 +14,34 @@ use serde::Serialize;
 /// Largest class count whose confusion matrix is printed as a table.
 const MAX_TABLE_CLASSES: usize = 20;
 
-pub struct EvalArgs<'a> {
-    pub model: &'a Path,
-    pub data: &'a Path,
+/// Options of `quantmcu eval`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The int8 .tflite model.
+    pub model: PathBuf,
+    /// An IDX images file (labels beside it), a folder with one subfolder
+    /// per class, or a folder of {set}_{index}_{label}.png|jpg files (all of
+    /// its sets unless --set chooses).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Evaluate only the first N images (in the folder's set order; with
+    /// --plan, --mirror or several --set names, the first N of each set).
+    #[arg(long, value_parser = crate::args::parse_count, allow_negative_numbers = true)]
     pub limit: Option<usize>,
-    pub set: Option<&'a str>,
+    /// Keep only this set of a {set}_{index}_{label} folder (e.g. cifar10;
+    /// several comma-separated).
+    #[arg(long)]
+    pub set: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
     pub json: bool,
-    pub plan: Option<&'a Path>,
+    /// Run this plan (from `quantmcu plan -o`) and compare it with
+    /// layer-by-layer int8: top-1 agreement, output SQNR, BitOPs, outlier
+    /// tiles (labels are optional).
+    #[arg(long)]
+    pub plan: Option<PathBuf>,
+    /// Also evaluate every image flipped left to right.
+    #[arg(long)]
     pub mirror: bool,
 }
 
@@ -32,13 +53,13 @@ struct ClassJson {
     top1: f64,
 }
 
-pub fn eval(args: EvalArgs) -> Result<()> {
-    if args.plan.is_some() || args.mirror || args.set.is_some_and(|s| s.contains(',')) {
-        return eval_plan(&args);
+pub fn eval(args: &Args) -> Result<()> {
+    if args.plan.is_some() || args.mirror || args.set.as_ref().is_some_and(|s| s.contains(',')) {
+        return eval_plan(args);
     }
-    let graph = tflite::load(args.model)?;
+    let graph = tflite::load(&args.model)?;
     let interp = Interpreter::new(&graph)?;
-    let mut data = Dataset::open_set(args.data, args.set)?;
+    let mut data = Dataset::open_set(&args.data, args.set.as_deref())?;
     if let Some(n) = args.limit {
         data = data.subset(&Split::first(n));
     }
@@ -91,7 +112,11 @@ fn json_text(ev: &Evaluation) -> String {
 
 fn table_text(model: &str, data: &Dataset, ev: &Evaluation) -> Result<String, std::fmt::Error> {
     let mut out = String::new();
-    let set = data.set().map(|s| format!(", set {s}")).unwrap_or_default();
+    let set = match data.sets() {
+        [] => String::new(),
+        [one] => format!(", set {one}"),
+        several => format!(", sets {}", several.join(", ")),
+    };
     writeln!(
         out,
         "{model}: {} images from {} ({}{set})",
@@ -172,22 +197,22 @@ fn table_text(model: &str, data: &Dataset, ev: &Evaluation) -> Result<String, st
 
 /// A plan (or the layer-by-layer schedule) against layer-int8: agreement,
 /// SQNR, accuracy where labels fit, BitOPs, outlier shares.
-fn eval_plan(args: &EvalArgs) -> Result<()> {
+fn eval_plan(args: &Args) -> Result<()> {
     use quantmcu::compare::compare;
     use quantmcu::patch::{PlanFile, PlanRunner};
 
-    let graph = tflite::load(args.model)?;
+    let graph = tflite::load(&args.model)?;
     let interp = Interpreter::new(&graph)?;
     let samples = crate::samples::load(
         &graph,
         &crate::samples::Source {
-            data: args.data,
-            sets: args.set,
+            data: &args.data,
+            sets: args.set.as_deref(),
             limit: args.limit,
             mirror: args.mirror,
         },
     )?;
-    let loaded = args.plan.map(|p| PlanFile::load(p, &graph)).transpose()?;
+    let loaded = args.plan.as_deref().map(|p| PlanFile::load(p, &graph)).transpose()?;
     let runner = match &loaded {
         Some(p) => PlanRunner::with_mixed(&interp, Some((&p.tiles, p.input)), p.mixed.as_ref())?,
         None => PlanRunner::new(&interp, None)?,
@@ -201,6 +226,7 @@ fn eval_plan(args: &EvalArgs) -> Result<()> {
     }
     let what = args
         .plan
+        .as_deref()
         .map_or("layer-by-layer".to_string(), |p| p.display().to_string());
     println!(
         "{}: {what} on {} images of {}",

@@ -13,16 +13,35 @@ use quantmcu::{input, tflite, Graph, Interpreter, TensorData};
 /// Test inputs when none are given.
 pub const DEFAULT_LIMIT: usize = 3;
 
-/// What to export: a model, an optional plan file and where the test inputs
-/// come from.
+/// What to export (`export`, `mcu-run`): a model, an optional plan file and
+/// where the test inputs come from.
+#[derive(clap::Args)]
 pub struct ExportArgs {
+    /// The int8 .tflite model.
     pub model: PathBuf,
+    /// A plan from `quantmcu plan -o` (default: the layer-by-layer int8 plan).
+    #[arg(long)]
     pub plan: Option<PathBuf>,
-    /// A data set (as for `eval --data`); `None`: seeded pseudo-random images.
+    /// Test images (same layouts as `eval --data`; default: seeded
+    /// pseudo-random images).
+    #[arg(long)]
     pub inputs: Option<PathBuf>,
+    /// Only this set of a {set}_{index}_{label} folder.
+    #[arg(long, requires = "inputs")]
     pub set: Option<String>,
-    /// Number of test inputs.
+    /// Number of test inputs (at least 1).
+    #[arg(long, default_value_t = DEFAULT_LIMIT, value_parser = crate::args::parse_count, allow_negative_numbers = true)]
     pub limit: usize,
+}
+
+/// Options of `quantmcu export`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub what: ExportArgs,
+    /// The directory to write (plan.qmcu, inputs.bin, expected.bin, consts.rs, ...).
+    #[arg(long)]
+    pub firmware: PathBuf,
 }
 
 /// An export and a one-line description of its schedule.
@@ -33,9 +52,6 @@ pub struct Prepared {
 
 /// Compiles the plan and runs it on the host for every test input.
 pub fn prepare(args: &ExportArgs) -> Result<Prepared> {
-    if args.limit == 0 {
-        anyhow::bail!("--limit must be at least 1");
-    }
     let graph = tflite::load(&args.model)?;
     let interp = Interpreter::new(&graph)?;
     let inputs = test_inputs(&graph, args)?;
@@ -115,8 +131,9 @@ fn test_inputs(graph: &Graph, args: &ExportArgs) -> Result<Vec<Vec<TensorData>>>
 }
 
 /// `quantmcu export`: prepares and writes the directory.
-pub fn export(args: &ExportArgs, dir: &Path) -> Result<()> {
-    let p = prepare(args)?;
+pub fn export(a: &Args) -> Result<()> {
+    let dir: &Path = &a.firmware;
+    let p = prepare(&a.what)?;
     p.export
         .write(dir)
         .with_context(|| format!("writing the firmware export to {}", dir.display()))?;

@@ -1,6 +1,6 @@
 //! `quantmcu inspect`: per-op table, totals and the layer-by-layer memory chart.
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use anyhow::Result;
 use quantmcu::patch::arena::{patch_memory, InputMode};
@@ -102,7 +102,21 @@ fn report(graph: &Graph, patch: Option<(&TilePlan, InputMode)>) -> Report {
     }
 }
 
-pub fn inspect(model: &Path, plan: Option<&Path>, json: bool) -> Result<()> {
+/// Options of `quantmcu inspect`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The int8 .tflite model.
+    pub model: PathBuf,
+    /// Also show per-op SRAM under this patch plan (from `quantmcu plan -o`).
+    #[arg(long)]
+    pub plan: Option<PathBuf>,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn inspect(a: &Args) -> Result<()> {
+    let (model, plan, json) = (&a.model, a.plan.as_deref(), a.json);
     let graph = tflite::load(model)?;
     let patch = plan.map(|p| PlanFile::load(p, &graph)).transpose()?;
     let r = report(&graph, patch.as_ref().map(|p| (&p.tiles, p.input)));

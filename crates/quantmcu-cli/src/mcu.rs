@@ -20,7 +20,6 @@ use quantmcu::export::FirmwareExport;
 use crate::export::{prepare, ExportArgs};
 
 const TARGET: &str = "thumbv7em-none-eabihf";
-const SETUP: &str = "scripts/setup-firmware.sh";
 /// The QEMU command line (before `-kernel ELF`).
 const QEMU: [&str; 10] = [
     "-machine",
@@ -35,28 +34,64 @@ const QEMU: [&str; 10] = [
     "-no-reboot",
 ];
 
-/// Paths of the firmware project and its build products.
+/// The firmware project and the sources it builds from, as compiled into this
+/// binary: (path relative to the source tree, contents).
+const FIRMWARE_FILES: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/firmware_files.rs"));
+
+/// Where the firmware is written out and built: `firmware/` under the asset
+/// cache directory (see `quantmcu::assets::dir`).
 struct Paths {
-    root: PathBuf,
+    /// `src`: the embedded sources, laid out as in the source tree.
+    src: PathBuf,
+    /// `src/firmware`: the firmware project.
     firmware: PathBuf,
-    /// `target/firmware`: exports, the cargo target dir and the build lock.
+    /// Exports, the cargo target dir and the build lock.
     work: PathBuf,
 }
 
 impl Paths {
     fn new() -> Result<Self> {
-        let root = quantmcu::assets::repo_root();
-        let root = root.canonicalize().unwrap_or(root);
-        let firmware = root.join("firmware");
-        if !firmware.join("Cargo.toml").is_file() {
-            bail!(
-                "the firmware project is not at {} (mcu-run builds it from the quantmcu source tree)",
-                firmware.display()
-            );
-        }
-        let work = root.join("target").join("firmware");
-        Ok(Paths { root, firmware, work })
+        let work = quantmcu::assets::dir()?.join("firmware");
+        let work = std::path::absolute(&work).unwrap_or(work);
+        let src = work.join("src");
+        Ok(Paths {
+            firmware: src.join("firmware"),
+            src,
+            work,
+        })
     }
+
+    /// Writes the embedded firmware sources under `src` (files that already
+    /// hold the same bytes are left alone, so cargo's incremental build keeps
+    /// working) and deletes files there that this binary does not carry.
+    /// Called with the build lock held.
+    fn write_sources(&self) -> Result<()> {
+        for (rel, bytes) in FIRMWARE_FILES {
+            quantmcu::assets::write_if_changed(&self.src.join(rel), bytes)?;
+        }
+        let mut stale = Vec::new();
+        list_files(&self.src, &mut stale).with_context(|| format!("listing {}", self.src.display()))?;
+        for path in stale {
+            let rel = path.strip_prefix(&self.src).unwrap_or(&path);
+            if !FIRMWARE_FILES.iter().any(|(f, _)| Path::new(f) == rel) {
+                std::fs::remove_file(&path).with_context(|| format!("removing the stale {}", path.display()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every file under `dir`, recursively.
+fn list_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        if e.file_type()?.is_dir() {
+            list_files(&e.path(), out)?;
+        } else {
+            out.push(e.path());
+        }
+    }
+    Ok(())
 }
 
 /// What the firmware printed.
@@ -103,8 +138,8 @@ pub struct ElfSizes {
 }
 
 /// CMSIS-NN v7 int8 (GCC 12 -O3, Cortex-M4 with DSP) executed instructions
-/// per MAC on the kernel benchmark's shapes, measured the same way
-/// (DESIGN.md, "Cortex-M target").
+/// per MAC on the kernel benchmark's shapes, measured the same way (on the
+/// same emulated core, SysTick ticks x 40).
 const CMSIS_NN: [(&str, f64); 6] = [
     ("conv1x1_24x24x32_32", 2.69),
     ("conv1x1_12x12x64_64", 2.08),
@@ -114,24 +149,36 @@ const CMSIS_NN: [(&str, f64); 6] = [
     ("conv3x3_s2_96x96x3_8", 6.15),
 ];
 
-/// Options of `mcu-run` besides the export.
-pub struct McuOptions {
-    pub json: bool,
-    pub timeout: Duration,
-    /// Build with the firmware's `kernel-bench` feature and report single
-    /// kernels' instructions per MAC.
+/// Options of `quantmcu mcu-run`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub export: ExportArgs,
+    /// Seconds QEMU may run before the run fails (at least 1).
+    #[arg(long, default_value_t = 300, value_parser = crate::args::parse_count, allow_negative_numbers = true)]
+    pub timeout: usize,
+    /// Also report single kernels' instructions per MAC (firmware feature
+    /// kernel-bench; text only) on six shapes: 1x1 convolutions 24x24x32->32,
+    /// 12x12x64->64 and 6x6x128->128, 3x3 depthwise at stride 1 on 24x24x32
+    /// and stride 2 on 48x48x16, and VWW's first 3x3 stride-2 convolution
+    /// (96x96x3->8), next to CMSIS-NN v7's counts on the same emulated core.
+    #[arg(long)]
     pub kernels: bool,
-    /// Build with the firmware's `op-ticks` feature and report instructions
-    /// per plan op.
+    /// Also report instructions per plan op, from one extra inference with
+    /// SysTick read around every op (firmware feature op-ticks; text only).
+    #[arg(long)]
     pub per_op: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs `mcu-run`.
-pub fn mcu_run(args: &ExportArgs, opts: &McuOptions) -> Result<()> {
-    let (json, timeout) = (opts.json, opts.timeout);
+pub fn mcu_run(opts: &Args) -> Result<()> {
+    let (json, timeout) = (opts.json, Duration::from_secs(opts.timeout as u64));
+    preflight()?;
     let paths = Paths::new()?;
-    preflight(&paths)?;
-    let prepared = prepare(args)?;
+    let prepared = prepare(&opts.export)?;
     let e = &prepared.export;
     let dir = paths.work.join("exports").join(format!("{:016x}", content_hash(e)));
     e.write(&dir)
@@ -189,33 +236,33 @@ fn instructions_per_tick(r: &Report) -> Result<u64> {
     Ok(whole as u64)
 }
 
-/// Fails with the fix when QEMU or the Rust target is missing.
-fn preflight(paths: &Paths) -> Result<()> {
-    let setup = paths.root.join(SETUP);
+/// How to install QEMU's Arm system emulator.
+const INSTALL_QEMU: &str =
+    "apt-get install qemu-system-arm (Debian/Ubuntu, as root; QEMU >= 6.0 with machine mps2-an386)";
+
+/// Fails, naming what is missing and the command that installs it, when QEMU,
+/// cargo or the Rust target is missing.
+fn preflight() -> Result<()> {
     match Command::new("qemu-system-arm").arg("--version").output() {
         Ok(o) if o.status.success() => {}
         Ok(o) => bail!(
-            "qemu-system-arm --version failed ({}): {}; {} installs a working one",
+            "qemu-system-arm --version failed ({}): {}; install a working one with: {INSTALL_QEMU}",
             o.status,
-            String::from_utf8_lossy(&o.stderr).trim(),
-            setup.display()
+            String::from_utf8_lossy(&o.stderr).trim()
         ),
-        Err(e) => bail!(
-            "qemu-system-arm not found ({e}): run {} (installs Debian's qemu-system-arm; needs root)",
-            setup.display()
-        ),
+        Err(e) => bail!("qemu-system-arm not found ({e}); install it with: {INSTALL_QEMU}"),
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    if let Err(e) = Command::new(&cargo).arg("--version").output() {
+        bail!(
+            "{} not found ({e}): the firmware builds with Rust's cargo; install Rust with rustup, then: rustup target add {TARGET}",
+            cargo.to_string_lossy()
+        );
     }
     // With rustup, check the target of the toolchain the firmware builds with.
-    if let Ok(o) = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .current_dir(&paths.firmware)
-        .output()
-    {
+    if let Ok(o) = Command::new("rustup").args(["target", "list", "--installed"]).output() {
         if o.status.success() && !String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == TARGET) {
-            bail!(
-                "the Rust target {TARGET} is not installed: run {} (rustup target add {TARGET})",
-                setup.display()
-            );
+            bail!("the Rust target {TARGET} is not installed; install it with: rustup target add {TARGET}");
         }
     }
     Ok(())
@@ -241,7 +288,7 @@ fn content_hash(e: &FirmwareExport) -> u64 {
     h
 }
 
-/// Holds `target/firmware/build.lock` while it lives: one firmware build (and
+/// Holds the firmware work directory's `build.lock` while it lives: one firmware build (and
 /// copy of its ELF) at a time, across processes.
 struct BuildLock(PathBuf);
 
@@ -304,6 +351,7 @@ impl Drop for BuildLock {
 fn build(paths: &Paths, dir: &Path, features: &[&str]) -> Result<PathBuf> {
     std::fs::create_dir_all(&paths.work).with_context(|| format!("creating {}", paths.work.display()))?;
     let _lock = BuildLock::acquire(paths.work.join("build.lock"), Duration::from_secs(1800))?;
+    paths.write_sources()?;
     let target_dir = paths.work.join("cargo");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(&cargo);
@@ -328,10 +376,7 @@ fn build(paths: &Paths, dir: &Path, features: &[&str]) -> Result<PathBuf> {
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let hint = if err.contains("can't find crate for `core`") || err.contains("target may not be installed") {
-            format!(
-                "\nthe {TARGET} target is missing: run {}",
-                paths.root.join(SETUP).display()
-            )
+            format!("\nthe Rust target {TARGET} is missing; install it with: rustup target add {TARGET}")
         } else {
             String::new()
         };

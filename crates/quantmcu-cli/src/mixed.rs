@@ -2,11 +2,11 @@
 //! derive clean ranges and low-bit formats, and measure what the plan does
 //! on the calibration images.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use quantmcu::compare::{compare, Comparison};
-use quantmcu::mixed::{build, calibrate_int8, MixedConfig, MixedPlan, Rule, Scope};
+use quantmcu::mixed::{build, calibrate_int8, MixedConfig, MixedPlan, Scope};
 use quantmcu::patch::arena::InputMode;
 use quantmcu::patch::{PlanRunner, TilePlan};
 use quantmcu::Interpreter;
@@ -14,17 +14,29 @@ use serde::Serialize;
 
 use crate::samples::{self, Source};
 
-/// Options of the mixed-precision plan.
+/// Options of `plan`'s mixed-precision plan (all but `--calib` need it).
+#[derive(clap::Args)]
 pub struct MixedArgs {
-    pub calib: PathBuf,
+    /// Calibration images for value-driven mixed precision in the patch
+    /// stage (same layouts as `eval --data`; all sets of a
+    /// {set}_{index}_{label} folder unless --calib-set chooses).
+    #[arg(long)]
+    pub calib: Option<PathBuf>,
+    /// Only these sets (comma-separated) of a {set}_{index}_{label} folder.
+    #[arg(long, requires = "calib")]
     pub calib_set: Option<String>,
+    /// Use at most this many calibration images per set.
+    #[arg(long, default_value_t = 256, requires = "calib", value_parser = crate::args::parse_count, allow_negative_numbers = true)]
     pub calib_limit: usize,
-    pub clean_bits: Vec<u32>,
+    /// Width of clean tiles' feature maps: one for all maps of the stage,
+    /// or a comma list with one per map (e.g. 4 or 4,4,8,2).
+    #[arg(long, value_parser = parse_bits, default_value = "4", requires = "calib")]
+    pub clean_bits: Widths,
+    /// Fraction of calibration values left outside each clean range, in [0, 1).
+    #[arg(long, default_value_t = 1e-4, requires = "calib", value_parser = crate::args::parse_quantile, allow_negative_numbers = true)]
     pub outlier_quantile: f64,
-    pub rule: Rule,
-    pub per_channel: bool,
-    pub clip: bool,
-    pub bias_correction: bool,
+    #[command(flatten)]
+    pub levers: crate::args::Levers,
 }
 
 /// What the plan did on the calibration images, next to patch-int8.
@@ -68,32 +80,33 @@ pub fn mixed_plan(
     tp: &TilePlan,
     mode: InputMode,
     a: &MixedArgs,
+    calib_path: &Path,
     quiet: bool,
 ) -> Result<MixedReport> {
     let graph = interp.graph();
     let calib = samples::load(
         graph,
         &Source {
-            data: &a.calib,
+            data: calib_path,
             sets: a.calib_set.as_deref(),
             limit: Some(a.calib_limit),
             mirror: false,
         },
     )
-    .with_context(|| format!("calibration data {}", a.calib.display()))?;
+    .with_context(|| format!("calibration data {}", calib_path.display()))?;
     let inputs: Vec<_> = calib.iter().map(|s| s.inputs.clone()).collect();
     let bar = samples::progress(inputs.len(), "calibrating", quiet);
     let hists = calibrate_int8(interp, tp, mode, Scope::Patch, true, &inputs, &|| bar.inc(1))?;
     bar.finish_and_clear();
     let cfg = MixedConfig {
-        bits: a.clean_bits.clone(),
+        bits: a.clean_bits.0.clone(),
         outlier_quantile: a.outlier_quantile,
-        rule: a.rule,
+        rule: a.levers.vdpc.into(),
         scope: Scope::Patch,
         layer_in_place: true,
-        per_channel: a.per_channel,
-        clip: a.clip,
-        bias_correction: a.bias_correction,
+        per_channel: a.levers.per_channel,
+        clip: a.levers.clip,
+        bias_correction: a.levers.bias_correction,
     };
     let plan = build(graph, tp, &hists, &cfg)?;
     let runner = PlanRunner::with_mixed(interp, Some((tp, mode)), Some(&plan))?;

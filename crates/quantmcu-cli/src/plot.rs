@@ -7,8 +7,9 @@ use plotters::prelude::*;
 use quantmcu::patch::search::Search;
 
 /// Peak SRAM versus executed MACs of every candidate schedule, with the
-/// Pareto frontier, the layer-by-layer schedule, the budget and the choice.
-pub fn frontier(path: &Path, model: &str, s: &Search, budget: usize) -> Result<()> {
+/// Pareto frontier, the layer-by-layer schedule, the budget and the choice
+/// (peak SRAM bytes, MACs).
+pub fn frontier(path: &Path, model: &str, s: &Search, budget: usize, chosen: (usize, u64)) -> Result<()> {
     let err = |e: &dyn std::fmt::Display| anyhow!("plotting {}: {e}", path.display());
     let kb = |b: usize| b as f64 / 1000.0;
     let mm = |m: u64| m as f64 / 1e6;
@@ -74,17 +75,15 @@ pub fn frontier(path: &Path, model: &str, s: &Search, budget: usize) -> Result<(
         .map_err(|e| err(&e))?
         .label("SRAM budget")
         .legend(|(x, y)| PathElement::new(vec![(x - 8, y), (x + 8, y)], GREEN.stroke_width(2)));
-    if let Some(c) = &s.chosen {
-        chart
-            .draw_series(std::iter::once(Circle::new(
-                (kb(c.peak_sram_bytes), mm(c.macs)),
-                6,
-                GREEN.filled(),
-            )))
-            .map_err(|e| err(&e))?
-            .label("chosen")
-            .legend(|(x, y)| Circle::new((x, y), 4, GREEN.filled()));
-    }
+    chart
+        .draw_series(std::iter::once(Circle::new(
+            (kb(chosen.0), mm(chosen.1)),
+            6,
+            GREEN.filled(),
+        )))
+        .map_err(|e| err(&e))?
+        .label("chosen")
+        .legend(|(x, y)| Circle::new((x, y), 4, GREEN.filled()));
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))

@@ -5,7 +5,7 @@
 //! rebuilds it.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
 use plotters::prelude::*;
@@ -347,6 +347,13 @@ pub fn write(dir: &Path, r: &Report) -> Result<()> {
 }
 
 /// `quantmcu report DIR`: rebuilds `DIR/report.html` from `DIR/report.json`.
+/// Options of `quantmcu report`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The output directory of `compile` or `demo`.
+    pub dir: PathBuf,
+}
+
 pub fn rebuild(dir: &Path) -> Result<()> {
     let json = dir.join("report.json");
     let text = std::fs::read_to_string(&json).with_context(|| format!("reading {}", json.display()))?;

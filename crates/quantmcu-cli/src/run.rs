@@ -1,6 +1,6 @@
 //! `quantmcu run`: one inference with the reference executor.
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use anyhow::Result;
 use quantmcu::patch::{PlanFile, PlanRunner};
@@ -16,7 +16,24 @@ struct Output {
     data: serde_json::Value,
 }
 
-pub fn run(model: &Path, input_path: &Path, plan: Option<&Path>, json: bool) -> Result<()> {
+/// Options of `quantmcu run`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The int8 .tflite model.
+    pub model: PathBuf,
+    /// A PNG/JPEG image (converted to the model's input spec) or a .npy
+    /// tensor of the input's exact dtype and shape.
+    pub input: PathBuf,
+    /// Run this patch plan (from `quantmcu plan -o`) instead of layer by layer.
+    #[arg(long)]
+    pub plan: Option<PathBuf>,
+    /// Print all outputs as JSON instead of the top-5 classes.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: &Args) -> Result<()> {
+    let (model, input_path, plan, json) = (&a.model, &a.input, a.plan.as_deref(), a.json);
     let graph = tflite::load(model)?;
     let interp = Interpreter::new(&graph)?;
     let x = input::load(&graph, input_path)?;

@@ -1,7 +1,7 @@
-//! Inputs for calibration and comparisons: images of a data set (optionally
-//! several sets of a `{set}_{index}_{label}` folder, comma-separated, and
-//! their mirror images) converted to the model's input, and the progress
-//! bar long loops show.
+//! Inputs for calibration and comparisons: images of a data set (of a
+//! `{set}_{index}_{label}` folder the sets named, comma-separated, or else
+//! all of its sets; and their mirror images) converted to the model's input,
+//! and the progress bar long loops show.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -15,7 +15,8 @@ use quantmcu::Graph;
 /// Which images to read.
 pub struct Source<'a> {
     pub data: &'a Path,
-    /// Comma-separated set names of a foolbox-style folder.
+    /// Comma-separated set names of a foolbox-style folder (`None`: all its
+    /// sets).
     pub sets: Option<&'a str>,
     /// At most this many images per set (the first ones).
     pub limit: Option<usize>,
@@ -25,13 +26,16 @@ pub struct Source<'a> {
 
 /// The samples of `src` for `graph`.
 pub fn load(graph: &Graph, src: &Source) -> Result<Vec<Sample>> {
-    let sets: Vec<Option<&str>> = match src.sets {
-        Some(s) => s.split(',').map(|x| Some(x.trim())).collect(),
-        None => vec![None],
+    let sets: Vec<Option<String>> = match src.sets {
+        Some(s) => s.split(',').map(|x| Some(x.trim().to_string())).collect(),
+        None => match Dataset::open(src.data)?.sets() {
+            several @ [_, _, ..] => several.iter().cloned().map(Some).collect(),
+            _ => vec![None],
+        },
     };
     let mut out = Vec::new();
     for set in sets {
-        let mut data = Dataset::open_set(src.data, set)?;
+        let mut data = Dataset::open_set(src.data, set.as_deref())?;
         if let Some(n) = src.limit {
             data = data.subset(&Split::first(n));
         }

@@ -104,6 +104,37 @@ fn eval_prints_accuracy_tables_and_throughput() {
     }
 }
 
+/// A folder of two sets: `eval` without `--set` evaluates both, set by set
+/// (and the comparison path, `--mirror`, per set); `--set` narrows it.
+#[test]
+fn eval_uses_every_set_unless_set_narrows() {
+    let model = assets::model("resnet8_cifar10.tflite").unwrap();
+    let m = model.to_str().unwrap();
+    let foolbox = assets::ensure("foolbox").unwrap().join("foolbox");
+    let dir = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(&foolbox).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        if let Some(rest) = name.strip_prefix("cifar10_") {
+            std::os::unix::fs::symlink(foolbox.join(&name), dir.path().join(&name)).unwrap();
+            std::os::unix::fs::symlink(foolbox.join(&name), dir.path().join(format!("again_{rest}"))).unwrap();
+        }
+    }
+    let data = dir.path().to_str().unwrap();
+    let (correct, images) = tflite_micro_top1("resnet8_cifar10");
+    let both = json_of(&quantmcu(&["eval", m, "--data", data, "--json"]));
+    assert_eq!(both["images"], 2 * images);
+    assert_eq!(both["top1"].as_f64().unwrap(), correct as f64 / images as f64);
+    let one = json_of(&quantmcu(&["eval", m, "--data", data, "--set", "again", "--json"]));
+    assert_eq!(one["images"], images);
+    let text = String::from_utf8(quantmcu(&["eval", m, "--data", data]).stdout).unwrap();
+    assert!(text.contains("sets again, cifar10"), "{text}");
+    // The comparison path reads the first N images of each set.
+    let mirrored = json_of(&quantmcu(&[
+        "eval", m, "--data", data, "--mirror", "--limit", "3", "--json",
+    ]));
+    assert_eq!(mirrored["images"], 2 * 2 * 3);
+}
+
 #[test]
 fn eval_reads_fashion_mnist_idx() {
     // 28x28 grayscale through ResNet-8's 32x32x3 input: the data path runs
@@ -152,7 +183,8 @@ fn eval_bad_data_gives_clear_errors() {
         &["eval", model, "--data", data, "--set", "cifar100"],
         &["cifar100_00_49.png", "label 49", "10 classes"],
     );
-    check(&["eval", model, "--data", data], &["several sets", "--set"]);
+    // Without --set every set is evaluated: CIFAR-100's labels do not fit.
+    check(&["eval", model, "--data", data], &["cifar100_00_49.png", "label 49"]);
     check(&["eval", model, "--data", data, "--set", "svhn"], &["no set 'svhn'"]);
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("x-images-idx3-ubyte");

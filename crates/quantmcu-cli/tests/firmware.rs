@@ -183,7 +183,7 @@ fn kernel_bench_and_per_op_profile() {
 }
 
 #[test]
-fn missing_qemu_fails_with_the_setup_command() {
+fn missing_qemu_fails_with_the_install_command() {
     let empty = tempfile::tempdir().unwrap();
     let model = vww();
     let out = Command::new(env!("CARGO_BIN_EXE_quantmcu"))
@@ -194,7 +194,7 @@ fn missing_qemu_fails_with_the_setup_command() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("qemu-system-arm not found") && err.contains("scripts/setup-firmware.sh"),
+        err.contains("qemu-system-arm not found") && err.contains("apt-get install qemu-system-arm"),
         "{err}"
     );
 }

@@ -3,6 +3,7 @@
 //! labels, Fashion-MNIST's test set, reproducible splits, and preprocessing
 //! through the one input path.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -246,7 +247,7 @@ fn foolbox_folder_matches_the_golden_pixels_and_labels() {
     };
 
     let d = Dataset::open_set(&dir, Some("cifar10")).unwrap();
-    assert_eq!((d.kind(), d.set()), (Kind::Foolbox, Some("cifar10")));
+    assert_eq!((d.kind(), d.sets()), (Kind::Foolbox, &["cifar10".to_string()][..]));
     assert_eq!(d.len(), 20);
     let (_, graph) = resnet8();
     for (i, img) in d.iter().enumerate() {
@@ -259,13 +260,24 @@ fn foolbox_folder_matches_the_golden_pixels_and_labels() {
         assert_eq!(img.to_input(&graph).unwrap(), via_run);
     }
 
-    // `cifar10` does not take `cifar100`; several sets need a choice.
-    assert_eq!(Dataset::open_set(&dir, Some("cifar100")).unwrap().len(), 20);
-    let err = Dataset::open(&dir).unwrap_err().to_string();
-    assert!(
-        err.contains("several sets") && err.contains("cifar10, cifar100"),
-        "{err}"
+    // `cifar10` does not take `cifar100`; without a set name, every set,
+    // set by set in name order.
+    let cifar100 = Dataset::open_set(&dir, Some("cifar100")).unwrap();
+    assert_eq!(cifar100.len(), 20);
+    let all = Dataset::open(&dir).unwrap();
+    let sets: BTreeSet<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .map(|n| n[..n.rfind('_').unwrap()].rsplit_once('_').unwrap().0.to_string())
+        .collect();
+    assert!(sets.len() > 2, "{sets:?}");
+    assert_eq!(all.sets(), sets.iter().cloned().collect::<Vec<_>>());
+    assert_eq!(all.len(), std::fs::read_dir(&dir).unwrap().count());
+    assert_eq!(
+        (0..20).map(|i| all.name(i)).collect::<Vec<_>>(),
+        (0..20).map(|i| d.name(i)).collect::<Vec<_>>()
     );
+    assert_eq!(all.name(20), cifar100.name(0));
     let err = Dataset::open_set(&dir, Some("cifar")).unwrap_err().to_string();
     assert!(err.contains("no set 'cifar'"), "{err}");
 }

@@ -107,8 +107,10 @@ pub(super) fn class_folder(dir: &Path) -> Result<(Vec<String>, Files)> {
     Ok((names, files))
 }
 
-/// Reads a foolbox-style folder: (set name, image files ordered by index).
-pub(super) fn foolbox(dir: &Path, set: Option<&str>) -> Result<(String, Files)> {
+/// Reads a foolbox-style folder: (names of the sets taken, image files).
+/// With `set`, only that set; without, every set of the folder, set by set
+/// in the byte order of their names. Within a set, files are ordered by index.
+pub(super) fn foolbox(dir: &Path, set: Option<&str>) -> Result<(Vec<String>, Files)> {
     let mut found: Vec<(String, usize, usize, PathBuf, String)> = Vec::new();
     for (name, path, is_dir) in entries(dir)? {
         if is_dir {
@@ -118,38 +120,31 @@ pub(super) fn foolbox(dir: &Path, set: Option<&str>) -> Result<(String, Files)> 
             found.push((s.to_owned(), index, label, path, name));
         }
     }
-    let sets: BTreeSet<&str> = found.iter().map(|f| f.0.as_str()).collect();
-    let list = || sets.iter().copied().collect::<Vec<_>>().join(", ");
-    let chosen = match set {
-        Some(s) if sets.contains(s) => s.to_owned(),
+    let sets: BTreeSet<String> = found.iter().map(|f| f.0.clone()).collect();
+    if sets.is_empty() {
+        return Err(Error::Input(format!(
+            "{}: holds no {{set}}_{{index}}_{{label}}.png|jpg files",
+            dir.display()
+        )));
+    }
+    let chosen: Vec<String> = match set {
+        Some(s) if sets.contains(s) => vec![s.to_owned()],
         Some(s) => {
             return Err(Error::Input(format!(
                 "{}: holds no set '{s}' (sets: {})",
                 dir.display(),
-                list()
+                sets.iter().cloned().collect::<Vec<_>>().join(", ")
             )))
         }
-        None if sets.len() == 1 => sets.first().copied().unwrap_or_default().to_owned(),
-        None if sets.is_empty() => {
-            return Err(Error::Input(format!(
-                "{}: holds no {{set}}_{{index}}_{{label}}.png|jpg files",
-                dir.display()
-            )))
-        }
-        None => {
-            return Err(Error::Input(format!(
-                "{}: holds several sets ({}); choose one (--set)",
-                dir.display(),
-                list()
-            )))
-        }
+        None => sets.into_iter().collect(),
     };
-    found.retain(|f| f.0 == chosen);
-    found.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.4.cmp(&b.4)));
-    if let Some(w) = found.windows(2).find(|w| w[0].1 == w[1].1) {
+    found.retain(|f| chosen.contains(&f.0));
+    found.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)).then_with(|| a.4.cmp(&b.4)));
+    if let Some(w) = found.windows(2).find(|w| w[0].0 == w[1].0 && w[0].1 == w[1].1) {
         return Err(Error::Input(format!(
-            "{}: set '{chosen}' has index {} twice ({} and {})",
+            "{}: set '{}' has index {} twice ({} and {})",
             dir.display(),
+            w[0].0,
             w[0].1,
             w[0].4,
             w[1].4

@@ -16,7 +16,8 @@
 //!   each subfolder are its images, in file-name order.
 //! - **Foolbox-style**: a folder of files named `{set}_{index}_{label}.png|jpg|jpeg`
 //!   (as foolbox ships its sample images, e.g. `cifar10_00_3.png`), ordered by
-//!   index. A folder holding several sets needs a set name to choose one.
+//!   index. A folder holding several sets gives all of them, set by set in
+//!   name order, unless a set name chooses one.
 //!
 //! [`Dataset::open`] picks the kind from the path. Image files are decoded
 //! when an item is read ([`Dataset::get`]), to 8-bit RGB, or to 8-bit luma
@@ -138,7 +139,7 @@ impl Items {
 pub struct Dataset {
     kind: Kind,
     path: PathBuf,
-    set: Option<String>,
+    sets: Vec<String>,
     class_names: Option<Vec<String>>,
     items: Arc<Items>,
     /// Positions in `items`, in this data set's order.
@@ -148,8 +149,8 @@ pub struct Dataset {
 impl Dataset {
     /// Opens `path`, choosing the layout from it: a file is an IDX images
     /// file; a folder with subfolders is a class folder; a folder of
-    /// `{set}_{index}_{label}` files is foolbox-style (it must hold a single
-    /// set; see [`Dataset::open_set`]).
+    /// `{set}_{index}_{label}` files is foolbox-style (all of its sets; see
+    /// [`Dataset::open_set`]).
     pub fn open(path: &Path) -> Result<Self> {
         Self::open_set(path, None)
     }
@@ -216,7 +217,7 @@ impl Dataset {
             pixels: img.data,
             labels: lab.data,
         };
-        Ok(Self::new(Kind::Idx, images, None, None, items))
+        Ok(Self::new(Kind::Idx, images, Vec::new(), None, items))
     }
 
     /// Reads a folder with one subfolder per class (see the module docs).
@@ -225,25 +226,26 @@ impl Dataset {
         Ok(Self::new(
             Kind::ClassFolder,
             dir,
-            None,
+            Vec::new(),
             Some(names),
             Items::Files(files),
         ))
     }
 
     /// Reads a folder of `{set}_{index}_{label}.png|jpg|jpeg` files, keeping
-    /// only set `set` when given (required when the folder holds several sets).
+    /// only set `set` when given; without it, every set of the folder, set by
+    /// set in name order.
     pub fn foolbox(dir: &Path, set: Option<&str>) -> Result<Self> {
-        let (set, files) = folder::foolbox(dir, set)?;
-        Ok(Self::new(Kind::Foolbox, dir, Some(set), None, Items::Files(files)))
+        let (sets, files) = folder::foolbox(dir, set)?;
+        Ok(Self::new(Kind::Foolbox, dir, sets, None, Items::Files(files)))
     }
 
-    fn new(kind: Kind, path: &Path, set: Option<String>, class_names: Option<Vec<String>>, items: Items) -> Self {
+    fn new(kind: Kind, path: &Path, sets: Vec<String>, class_names: Option<Vec<String>>, items: Items) -> Self {
         let order = (0..items.len()).collect();
         Dataset {
             kind,
             path: path.to_path_buf(),
-            set,
+            sets,
             class_names,
             items: Arc::new(items),
             order,
@@ -260,9 +262,10 @@ impl Dataset {
         &self.path
     }
 
-    /// The set of a foolbox-style folder.
-    pub fn set(&self) -> Option<&str> {
-        self.set.as_deref()
+    /// The sets of a foolbox-style folder this data set holds, in its order
+    /// (empty for the other layouts).
+    pub fn sets(&self) -> &[String] {
+        &self.sets
     }
 
     /// Class names, by class index (class folders only).

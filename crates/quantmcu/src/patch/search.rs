@@ -1,5 +1,6 @@
 //! Plan search: every split point and grid (1x1 .. 8x8), their peak SRAM and
-//! executed MACs, and the fitting plan with the fewest MACs.
+//! executed MACs, and the fitting plan with the fewest MACs; the
+//! layer-by-layer schedule competes with them.
 
 use serde::Serialize;
 
@@ -66,7 +67,13 @@ pub fn candidates(graph: &Graph, mode: InputMode, split_op: Option<usize>, grid:
 /// The outcome of a search under an SRAM budget.
 #[derive(Clone, Debug, Serialize)]
 pub struct Search {
+    /// The fitting patch candidate with the fewest MACs.
     pub chosen: Option<Candidate>,
+    /// True when the layer-by-layer schedule is the pick: the search was not
+    /// restricted to a split op or grid, its peak fits the budget, and no
+    /// fitting patch candidate needs fewer MACs, or as many MACs and less
+    /// SRAM (a patch schedule that saves nothing loses to it).
+    pub layer_based: bool,
     /// The candidate with the smallest peak SRAM (what a budget must allow).
     pub smallest: Option<Candidate>,
     pub layer_based_peak_sram_bytes: usize,
@@ -75,7 +82,8 @@ pub struct Search {
 }
 
 /// Picks the candidate with the fewest MACs whose peak SRAM fits `budget`
-/// (ties: smaller SRAM, then fewer tiles).
+/// (ties: smaller SRAM, then fewer tiles), and whether the layer-by-layer
+/// schedule beats it (see [`Search::layer_based`]).
 pub fn search(
     graph: &Graph,
     budget: usize,
@@ -84,18 +92,87 @@ pub fn search(
     grid: Option<[usize; 2]>,
 ) -> Search {
     let candidates = candidates(graph, mode, split_op, grid);
+    let layer = (graph.macs(), plan_layer_based(graph).arena_bytes);
+    let unrestricted = split_op.is_none() && grid.is_none();
+    let (chosen, layer_based) = pick(&candidates, budget, unrestricted.then_some(layer));
+    let smallest = candidates.iter().min_by_key(|c| (c.peak_sram_bytes, c.macs)).cloned();
+    Search {
+        chosen,
+        layer_based,
+        smallest,
+        layer_based_peak_sram_bytes: layer.1,
+        layer_based_macs: layer.0,
+        candidates,
+    }
+}
+
+/// The fitting candidate with the fewest MACs (ties: smaller SRAM, then
+/// fewer tiles), and whether the layer-by-layer schedule `layer` (MACs, peak
+/// bytes), when it competes, fits and is no worse on MACs then SRAM.
+fn pick(candidates: &[Candidate], budget: usize, layer: Option<(u64, usize)>) -> (Option<Candidate>, bool) {
     let key = |c: &Candidate| (c.macs, c.peak_sram_bytes, c.grid[0] * c.grid[1]);
     let chosen = candidates
         .iter()
         .filter(|c| c.peak_sram_bytes <= budget)
         .min_by_key(|c| key(c))
         .cloned();
-    let smallest = candidates.iter().min_by_key(|c| (c.peak_sram_bytes, c.macs)).cloned();
-    Search {
-        chosen,
-        smallest,
-        layer_based_peak_sram_bytes: plan_layer_based(graph).arena_bytes,
-        layer_based_macs: graph.macs(),
-        candidates,
+    let layer_based = layer.is_some_and(|(macs, peak)| {
+        peak <= budget
+            && match &chosen {
+                None => true,
+                Some(c) => (macs, peak) <= (c.macs, c.peak_sram_bytes),
+            }
+    });
+    (chosen, layer_based)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(macs: u64, peak: usize, grid: [usize; 2]) -> Candidate {
+        Candidate {
+            split: "t".into(),
+            split_op: 3,
+            grid,
+            peak_sram_bytes: peak,
+            macs,
+            overhead_percent: 0.0,
+            memory: PatchMemory {
+                peak_bytes: peak,
+                patch_phase_bytes: peak,
+                layer_phase_bytes: peak,
+                input_bytes: 0,
+                split_bytes: 0,
+                tile_bytes: 0,
+                live_bytes_per_op: vec![],
+            },
+        }
+    }
+
+    #[test]
+    fn the_layer_schedule_wins_unless_a_patch_schedule_saves_sram() {
+        // Layer by layer: 1000 MACs, 500 B. A 1x1 patch with the same MACs and
+        // peak saves nothing; a 2x2 patch saves SRAM at more MACs.
+        let same = candidate(1000, 500, [1, 1]);
+        let smaller = candidate(1100, 200, [2, 2]);
+        let all = [same.clone(), smaller.clone()];
+        let layer = Some((1000, 500));
+        // Ample budget: the layer-by-layer schedule, not the 1x1 patch.
+        let (chosen, layer_based) = pick(&all, 10_000, layer);
+        assert!(layer_based);
+        assert_eq!(chosen.unwrap().grid, [1, 1]);
+        // Below the layer peak: the patch that fits.
+        let (chosen, layer_based) = pick(&all, 300, layer);
+        assert!(!layer_based);
+        assert_eq!(chosen.unwrap().grid, [2, 2]);
+        // A patch with the layer's MACs and less SRAM beats it.
+        let (chosen, layer_based) = pick(&[candidate(1000, 400, [1, 2])], 10_000, layer);
+        assert!(!layer_based);
+        assert_eq!(chosen.unwrap().grid, [1, 2]);
+        // Not competing (a restricted search), or nothing else fits.
+        assert!(!pick(&all, 10_000, None).1);
+        assert!(pick(&[], 500, layer).1);
+        assert!(!pick(&[], 499, layer).1);
     }
 }
