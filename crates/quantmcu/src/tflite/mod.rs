@@ -7,6 +7,8 @@
 //! is an [`Error::Unsupported`] naming the op, its index and the model.
 
 mod schema;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 

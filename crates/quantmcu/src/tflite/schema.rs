@@ -73,10 +73,8 @@ impl<'a, T: LeScalar> Scalars<'a, T> {
     pub fn iter(&self) -> impl ExactSizeIterator<Item = T> + 'a {
         self.bytes.chunks_exact(T::SIZE).map(T::from_le)
     }
-}
 
-impl<'a> Scalars<'a, u8> {
-    /// The elements of a byte vector, borrowed from the file.
+    /// The elements' little-endian bytes, borrowed from the file.
     pub fn bytes(&self) -> &'a [u8] {
         self.bytes
     }
