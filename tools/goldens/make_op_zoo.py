@@ -21,6 +21,7 @@ converter cannot produce is listed in NOT_PRODUCED (and the README).
 `goldens` writes, per model, <out>/<name>/:
   inputs.npy (or inputs_0.npy, inputs_1.npy, ... for several inputs)
                     [K, ...input shape without batch...] in the input dtype, K = 3
+                    (a spec's "k" overrides it: 1 for the 180x180 model)
   tensors/tNNN.npy  tensor NNN of subgraph 0, stacked [K, ...shape without batch...],
                     for the model input(s) and every tensor an operator writes
   manifest.json     model, ops, inputs, tensors, versions, command, op details
@@ -42,10 +43,14 @@ import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-K = 3  # inputs per model
+K = 3  # inputs per model, unless its spec sets "k"
 N_CALIB = 48  # representative samples per model
-MODEL_MAX_BYTES = 100 * 1024  # per model: .tflite + its goldens directory
+MODEL_MAX_BYTES = 100 * 1024  # per model: .tflite + its goldens directory, unless its spec sets "max_bytes"
 ZOO_MAX_BYTES = 2 * 1024 * 1024
+# tflite-micro arena for every interpreter: far above any zoo model's needs (the
+# 180x180 model keeps ~120 KB of tensors alive under kPreserveAllTensors), where
+# the runtime's default (10x the model size) is too small for that model.
+TFLM_ARENA_BYTES = 1 << 20
 
 SUPPORTED_OPS = [
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D",
@@ -207,6 +212,29 @@ def b_mixed_float_in(tf, L):
     return tf.keras.Model(x, y)
 
 
+def b_depthwise_mult8_180(tf, L):
+    """A 1-channel 180x180 image front end: the depthwise filter has input depth 1
+    and depth multiplier 8, and the first activations (88x88x8) are the largest
+    tensor of the zoo."""
+    x = L.Input((180, 180, 1), batch_size=1, name="x")
+    y = L.DepthwiseConv2D(5, strides=2, depth_multiplier=8, padding="valid", activation="relu",
+                          name="dw_m8_k5_s2_valid_relu")(x)  # 88x88x8
+    y = L.AveragePooling2D(2, 2, padding="valid", name="avg_k2_s2")(y)  # 44x44x8
+    y = L.Conv2D(16, 3, strides=2, padding="valid", activation="relu", name="conv_k3_s2_valid")(y)  # 21x21x16
+    y = L.GlobalAveragePooling2D(name="gap")(y)  # MEAN -> [1,16]
+    y = L.Dense(10, name="fc")(y)
+    return tf.keras.Model(x, y)
+
+
+def b_unaligned_zero_points(tf, L):
+    x = L.Input((6, 6, 3), batch_size=1, name="x")
+    y = L.Conv2D(4, 3, padding="same", activation="relu", name="conv_k3")(x)
+    y = L.DepthwiseConv2D(3, depth_multiplier=2, padding="same", name="dw_m2")(y)
+    y = L.Flatten(name="flatten")(y)
+    y = L.Dense(5, name="fc")(y)
+    return tf.keras.Model(x, y)
+
+
 def b_conv_optional_bias(tf, L):
     x = L.Input((8, 7, 4), batch_size=1, name="x")
     y = L.Conv2D(6, 3, strides=2, padding="same", activation="relu", use_bias=False, name="conv_k3_s2")(x)
@@ -361,6 +389,39 @@ SPECS = [
         "covers": "end-to-end small CNN, float input / int8 output: QUANTIZE, CONV_2D stride 2 SAME on 15x15, "
                   "DEPTHWISE_CONV_2D RELU6, PAD ((0,1),(1,0)), AVERAGE_POOL_2D VALID, CONV_2D 1x1, MEAN, "
                   "FULLY_CONNECTED, SOFTMAX.",
+    },
+    {
+        "name": "depthwise_mult8_180",
+        "build": b_depthwise_mult8_180,
+        "inputs": [("x", (180, 180, 1), 0.0, 1.0)],
+        "io": ("int8", "int8"),
+        "expect": {"ops": ["DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "CONV_2D", "MEAN", "FULLY_CONNECTED"],
+                   "summary": ["DEPTHWISE_CONV_2D k5x5 s2x2 VALID mult8 RELU : [1, 180, 180, 1] -> [1, 88, 88, 8]",
+                               "AVERAGE_POOL_2D k2x2 s2x2 VALID : [1, 88, 88, 8] -> [1, 44, 44, 8]",
+                               "CONV_2D k3x3 s2x2 VALID RELU : [1, 44, 44, 8] -> [1, 21, 21, 16]"]},
+        # One input: the model input and the 88x88x8 activations alone are
+        # ~94 KiB per input.
+        "k": 1,
+        "max_bytes": 192 * 1024,
+        "covers": "1-channel 180x180 int8 input: DEPTHWISE_CONV_2D with input depth 1 and depth_multiplier 8 "
+                  "(k5 stride 2 VALID, RELU) -> 88x88x8, AVERAGE_POOL_2D 2x2 VALID, CONV_2D k3 stride 2 VALID "
+                  "(RELU), MEAN (GlobalAveragePooling2D), FULLY_CONNECTED; int8 I/O; one input (K = 1).",
+    },
+    {
+        "name": "unaligned_zero_points",
+        "build": b_unaligned_zero_points,
+        "inputs": [("x", (6, 6, 3), -1.0, 1.0)],
+        "io": ("int8", "int8"),
+        "expect": {"ops": ["CONV_2D", "DEPTHWISE_CONV_2D", "RESHAPE", "FULLY_CONNECTED"],
+                   "summary": ["CONV_2D k3x3 s1x1 SAME RELU", "DEPTHWISE_CONV_2D k3x3 s1x1 SAME mult2"]},
+        # Re-serialized so that every int64 vector (the zero points) starts 4
+        # bytes past an 8-byte boundary of the file.
+        "patch": "misalign_int64",
+        "covers": "every int64 `zero_point` vector (per tensor, and per channel for the 4 CONV_2D and 8 "
+                  "DEPTHWISE_CONV_2D filter channels) starts 4 bytes past an 8-byte boundary of the file "
+                  "(re-serialized after conversion; the vector's length prefix stays 4-byte aligned, which "
+                  "is all the flatbuffers C++ verifier checks of a vector): CONV_2D k3 SAME RELU, "
+                  "DEPTHWISE_CONV_2D depth_multiplier 2, RESHAPE, FULLY_CONNECTED; int8 I/O.",
     },
 ]
 
@@ -581,6 +642,70 @@ def drop_zero_bias(model_bytes):
     return bytes(b.Output()), n
 
 
+def int64_at_4_mod_8_builder(size):
+    """A flatbuffers.Builder that starts the data of every vector of 8-byte
+    elements 4 bytes past an 8-byte boundary of the finished buffer; the
+    vector's 4-byte length prefix stays 4-byte aligned."""
+    import flatbuffers
+
+    class Builder(flatbuffers.Builder):
+        def StartVector(self, elemSize, numElems, alignment):
+            if elemSize != 8:
+                return super().StartVector(elemSize, numElems, alignment)
+            self.assertNotNested()
+            self.nested = True
+            self.vectorNumElems = numElems
+            # Bytes are written back to front and the finished buffer's length
+            # is a multiple of 8 (minalign), so data whose end is 4 bytes short
+            # of an 8-byte boundary counted from the back starts at 4 mod 8
+            # from the front.
+            self.Prep(8, elemSize * numElems + 4)
+            return self.Offset()
+
+    return Builder(size)
+
+
+def zero_point_positions(model_bytes):
+    """File offsets of the first element of every non-empty zero_point vector."""
+    _, schema_fb = _schema()
+    m = schema_fb.Model.GetRootAs(model_bytes, 0)
+    out = []
+    for s in range(m.SubgraphsLength()):
+        sg = m.Subgraphs(s)
+        for t in range(sg.TensorsLength()):
+            q = sg.Tensors(t).Quantization()
+            if q is not None and q.ZeroPointLength() > 0:
+                out.append(q._tab.Vector(q._tab.Offset(10)))  # field 3 (zero_point): vtable offset 4 + 2*3
+    return out
+
+
+def aligned_copy(model_bytes):
+    """The model re-serialized with the standard builder (vectors aligned to their element size)."""
+    import flatbuffers
+    runtime, _ = _schema()
+    mo = runtime.convert_bytearray_to_object(bytearray(model_bytes))
+    b = flatbuffers.Builder(len(model_bytes) + 4096)
+    b.Finish(mo.Pack(b), file_identifier=b"TFL3")
+    out = bytes(b.Output())
+    if any(p % 8 for p in zero_point_positions(out)):
+        sys.exit("make_op_zoo: aligned_copy: a zero_point vector is not 8-byte aligned")
+    return out
+
+
+def misalign_int64(model_bytes):
+    """Re-serializes the model with every int64 vector (the zero points) at 4 mod 8;
+    returns the bytes and the number of such vectors. Exits if one is not."""
+    runtime, _ = _schema()
+    mo = runtime.convert_bytearray_to_object(bytearray(model_bytes))
+    b = int64_at_4_mod_8_builder(len(model_bytes) + 4096)
+    b.Finish(mo.Pack(b), file_identifier=b"TFL3")
+    out = bytes(b.Output())
+    pos = zero_point_positions(out)
+    if not pos or any(p % 8 != 4 for p in pos):
+        sys.exit(f"make_op_zoo: misalign_int64: zero_point vectors at {pos}, expected every one at 4 mod 8")
+    return out, len(pos)
+
+
 def check_graph(name, info, expect):
     ops = [o["op"] for o in info["ops"]]
     bad = sorted({o for o in ops if o not in SUPPORTED_OPS})
@@ -619,9 +744,12 @@ def stage_convert(args, command):
             tfl, n = drop_zero_bias(tfl)
             if n == 0:
                 sys.exit(f"make_op_zoo: {spec['name']}: no all-zero bias to drop")
+        elif spec.get("patch") == "misalign_int64":
+            tfl, n = misalign_int64(tfl)
+            print(f"{spec['name']}: {n} zero_point vectors at 4 mod 8")
         info = graph_info(tfl)
         check_graph(spec["name"], info, spec["expect"])
-        if len(tfl) > MODEL_MAX_BYTES:
+        if len(tfl) > spec.get("max_bytes", MODEL_MAX_BYTES):
             sys.exit(f"make_op_zoo: {spec['name']}: {len(tfl)} bytes")
         (out / f"{spec['name']}.tflite").write_bytes(tfl)
         print(f"{spec['name']}: {len(tfl)} bytes, sha256 {hashlib.sha256(tfl).hexdigest()[:16]}")
@@ -632,8 +760,8 @@ def stage_convert(args, command):
         (out / "index.json").write_text(json.dumps(index, indent=2) + "\n")
 
 
-def make_inputs(name, info, ip):
-    """K seeded inputs per model input, in the input dtype. int8: uniform over
+def make_inputs(name, info, ip, k):
+    """k seeded inputs per model input, in the input dtype. int8: uniform over
     -128..127 (sample 0 starts with -128, 127). float32: over the range of the
     int8 tensor the leading QUANTIZE writes: sample 0 exactly that range,
     sample 1 10% wider on both sides (saturates), sample 2 at half-LSB points
@@ -645,7 +773,7 @@ def make_inputs(name, info, ip):
         shape = tuple(int(s) for s in d["shape"][1:])
         dtype = np.dtype(d["dtype"])
         if dtype == np.int8:
-            x = rng.integers(-128, 128, (K,) + shape, dtype=np.int16).astype(np.int8)
+            x = rng.integers(-128, 128, (k,) + shape, dtype=np.int16).astype(np.int8)
             flat = x[0].reshape(-1)
             flat[0], flat[-1 if flat.size > 1 else 0] = -128, 127
         elif dtype == np.float32:
@@ -658,7 +786,7 @@ def make_inputs(name, info, ip):
             x0 = rng.uniform(lo, hi, shape)
             x1 = rng.uniform(lo - 0.1 * w, hi + 0.1 * w, shape)
             x2 = (rng.integers(-128, 127, shape) + 0.5 - zp) * scale
-            x = np.stack([x0, x1, x2]).astype(np.float32)
+            x = np.stack([x0, x1, x2][:k]).astype(np.float32)
         else:
             raise ValueError(f"{name}: input dtype {dtype}")
         out.append(x)
@@ -690,19 +818,20 @@ def all_outputs_model(model_bytes, tensors, sg_inputs):
     return bytes(b.Output()), outs
 
 
-def tflm_tensors(name, model_bytes, info, inputs, tensors):
-    """Run K inputs through tflite-micro; return {tensor: [K, ...]} (GetTensor of
+def tflm_tensors(name, model_bytes, info, inputs, tensors, k_inputs):
+    """Run k_inputs inputs through tflite-micro; return {tensor: [K, ...]} (GetTensor of
     a kPreserveAllTensors interpreter) and the outputs. Checks, per input: the
     default interpreter gives the same outputs; GetTensor(output j) ==
     get_output(j); GetTensor(input) == what was fed; a copy of the model whose
     outputs list names every tensor returns the same values via get_output."""
     runtime, _ = _schema()
-    ip_def = runtime.Interpreter.from_bytes(model_bytes)
-    ip = runtime.Interpreter.from_bytes(model_bytes, intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
+    ip_def = runtime.Interpreter.from_bytes(model_bytes, arena_size=TFLM_ARENA_BYTES)
+    ip = runtime.Interpreter.from_bytes(model_bytes, arena_size=TFLM_ARENA_BYTES,
+                                        intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
     rewritten, rw_outs = all_outputs_model(model_bytes, tensors, info["inputs"])
-    ip_rw = runtime.Interpreter.from_bytes(rewritten)
+    ip_rw = runtime.Interpreter.from_bytes(rewritten, arena_size=TFLM_ARENA_BYTES)
     stacks = {t: [] for t in tensors}
-    for k in range(K):
+    for k in range(k_inputs):
         for i, x in enumerate(inputs):
             for interp in (ip_def, ip, ip_rw):
                 interp.set_input(x[k : k + 1], i)
@@ -725,7 +854,7 @@ def tflm_tensors(name, model_bytes, info, inputs, tensors):
     return {t: np.stack(v) for t, v in stacks.items()}
 
 
-def litert_check(model_bytes, info, inputs, tensors, golden):
+def litert_check(model_bytes, info, inputs, tensors, golden, k_inputs):
     """LiteRT with its reference kernels (BUILTIN_REF), every tensor compared
     with tflite-micro's. Returns a JSON-able summary, or None if unavailable."""
     try:
@@ -750,7 +879,7 @@ def litert_check(model_bytes, info, inputs, tensors, golden):
     if sorted(in_idx) != sorted(info["inputs"]):
         return {"runtime": rt, "error": "input tensors differ"}
     diffs = {}
-    for k in range(K):
+    for k in range(k_inputs):
         for i, t in enumerate(info["inputs"]):
             ip.set_tensor(t, inputs[i][k : k + 1])
         ip.invoke()
@@ -782,6 +911,16 @@ NOT_PRODUCED = [
 ]
 
 
+def litert_summary(lite):
+    if lite is None:
+        return "not run"
+    if lite.get("equal"):
+        return f"{lite['runtime']}: identical on every stored tensor"
+    if "error" in lite:
+        return f"{lite['runtime']}: refuses the model ({lite['error']})"
+    return f"{lite['runtime']}: DIFFERS, max abs diff per tensor {lite['max_abs_diff']}"
+
+
 def write_readme(out, index, report, command):
     total_models = sum(r["size"] for r in report)
     lines = [
@@ -791,7 +930,8 @@ def write_readme(out, index, report, command):
         "seeded random weights (calibrated on seeded random data), that together exercise every operator and",
         "option of quantmcu's supported set in ways the two public models (`goldens/resnet8_cifar10`,",
         "`goldens/vww_mobilenetv1`) do not; for each, tflite-micro's reference-kernel values of the model",
-        "input(s) and of every tensor an operator writes, for K = 3 seeded inputs.",
+        "input(s) and of every tensor an operator writes, for K = 3 seeded inputs (K = 1 for",
+        "`depthwise_mult8_180`, whose 180x180 input and 88x88x8 activations would otherwise dominate the zoo).",
         "",
         "Regenerate (from the repo root; both steps are deterministic):",
         "",
@@ -820,7 +960,7 @@ def write_readme(out, index, report, command):
         "|---|---|",
         "| `index.json` | `models` (names, in the order below), TensorFlow version, convert command |",
         "| `<name>.tflite` | the model |",
-        "| `<name>/inputs.npy` | `[K, ...input shape without batch...]` in the model input's dtype, K = 3; a model with several inputs has `inputs_0.npy`, `inputs_1.npy`, ... in the model's input order (`manifest.json` `input_files` gives tensor index and name of each) |",
+        "| `<name>/inputs.npy` | `[K, ...input shape without batch...]` in the model input's dtype, K = 3 (1 for `depthwise_mult8_180`); a model with several inputs has `inputs_0.npy`, `inputs_1.npy`, ... in the model's input order (`manifest.json` `input_files` gives tensor index and name of each) |",
         "| `<name>/tensors/tNNN.npy` | tensor NNN of subgraph 0, stacked `[K, ...shape without batch...]` in its own dtype, for the model input(s) and every tensor an operator writes; a tensor whose first dimension is not 1 (the `[5,6]` output of a FULLY_CONNECTED without keep_num_dims in `dense_3d`) is stored whole, `[K, 5, 6]` (`tensor_shapes` in `manifest.json` has the full shapes) |",
         "| `<name>/manifest.json` | `model`, `model_sha256`, `ops` (operator names in execution order), `inputs` (K), `input_files`, `output_tensors`, `tensors` (indices stored), `tensor_shapes`, `tflite_micro_version`, `command`, `convert_command`, `tensorflow_version`, `covers`, `edited_after_conversion`, `op_details` (per op: summary, builtin options, input/output tensors with dtype, shape, scale, zero point), `litert` (LiteRT BUILTIN_REF comparison) |",
         "",
@@ -830,7 +970,7 @@ def write_readme(out, index, report, command):
         "points `(q + 0.5 - zero_point) * scale` (rounding ties). `.npy` files are NumPy format 1.0, C order,",
         "little endian.",
         "",
-        f"Size: {total_models} bytes of `.tflite` and `.npy` files in all (each model with its goldens under 100 KiB).",
+        f"Size: {total_models} bytes of `.tflite` and `.npy` files in all (each model with its goldens under 100 KiB, `depthwise_mult8_180` under 192 KiB).",
         "",
         "## Models",
         "",
@@ -840,15 +980,10 @@ def write_readme(out, index, report, command):
         ins = ", ".join(f"{f['dtype']} {info['shapes'][f['tensor']]} (`{f['file']}`, {f['name']})" for f in m["input_files"])
         outs = ", ".join(f"t{t:03d} {np.dtype(TFL_DTYPES[info['sg'].tensors[t].type]).name} {info['shapes'][t]}"
                          for t in m["output_tensors"])
-        lite = r["lite"]
-        if lite is None:
-            lite_s = "not run"
-        elif lite.get("equal"):
-            lite_s = f"{lite['runtime']}: identical on every stored tensor"
-        elif "error" in lite:
-            lite_s = f"{lite['runtime']}: refuses the model ({lite['error']})"
-        else:
-            lite_s = f"{lite['runtime']}: DIFFERS, max abs diff per tensor {lite['max_abs_diff']}"
+        lite_lines = [f"- LiteRT: {litert_summary(r['lite'])}"]
+        if "litert_aligned_copy" in m:
+            lite_lines.append("- LiteRT on a copy re-serialized with 8-byte aligned zero points: "
+                              f"{litert_summary(m['litert_aligned_copy'])}")
         lines += [
             f"### {r['name']}",
             "",
@@ -856,7 +991,7 @@ def write_readme(out, index, report, command):
             "",
             f"- Inputs: {ins}",
             f"- Outputs: {outs}",
-            f"- LiteRT: {lite_s}",
+            *lite_lines,
             f"- {r['size']} bytes of `.tflite` + `.npy` (model {(out / m['model']).stat().st_size} bytes)",
             "",
             "| # | op | output |",
@@ -888,10 +1023,21 @@ def stage_goldens(args, command):
         info = graph_info(model_bytes)
         check_graph(name, info, spec["expect"])
         tensors = op_produced_tensors(info)
-        ip = runtime.Interpreter.from_bytes(model_bytes)
-        inputs = make_inputs(name, info, ip)
-        golden = tflm_tensors(name, model_bytes, info, inputs, tensors)
-        lite = litert_check(model_bytes, info, inputs, tensors, golden)
+        if spec.get("patch") == "misalign_int64":
+            pos = zero_point_positions(model_bytes)
+            if not pos or any(p % 8 != 4 for p in pos):
+                sys.exit(f"make_op_zoo: {name}: zero_point vectors at {pos}, expected every one at 4 mod 8")
+        k_inputs = spec.get("k", K)
+        ip = runtime.Interpreter.from_bytes(model_bytes, arena_size=TFLM_ARENA_BYTES)
+        inputs = make_inputs(name, info, ip, k_inputs)
+        golden = tflm_tensors(name, model_bytes, info, inputs, tensors, k_inputs)
+        lite = litert_check(model_bytes, info, inputs, tensors, golden, k_inputs)
+        extra = {}
+        if spec.get("patch") == "misalign_int64":
+            # Tells a difference that comes from the misalignment apart from
+            # one LiteRT has on the aligned model too.
+            extra["litert_aligned_copy"] = litert_check(aligned_copy(model_bytes), info, inputs, tensors, golden,
+                                                        k_inputs)
 
         d = out / name
         tdir = d / "tensors"
@@ -911,7 +1057,7 @@ def stage_goldens(args, command):
             "model": f"{name}.tflite",
             "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
             "ops": [o["op"] for o in info["ops"]],
-            "inputs": K,
+            "inputs": k_inputs,
             "input_files": [
                 {"file": f, "tensor": t, "name": n, "dtype": inputs[i].dtype.name}
                 for i, (f, t, n) in enumerate(zip(in_files, info["inputs"], info["input_names"]))
@@ -931,11 +1077,13 @@ def stage_goldens(args, command):
                 for o in info["ops"]
             ],
             "litert": lite,
+            **extra,
         }
         (d / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
         size = len(model_bytes) + tree_size(d)
-        if size > MODEL_MAX_BYTES:
-            sys.exit(f"make_op_zoo: {name}: {size} bytes (> {MODEL_MAX_BYTES})")
+        max_bytes = spec.get("max_bytes", MODEL_MAX_BYTES)
+        if size > max_bytes:
+            sys.exit(f"make_op_zoo: {name}: {size} bytes (> {max_bytes})")
         lite_s = "n/a" if lite is None else ("equal" if lite.get("equal") else
                                              f"REJECTS: {lite['error']}" if "error" in lite else f"DIFFERS {lite}")
         print(f"{name}: {len(info['ops'])} ops, {len(tensors)} tensors, {size} bytes, LiteRT BUILTIN_REF: {lite_s}")

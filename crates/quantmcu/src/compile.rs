@@ -16,6 +16,50 @@ use crate::patch::TilePlan;
 use crate::reference::{Interpreter, Kernel};
 use crate::{Error, Result};
 
+/// Refuses graphs a plan cannot represent: a plan reads one int8 input, runs
+/// the int8 ops `ops` in between, and writes one int8 output (`output`, or the
+/// graph output a trailing host DEQUANTIZE makes of it).
+fn check_plannable(graph: &Graph, ops: std::ops::Range<usize>, output: TensorId) -> Result<()> {
+    let refuse = |detail: String| {
+        Err(Error::Model {
+            model: graph.name.clone(),
+            detail,
+        })
+    };
+    if graph.inputs.len() != 1 {
+        return refuse(format!(
+            "the model has {} inputs, but the runtime runs models with one input",
+            graph.inputs.len()
+        ));
+    }
+    if graph.outputs.len() != 1 {
+        return refuse(format!(
+            "the model has {} outputs, but the runtime runs models with one output",
+            graph.outputs.len()
+        ));
+    }
+    if let Some(i) = ops
+        .clone()
+        .find(|&i| graph.tensors[graph.ops[i].output()].dtype != DType::I8)
+    {
+        return refuse(format!(
+            "operator #{i} ({}) writes a {} tensor between int8 operators, but the runtime converts from and to \
+             float only at the model's input and output",
+            graph.ops[i].kind.name(),
+            graph.tensors[graph.ops[i].output()].dtype.name()
+        ));
+    }
+    let graph_output = graph.outputs[0];
+    let after_plan = graph.ops[ops.end..].iter().any(|op| op.output() == graph_output);
+    if graph_output != output && !after_plan {
+        return refuse(format!(
+            "the model output (tensor #{graph_output}) is written before its last int8 operator, but the runtime's \
+             output is the tensor that operator writes"
+        ));
+    }
+    Ok(())
+}
+
 /// Plan bytes (in 32-bit words, so they are 4-byte aligned) and what the
 /// caller needs to feed and read them.
 #[derive(Clone, Debug)]
@@ -420,6 +464,7 @@ pub fn compile_mixed(
         });
     }
     let output = graph.ops[end - 1].output();
+    check_plannable(graph, first..end, output)?;
     let mut wr = Writer {
         graph,
         interp,

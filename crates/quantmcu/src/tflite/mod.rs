@@ -7,6 +7,8 @@
 //! is an [`Error::Unsupported`] naming the op, its index and the model.
 
 mod schema;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 
@@ -44,28 +46,28 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Graph> {
     };
     if bytes.len() < 8 {
         return Err(fb_err(format!(
-            "file is {} bytes long, too short for a model",
+            "the file is {} bytes long, too short for a model",
             bytes.len()
         )));
     }
     if &bytes[4..8] != b"TFL3" {
         return Err(fb_err(format!(
-            "file identifier is {:?}, expected \"TFL3\" (is this a .tflite file?)",
-            String::from_utf8_lossy(&bytes[4..8])
+            "the file identifier (bytes 4..8) is \"{}\", expected \"TFL3\"; is this a .tflite file?",
+            bytes[4..8].escape_ascii()
         )));
     }
-    let model = schema::model_root(bytes).map_err(|e| fb_err(e.to_string()))?;
+    let model = schema::model_root(bytes).map_err(|e| fb_err(verifier_sentence(&e)))?;
     let version = model.version();
     if version != 3 {
         return Err(model_err(format!(
-            "schema version {version} is not supported (expected 3)"
+            "schema version {version} is not supported; quantmcu reads version 3"
         )));
     }
     let subgraphs = model
         .subgraphs()
-        .ok_or_else(|| model_err("model has no subgraphs".into()))?;
+        .ok_or_else(|| model_err("the model has no subgraphs".into()))?;
     if subgraphs.is_empty() {
-        return Err(model_err("model has no subgraphs".into()));
+        return Err(model_err("the model has no subgraphs".into()));
     }
     let sg = subgraphs.get(0);
     let codes = model.operator_codes();
@@ -74,7 +76,7 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Graph> {
     // Tensors.
     let fb_tensors = sg
         .tensors()
-        .ok_or_else(|| model_err("subgraph 0 has no tensors".into()))?;
+        .ok_or_else(|| model_err("subgraph 0 has no tensors list".into()))?;
     let mut tensors = Vec::with_capacity(fb_tensors.len());
     for (i, t) in fb_tensors.iter().enumerate() {
         let tname = t.name().unwrap_or("").to_string();
@@ -92,7 +94,7 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Graph> {
             9 => DType::I8,
             other => {
                 return Err(terr(format!(
-                    "tensor type {} is not supported (int8, uint8, int32, int64, float32 are)",
+                    "tensor type {} is not supported; int8, uint8, int32, int64 and float32 are",
                     type_name(other)
                 )))
             }
@@ -105,7 +107,7 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Graph> {
             Some(s) => {
                 if s.len() > MAX_RANK {
                     return Err(terr(format!(
-                        "rank {} exceeds the supported maximum {MAX_RANK}",
+                        "its shape has rank {}, above the supported maximum {MAX_RANK}",
                         s.len()
                     )));
                 }
@@ -114,7 +116,7 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Graph> {
                         usize::try_from(d)
                             .ok()
                             .filter(|&d| d > 0)
-                            .ok_or_else(|| terr(format!("dimension {d} is not positive")))
+                            .ok_or_else(|| terr(format!("shape dimension {d} is not positive")))
                     })
                     .collect::<Result<Vec<_>>>()?
             }
@@ -123,36 +125,54 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Graph> {
             acc.checked_mul(d).filter(|&n| n <= MAX_TENSOR_ELEMENTS)
         });
         if elements.is_none() {
-            return Err(terr(format!("shape {shape:?} exceeds {MAX_TENSOR_ELEMENTS} elements")));
+            return Err(terr(format!(
+                "shape {shape:?} has more than {MAX_TENSOR_ELEMENTS} elements"
+            )));
         }
         let quant = match t.quantization() {
             None => None,
             Some(q) => {
                 if q.details_type() != 0 {
-                    return Err(terr("custom quantization details are not supported".into()));
+                    return Err(terr(
+                        "custom quantization details (quantization.details) are not supported".into(),
+                    ));
                 }
                 match (q.scale(), q.zero_point()) {
                     (Some(s), Some(z)) if !s.is_empty() => {
                         if s.len() != z.len() {
-                            return Err(terr(format!("{} scales but {} zero points", s.len(), z.len())));
+                            return Err(terr(format!(
+                                "quantization has {} scales but {} zero points",
+                                s.len(),
+                                z.len()
+                            )));
                         }
                         let scale: Vec<f32> = s.iter().collect();
-                        if scale.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
-                            return Err(terr("quantization scales must be finite and positive".into()));
+                        if let Some((c, s)) = scale.iter().enumerate().find(|(_, s)| !(s.is_finite() && **s > 0.0)) {
+                            return Err(terr(format!(
+                                "quantization scale {c} is {s}, expected a finite positive number"
+                            )));
                         }
                         let zero_point = z
                             .iter()
-                            .map(|z| i32::try_from(z).map_err(|_| terr(format!("zero point {z} out of range"))))
+                            .enumerate()
+                            .map(|(c, z)| {
+                                i32::try_from(z).map_err(|_| {
+                                    terr(format!("quantization zero point {c} is {z}, outside the int32 range"))
+                                })
+                            })
                             .collect::<Result<Vec<_>>>()?;
                         let axis = usize::try_from(q.quantized_dimension())
                             .ok()
                             .filter(|&a| a < shape.len().max(1));
                         let axis = axis.ok_or_else(|| {
-                            terr(format!("quantized dimension {} out of range", q.quantized_dimension()))
+                            terr(format!(
+                                "quantized dimension {} is outside shape {shape:?}",
+                                q.quantized_dimension()
+                            ))
                         })?;
                         if scale.len() > 1 && shape.get(axis) != Some(&scale.len()) {
                             return Err(terr(format!(
-                                "{} per-channel scales for dimension {axis} of shape {shape:?}",
+                                "it has {} per-channel scales for dimension {axis} of shape {shape:?}",
                                 scale.len()
                             )));
                         }
@@ -178,13 +198,25 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Graph> {
             let buffer = buffers
                 .filter(|b| buffer_index < b.len())
                 .map(|b| b.get(buffer_index))
-                .ok_or_else(|| terr(format!("buffer index {buffer_index} out of range")))?;
+                .ok_or_else(|| {
+                    terr(format!(
+                        "buffer index {buffer_index} is out of range; the model has {} buffers",
+                        buffers.map_or(0, |b| b.len())
+                    ))
+                })?;
             let data: Option<&[u8]> = if buffer.offset() > 1 {
                 let start = usize::try_from(buffer.offset()).ok();
                 let end = start.and_then(|s| usize::try_from(buffer.size()).ok().and_then(|n| s.checked_add(n)));
                 match (start, end) {
                     (Some(s), Some(e)) if e <= bytes.len() => Some(&bytes[s..e]),
-                    _ => return Err(terr(format!("buffer {buffer_index} lies outside the file"))),
+                    _ => {
+                        return Err(terr(format!(
+                            "buffer {buffer_index} (offset {}, size {}) lies outside the {}-byte file",
+                            buffer.offset(),
+                            buffer.size(),
+                            bytes.len()
+                        )))
+                    }
                 }
             } else {
                 buffer.data().map(|d| d.bytes()).filter(|d| !d.is_empty())
@@ -192,7 +224,7 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Graph> {
             if let Some(data) = data {
                 if data.len() != tensor.bytes() {
                     return Err(terr(format!(
-                        "buffer {buffer_index} holds {} bytes, shape {:?} of {} needs {}",
+                        "buffer {buffer_index} holds {} bytes, but shape {:?} of {} needs {}",
                         data.len(),
                         tensor.shape,
                         dtype.name(),
@@ -205,10 +237,7 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Graph> {
         tensors.push(tensor);
     }
 
-    let index_list = |v: Option<flatbuffers::Vector<'_, i32>>,
-                      what: &str,
-                      optional: bool|
-     -> Result<Vec<Option<usize>>> {
+    let index_list = |v: Option<schema::Scalars<'_, i32>>, what: &str, optional: bool| -> Result<Vec<Option<usize>>> {
         v.map(|v| v.iter().collect::<Vec<_>>())
             .unwrap_or_default()
             .into_iter()
@@ -218,7 +247,12 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Graph> {
                     .ok()
                     .filter(|&i| i < tensors.len())
                     .map(Some)
-                    .ok_or_else(|| model_err(format!("{what} refers to tensor {i}, but there are {}", tensors.len()))),
+                    .ok_or_else(|| {
+                        model_err(format!(
+                            "{what} refer to tensor {i}, but subgraph 0 has {} tensors",
+                            tensors.len()
+                        ))
+                    }),
             })
             .collect()
     };
@@ -417,6 +451,26 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Graph> {
     };
     graph.check()?;
     Ok(graph)
+}
+
+/// One sentence from a verifier error: its message, then where it was found
+/// (innermost table field or vector element first), without line breaks.
+fn verifier_sentence(e: &flatbuffers::InvalidFlatbuffer) -> String {
+    let text = e.to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let head = lines.next().unwrap_or("verification failed").trim_end_matches('.');
+    let mut head = head.chars();
+    let mut sentence: String = head
+        .next()
+        .map(|c| c.to_ascii_lowercase())
+        .into_iter()
+        .chain(head)
+        .collect();
+    for place in lines {
+        sentence.push_str(", ");
+        sentence.push_str(place);
+    }
+    sentence
 }
 
 fn activation(code: i8) -> std::result::Result<Activation, String> {

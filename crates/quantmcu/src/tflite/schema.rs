@@ -6,15 +6,105 @@
 //! reachable structure first; the accessors' `unsafe` reads rely on that.
 //! Fields we never read (sparsity, signatures, metadata, unknown option tables)
 //! are not verified and never followed.
+//!
+//! Vectors of scalars are read through [`Scalars`], which does not require the
+//! elements to be aligned to their size: converters and editors write `int64`
+//! zero-point vectors that are only 4-byte aligned, and tflite-micro and LiteRT
+//! (whose verifier checks only the 4-byte length prefix) run such files.
 #![allow(unsafe_code)]
 
-use flatbuffers::{ForwardsUOffset, Table, TableVerifier, Vector, Verifiable, Verifier, VerifierOptions};
+use core::marker::PhantomData;
+
+use flatbuffers::{ForwardsUOffset, Table, TableVerifier, Vector, Verifiable, Verifier, VerifierOptions, SIZE_UOFFSET};
 
 type Result<T> = core::result::Result<T, flatbuffers::InvalidFlatbuffer>;
 
 /// Byte offset of field `id` inside a vtable.
 const fn vt(id: u16) -> u16 {
     4 + 2 * id
+}
+
+/// A fixed-size little-endian scalar that a [`Scalars`] view can hold.
+pub trait LeScalar: Copy + 'static {
+    /// Size of one element in bytes.
+    const SIZE: usize;
+    /// Decodes one element from exactly [`Self::SIZE`] bytes.
+    fn from_le(bytes: &[u8]) -> Self;
+}
+
+macro_rules! le_scalar {
+    ($($t:ty),*) => {$(
+        impl LeScalar for $t {
+            const SIZE: usize = core::mem::size_of::<$t>();
+            fn from_le(bytes: &[u8]) -> Self {
+                let mut le = [0u8; core::mem::size_of::<$t>()];
+                le.copy_from_slice(bytes);
+                <$t>::from_le_bytes(le)
+            }
+        }
+    )*};
+}
+le_scalar!(u8, i32, u32, i64, f32);
+
+/// A flatbuffer vector of little-endian scalars (`[T]` in the schema), read
+/// element by element from its bytes, whatever their alignment.
+///
+/// The verifier checks that the 4-byte length prefix is 4-byte aligned and that
+/// `length * size_of::<T>()` element bytes follow it inside the file; the view
+/// holds exactly those bytes.
+#[derive(Clone, Copy)]
+pub struct Scalars<'a, T> {
+    bytes: &'a [u8],
+    elem: PhantomData<T>,
+}
+
+impl<'a, T: LeScalar> Scalars<'a, T> {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.bytes.len() / T::SIZE
+    }
+
+    /// Whether the vector has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The elements in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = T> + 'a {
+        self.bytes.chunks_exact(T::SIZE).map(T::from_le)
+    }
+
+    /// The elements' little-endian bytes, borrowed from the file.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+}
+
+/// The element bytes of the vector whose length prefix is at `loc`, or `None`
+/// if the prefix or the elements do not lie inside `buf`.
+fn element_bytes<T: LeScalar>(buf: &[u8], loc: usize) -> Option<&[u8]> {
+    let start = loc.checked_add(SIZE_UOFFSET)?;
+    let len = buf.get(loc..start).map(<u32 as LeScalar>::from_le)? as usize;
+    buf.get(start..start.checked_add(len.checked_mul(T::SIZE)?)?)
+}
+
+impl<'a, T: LeScalar> flatbuffers::Follow<'a> for Scalars<'a, T> {
+    type Inner = Self;
+    unsafe fn follow(buf: &'a [u8], loc: usize) -> Self {
+        // The verifier checked that the vector lies inside `buf`; a vector that
+        // did not (unreachable after verification) would read as empty.
+        Self {
+            bytes: element_bytes::<T>(buf, loc).unwrap_or(&[]),
+            elem: PhantomData,
+        }
+    }
+}
+
+impl<T: LeScalar> Verifiable for Scalars<'_, T> {
+    fn run_verifier(v: &mut Verifier, pos: usize) -> Result<()> {
+        let len = v.get_uoffset(pos)? as usize;
+        v.range_in_buffer(pos.saturating_add(SIZE_UOFFSET), len.saturating_mul(T::SIZE))
+    }
 }
 
 /// Declares a table view: its struct, `Follow`, field verification and accessors.
@@ -104,8 +194,8 @@ table!(
     /// A subgraph: tensors, operators in execution order, inputs and outputs.
     SubGraph verify(default) {
         tensors: offset(Vector<'a, ForwardsUOffset<Tensor<'a>>>) = 0,
-        inputs: offset(Vector<'a, i32>) = 1,
-        outputs: offset(Vector<'a, i32>) = 2,
+        inputs: offset(Scalars<'a, i32>) = 1,
+        outputs: offset(Scalars<'a, i32>) = 2,
         operators: offset(Vector<'a, ForwardsUOffset<Operator<'a>>>) = 3,
     }
 );
@@ -113,7 +203,7 @@ table!(
 table!(
     /// A tensor's declaration (shape, type, buffer index, quantization).
     Tensor verify(default) {
-        shape: offset(Vector<'a, i32>) = 0,
+        shape: offset(Scalars<'a, i32>) = 0,
         tensor_type: scalar(i8, 0) = 1,
         buffer: scalar(u32, 0) = 2,
         name: offset(&'a str) = 3,
@@ -126,8 +216,8 @@ table!(
     /// Affine quantization: `real = scale * (q - zero_point)`, per tensor or per
     /// slice along `quantized_dimension`. `details_type` != 0 marks a custom scheme.
     QuantizationParameters verify(default) {
-        scale: offset(Vector<'a, f32>) = 2,
-        zero_point: offset(Vector<'a, i64>) = 3,
+        scale: offset(Scalars<'a, f32>) = 2,
+        zero_point: offset(Scalars<'a, i64>) = 3,
         details_type: scalar(u8, 0) = 4,
         quantized_dimension: scalar(i32, 0) = 6,
     }
@@ -137,7 +227,7 @@ table!(
     /// Raw bytes of a constant tensor, inline or (for models over 2 GB) at
     /// `offset`/`size` from the start of the file.
     Buffer verify(default) {
-        data: offset(Vector<'a, u8>) = 0,
+        data: offset(Scalars<'a, u8>) = 0,
         offset: scalar(u64, 0) = 1,
         size: scalar(u64, 0) = 2,
     }
@@ -147,10 +237,10 @@ table!(
     /// One operator: an index into the operator codes, tensor indices and options.
     Operator verify(custom) {
         opcode_index: scalar(u32, 0) = 0,
-        inputs: offset(Vector<'a, i32>) = 1,
-        outputs: offset(Vector<'a, i32>) = 2,
+        inputs: offset(Scalars<'a, i32>) = 1,
+        outputs: offset(Scalars<'a, i32>) = 2,
         builtin_options_type: scalar(u8, 0) = 3,
-        intermediates: offset(Vector<'a, i32>) = 8,
+        intermediates: offset(Scalars<'a, i32>) = 8,
         builtin_options_2_type: scalar(u8, 0) = 11,
     }
 );
