@@ -23,6 +23,7 @@ use quantmcu_rt::plan::Plan;
 use serde::Serialize;
 
 use crate::ir::Graph;
+use crate::patch::exec::plan_error;
 use crate::patch::{PlanRunner, TilePlan};
 use crate::tensor::TensorData;
 use crate::{Error, Result};
@@ -109,8 +110,8 @@ impl FirmwareExport {
     ) -> Result<Self> {
         let compiled = runner.compiled();
         // Parsed from the compiled words: a byte copy need not be aligned.
-        let plan =
-            Plan::parse(compiled.bytes()).map_err(|e| Error::Input(format!("{}: invalid plan: {e:?}", graph.name)))?;
+        let plan = Plan::parse(compiled.bytes())
+            .map_err(|e| Error::Input(format!("{}: invalid plan: {}", graph.name, plan_error(e))))?;
         if inputs.is_empty() {
             return Err(Error::Input(format!(
                 "{}: a firmware export needs at least one test input",

@@ -241,7 +241,21 @@ fn mutated_mixed_plans_never_panic() {
         state ^= state << 5;
         state
     };
-    let (mut rejected, mut ran) = (0, 0);
+    // The unmutated plan runs with every buffer at its planned size.
+    let p = Plan::parse(bytemuck::cast_slice(&original)).unwrap();
+    let mut buffers = (
+        vec![0i8; p.arena_bytes],
+        vec![0i32; p.scratch_words],
+        vec![0i8; p.output_len],
+        vec![0u8; p.n_tiles * p.n_maps],
+    );
+    let (a, s, o, w) = &mut buffers;
+    interpreter::run_with_stats(&p, a, s, &x, o, w).unwrap();
+    assert!(
+        w.iter().all(|&b| b == 4 || b == 8),
+        "every (tile, map) stored at 4 or 8 bits"
+    );
+    let (mut rejected, mut failed, mut ran) = (0, 0, 0);
     for _ in 0..2000 {
         let mut words = original.clone();
         let i = next() as usize % records;
@@ -267,11 +281,16 @@ fn mutated_mixed_plans_never_panic() {
                 } else {
                     vec![0; p.input_len.min(1 << 20)]
                 };
-                let _ = interpreter::run_with_stats(&p, &mut arena, &mut scratch, &xin, &mut out, &mut stats);
-                ran += 1;
+                match interpreter::run_with_stats(&p, &mut arena, &mut scratch, &xin, &mut out, &mut stats) {
+                    Ok(()) => ran += 1,
+                    Err(_) => failed += 1,
+                }
             }
         }
     }
-    println!("{rejected} rejected, {ran} ran");
-    assert!(rejected > 100 && ran > 100, "{rejected} rejected, {ran} ran");
+    println!("{rejected} rejected, {failed} failed in the run, {ran} ran to completion");
+    assert!(
+        rejected > 100 && ran > 100,
+        "{rejected} rejected, {failed} failed, {ran} ran"
+    );
 }

@@ -60,6 +60,7 @@ fn check_every_split_and_grid(model: &str) {
         }
     }
     eprintln!("{model}: {} split points, {plans} plans, all exact", stages.len());
+    assert!(plans >= stages.len(), "{model}: the 1x1 grid fits every split point");
 }
 
 #[test]
@@ -115,7 +116,17 @@ fn mutated_plans_never_panic() {
         state ^= state << 5;
         state
     };
-    let (mut rejected, mut ran) = (0, 0);
+    // The unmutated plan runs and gives the plan output of the reference.
+    let mut out = vec![0i8; graph.tensors[runner.compiled().output].elements()];
+    let mut arena = vec![0i8; runner.arena_bytes()];
+    let plan_bytes: &[u8] = bytemuck::cast_slice(&original);
+    interpreter::run(&Plan::parse(plan_bytes).unwrap(), &mut arena, &mut [], &input, &mut out).unwrap();
+    let c = runner.compiled();
+    let mut values = vec![None; graph.tensors.len()];
+    values[c.input] = Some(TensorData::I8(input.clone()));
+    interp.run_ops(&mut values, c.host_ops_before.end..graph.ops.len());
+    assert_eq!(values[c.output].as_ref().unwrap().as_i8(), &out[..]);
+    let (mut rejected, mut failed, mut ran) = (0, 0, 0);
     for _ in 0..800 {
         let mut words = original.clone();
         match next() % 3 {
@@ -135,10 +146,16 @@ fn mutated_plans_never_panic() {
             Ok(p) => {
                 let mut arena = vec![0i8; p.arena_bytes.min(1 << 20)];
                 let mut out = vec![0i8; p.output_len.min(1 << 20)];
-                let _ = interpreter::run(&p, &mut arena, &mut [], &input, &mut out);
-                ran += 1;
+                match interpreter::run(&p, &mut arena, &mut [], &input, &mut out) {
+                    Ok(()) => ran += 1,
+                    Err(_) => failed += 1,
+                }
             }
         }
     }
-    assert!(rejected > 150 && ran > 50, "rejected {rejected}, ran {ran}");
+    println!("{rejected} rejected by the parser, {failed} by the run, {ran} ran to completion");
+    assert!(
+        rejected > 150 && ran > 50,
+        "rejected {rejected}, failed {failed}, ran {ran}"
+    );
 }

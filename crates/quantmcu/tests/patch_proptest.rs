@@ -389,6 +389,7 @@ fn build(case: &Case) -> Graph {
         ops: b.ops,
         inputs: vec![input],
         outputs: vec![x],
+        model_sha256: [0; 32],
     }
 }
 

@@ -257,6 +257,9 @@ pub struct Graph {
     pub ops: Vec<Op>,
     pub inputs: Vec<TensorId>,
     pub outputs: Vec<TensorId>,
+    /// SHA-256 of the bytes of the model file the graph was read from (all
+    /// zero for a graph built in memory); plan files are bound to it.
+    pub model_sha256: [u8; 32],
 }
 
 impl Graph {

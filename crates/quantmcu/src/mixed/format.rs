@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 /// channel; the zero point is shared, so real 0 is the same code in every
 /// channel and the padding of a convolution stays exact).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Format {
     /// 8 (int8 values) or fewer (unsigned codes in `0..2^bits`).
     pub bits: u32,

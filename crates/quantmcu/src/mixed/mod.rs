@@ -14,6 +14,7 @@
 
 pub mod bitops;
 pub mod calib;
+pub mod check;
 pub mod format;
 pub mod search;
 pub(crate) mod variant;
@@ -49,10 +50,6 @@ impl Rule {
     }
 }
 
-fn in_place_default() -> bool {
-    true
-}
-
 /// Where mixed precision applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -64,8 +61,19 @@ pub enum Scope {
     All,
 }
 
+impl Scope {
+    /// The name plan files and the command line use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Patch => "patch",
+            Scope::All => "all",
+        }
+    }
+}
+
 /// One map of a mixed plan.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MapSpec {
     pub tensor: TensorId,
     pub name: String,
@@ -76,24 +84,21 @@ pub struct MapSpec {
     pub clean: Vec<(i32, i32)>,
     /// Int8 range the codes cover (inside `clean`; narrower when clipping
     /// lowers the quantization error).
-    #[serde(default)]
     pub code: Vec<(i32, i32)>,
     /// Mean quantization error (real units) of each channel's clean values;
     /// folded into the bias of the readers' low-bit variants (empty: none).
-    #[serde(default)]
     pub mean_error: Vec<f64>,
 }
 
 /// The mixed-precision part of a plan.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MixedPlan {
     pub rule: Rule,
-    #[serde(default)]
     pub scope: Scope,
     /// With scope `all`: the layer stage keeps its depthwise layers in place
     /// (int8; their tensors are not maps), so peak SRAM stays that of the
     /// int8 plan. Without it they run out of place and every map may drop.
-    #[serde(default = "in_place_default")]
     pub layer_in_place: bool,
     /// Fraction of calibration values outside each clean range.
     pub outlier_quantile: f64,

@@ -1,29 +1,32 @@
 //! The plan file `quantmcu plan -o` writes and `quantmcu run --plan` reads: the
 //! schedule decisions (split op, grid, input accounting) for one model,
-//! identified by its size and a hash of its bytes, plus the mixed-precision
-//! decisions when there are any (maps, formats, clean ranges, rule). Windows,
-//! weights and requantization are re-derived from the model when the plan is
-//! loaded.
+//! bound to it by the SHA-256 of the model file's bytes, plus the
+//! mixed-precision decisions when there are any (maps, formats, clean ranges,
+//! rule). Windows, weights and requantization are re-derived from the model
+//! when the plan is loaded, after every field has been checked against it.
 
 use serde::{Deserialize, Serialize};
 
 use super::arena::InputMode;
-use super::stage::split_points;
+use super::stage::{hwc, split_points};
 use super::tiling::TilePlan;
 use crate::ir::Graph;
-use crate::mixed::{mixed_maps, MixedPlan};
+use crate::mixed::MixedPlan;
 use crate::{Error, Result};
 
 /// A saved patch schedule.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct PlanFile {
+    /// [`FORMAT`].
     pub format: String,
+    /// File name of the model the plan was made for (messages only).
     pub model: String,
-    /// Number of ops and tensors of the model the plan was made for.
-    pub model_ops: usize,
-    pub model_tensors: usize,
+    /// SHA-256 of that model file's bytes, 64 lower-case hex digits.
+    pub model_sha256: String,
     /// Index of the last op of the patch stage.
     pub split_op: usize,
+    /// Rows and columns of split-tensor tiles.
     pub grid: [usize; 2],
     pub input: InputMode,
     /// Value-driven mixed precision of the patch stage.
@@ -39,7 +42,17 @@ pub struct LoadedPlan {
     pub mixed: Option<MixedPlan>,
 }
 
-const FORMAT: &str = "quantmcu-plan/1";
+/// The plan format this library writes and reads.
+pub const FORMAT: &str = "quantmcu-plan/2";
+/// Earlier plan formats, refused with a hint to regenerate the plan.
+const OLD_FORMATS: &[&str] = &["quantmcu-plan/1"];
+/// Largest plan file read (bytes); real plans are a few hundred KiB at most.
+pub const MAX_PLAN_BYTES: u64 = 16 << 20;
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 impl PlanFile {
     /// The plan file for `graph` split after `split_op` on `grid`.
@@ -47,8 +60,7 @@ impl PlanFile {
         PlanFile {
             format: FORMAT.into(),
             model: graph.name.clone(),
-            model_ops: graph.ops.len(),
-            model_tensors: graph.tensors.len(),
+            model_sha256: hex(&graph.model_sha256),
             split_op,
             grid,
             input,
@@ -56,57 +68,98 @@ impl PlanFile {
         }
     }
 
-    /// Reads a plan file and rebuilds its tiling for `graph`.
+    /// Reads a plan file and rebuilds its tiling for `graph` ([`Self::parse`]).
     pub fn load(path: &std::path::Path, graph: &Graph) -> Result<LoadedPlan> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        let io = |source| Error::Io {
             path: path.to_path_buf(),
             source,
-        })?;
-        let bad = |d: String| Error::Input(format!("{}: {d}", path.display()));
-        let file: PlanFile = serde_json::from_str(&text).map_err(|e| bad(format!("not a quantmcu plan: {e}")))?;
-        if file.format != FORMAT {
-            return Err(bad(format!("plan format '{}' is not '{FORMAT}'", file.format)));
-        }
-        if file.model_ops != graph.ops.len() || file.model_tensors != graph.tensors.len() {
-            return Err(bad(format!(
-                "the plan was made for '{}', not for {}",
-                file.model, graph.name
+        };
+        let size = std::fs::metadata(path).map_err(io)?.len();
+        if size > MAX_PLAN_BYTES {
+            return Err(Error::Input(format!(
+                "{}: is {size} bytes long, more than any plan file (at most {MAX_PLAN_BYTES} bytes)",
+                path.display()
             )));
         }
-        let stage = split_points(graph)
-            .into_iter()
-            .find(|s| s.ops.last() == Some(&file.split_op))
-            .ok_or_else(|| {
-                bad(format!(
-                    "op {} is not a legal split point of {}",
-                    file.split_op, graph.name
+        let text = std::fs::read_to_string(path).map_err(io)?;
+        Self::parse(&text, &path.display().to_string(), graph)
+    }
+
+    /// Parses the text of a plan file (`source` names it in messages), checks
+    /// every field against `graph` and rebuilds its tiling. Errors are
+    /// sentences naming the JSON path of the field at fault and what it
+    /// should hold.
+    pub fn parse(text: &str, source: &str, graph: &Graph) -> Result<LoadedPlan> {
+        Self::parse_checked(text, graph).map_err(|d| Error::Input(format!("{source}: {d}")))
+    }
+
+    fn parse_checked(text: &str, graph: &Graph) -> std::result::Result<LoadedPlan, String> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("is not a JSON plan file: {e}"))?;
+        match value.get("format").and_then(|f| f.as_str()) {
+            Some(FORMAT) => {}
+            Some(old) if OLD_FORMATS.contains(&old) => {
+                return Err(format!(
+                    "field `format` is '{old}', an older plan format than '{FORMAT}' (which binds a plan \
+                     to the model file's SHA-256); regenerate the plan with `quantmcu plan MODEL --sram BYTES -o PLAN`"
                 ))
-            })?;
-        let plan = TilePlan::new(graph, &stage, file.grid)
-            .ok_or_else(|| bad(format!("grid {:?} does not fit the split tensor", file.grid)))?;
-        if let Some(m) = &file.mixed {
-            let maps = mixed_maps(graph, &plan, m.scope, m.layer_in_place);
-            for spec in &m.maps {
-                let channels = crate::patch::stage::hwc(graph, spec.tensor).map_or(0, |s| s[2]);
-                let f = &spec.format;
-                let ok = maps.contains(&spec.tensor)
-                    && (1..=8).contains(&f.bits)
-                    && (f.scale.len() == 1 || f.scale.len() == channels)
-                    && f.scale.iter().all(|s| s.is_finite() && *s > 0.0)
-                    && (spec.clean.len() == 1 || spec.clean.len() == channels)
-                    && (f.zero_point >= f.code_range().0 && f.zero_point <= f.code_range().1);
-                if !ok {
-                    return Err(bad(format!(
-                        "mixed-precision entry for tensor {} ('{}') does not fit the patch stage of {}",
-                        spec.tensor, spec.name, graph.name
-                    )));
-                }
             }
+            Some(other) => return Err(format!("field `format` is '{other}', expected '{FORMAT}'")),
+            None if value.is_object() => {
+                return Err(format!(
+                    "field `format` is missing or not a string, expected '{FORMAT}'"
+                ))
+            }
+            None => return Err("is not a plan file: expected a JSON object".into()),
+        }
+        let file: PlanFile = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            if path == "." {
+                format!("{}", e.inner())
+            } else {
+                format!("field `{path}`: {}", e.inner())
+            }
+        })?;
+        file.check(graph)
+    }
+
+    /// Checks every field against `graph` and rebuilds the tiling.
+    fn check(self, graph: &Graph) -> std::result::Result<LoadedPlan, String> {
+        let sha = hex(&graph.model_sha256);
+        if self.model_sha256 != sha {
+            return Err(format!(
+                "field `model_sha256` is '{}' (the plan was made for '{}'), but {} has SHA-256 {sha}; \
+                 make a plan for this model with `quantmcu plan`",
+                self.model_sha256, self.model, graph.name
+            ));
+        }
+        let stages = split_points(graph);
+        let Some(stage) = stages.iter().find(|s| s.ops.last() == Some(&self.split_op)) else {
+            let legal: Vec<String> = stages
+                .iter()
+                .filter_map(|s| s.ops.last().map(|o| o.to_string()))
+                .collect();
+            return Err(format!(
+                "field `split_op` is {}, expected a legal split point of {} (one of the ops {})",
+                self.split_op,
+                graph.name,
+                legal.join(", ")
+            ));
+        };
+        let [h, w, _] = hwc(graph, stage.split).ok_or("the split tensor is not a [1, H, W, C] map")?;
+        let tiles = TilePlan::new(graph, stage, self.grid).ok_or_else(|| {
+            format!(
+                "field `grid` is [{}, {}], expected 1..={h} rows and 1..={w} columns (the split tensor '{}' is {h}x{w})",
+                self.grid[0], self.grid[1], graph.tensors[stage.split].name
+            )
+        })?;
+        if let Some(m) = &self.mixed {
+            m.check(graph, &tiles, "mixed")?;
         }
         Ok(LoadedPlan {
-            tiles: plan,
-            input: file.input,
-            mixed: file.mixed,
+            tiles,
+            input: self.input,
+            mixed: self.mixed,
         })
     }
 }

@@ -17,9 +17,10 @@ pub enum Footprint {
     Elementwise,
 }
 
-/// `[H, W, C]` of a batch-1 NHWC tensor.
+/// `[H, W, C]` of a batch-1 NHWC tensor (`None` for any other shape, or a
+/// tensor id out of range).
 pub fn hwc(graph: &Graph, t: TensorId) -> Option<[usize; 3]> {
-    match graph.tensors[t].shape.as_slice() {
+    match graph.tensors.get(t)?.shape.as_slice() {
         [1, h, w, c] => Some([*h, *w, *c]),
         _ => None,
     }

@@ -448,6 +448,7 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Graph> {
         ops,
         inputs,
         outputs,
+        model_sha256: <sha2::Sha256 as sha2::Digest>::digest(bytes).into(),
     };
     graph.check()?;
     Ok(graph)
