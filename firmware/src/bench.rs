@@ -1,6 +1,6 @@
 //! Instruction counts of single kernels (feature `kernel-bench`): the int8
-//! kernels on the shapes DESIGN.md ("Cortex-M target") anchors against
-//! CMSIS-NN, the in-place depthwise kernel of the layer stage, and the
+//! kernels on the anchor shapes compared with CMSIS-NN (`docs/design.md`,
+//! "Anchors"), the in-place depthwise kernel of the layer stage, and the
 //! any-width kernels on two of them with 4-bit and with 2-bit input and
 //! output codes; pseudo-random data, each kernel over its whole output map
 //! once.

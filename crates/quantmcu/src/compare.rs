@@ -1,5 +1,5 @@
 //! How a plan's outputs compare with the layer-by-layer int8 reference over a
-//! set of inputs (DESIGN.md, "Metrics"): top-1 agreement, output SQNR,
+//! set of inputs (`docs/design.md`, "Metrics"): top-1 agreement, output SQNR,
 //! accuracy where labels fit the model's classes, mean BitOPs per inference
 //! (whole network and patch stage) and the share of outlier tiles.
 

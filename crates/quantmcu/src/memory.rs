@@ -1,7 +1,7 @@
 //! Arena planning for layer-by-layer execution: every activation buffer gets
 //! an offset in one arena so that buffers alive at the same time never overlap.
 //!
-//! Accounting (DESIGN.md, "Float I/O"): memory starts at the model's int8
+//! Accounting (`docs/design.md`, "Float I/O and memory accounting"): memory starts at the model's int8
 //! input, which is resident for the whole inference; float buffers at the
 //! boundary (a float input before its QUANTIZE, a float output after
 //! DEQUANTIZE) are not counted, since an MCU converts as it reads and writes.

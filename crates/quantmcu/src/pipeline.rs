@@ -1,6 +1,6 @@
 //! The main job (`quantmcu compile`): choose the patch schedule that fits the
 //! SRAM budget, calibrate, search bit widths (VDQS), and put four plans side
-//! by side on the same evaluation data (DESIGN.md, "Metrics and baselines"):
+//! by side on the same evaluation data (`docs/design.md`, "Metrics"):
 //! `layer-int8` (what tflite-micro runs), `patch-int8` (MCUNetV2),
 //! `patch-uniform-low` (every map of clean tiles at the lowest candidate
 //! width >= 4, same VDPC: what VDPC alone buys) and `quantmcu` (VDPC +
@@ -17,8 +17,8 @@ use crate::patch::{split_points, PlanFile, PlanRunner, TilePlan};
 use crate::reference::Interpreter;
 use crate::{Error, Result};
 
-/// Outlier quantiles the automatic choice tries (DESIGN.md: eps is set by
-/// measurement).
+/// Outlier quantiles the automatic choice tries (eps is set by
+/// measurement, not by a constant).
 pub const EPS_SWEEP: [f64; 8] = [1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 0.0];
 /// The automatic eps is the largest (narrowest clean ranges, finest codes)
 /// that leaves at most this share of patch tiles outlier on the

@@ -312,7 +312,7 @@ impl Graph {
 
     /// The integer part of the graph: its first int8 input, after the leading
     /// float-to-int8 QUANTIZE when the model has float I/O. Memory accounting
-    /// starts here (see DESIGN.md, "Float I/O").
+    /// starts here (`docs/design.md`, "Float I/O and memory accounting").
     pub fn int_input(&self) -> TensorId {
         let input = self.inputs[0];
         if self.tensors[input].dtype == DType::F32 {

@@ -1,4 +1,4 @@
-//! BitOPs (DESIGN.md, "Metrics"): executed MACs x weight bits (8) x the bits
+//! BitOPs (`docs/design.md`, "Metrics"): executed MACs x weight bits (8) x the bits
 //! of the activation the kernel really read, per op, counted tile by tile
 //! with the width each tile stored each map at (the runtime's statistics).
 

@@ -1,5 +1,5 @@
 //! How a feature map's values are stored: int8 as the model says, or `b`-bit
-//! codes on the map's clean range (DESIGN.md, "Numerics").
+//! codes on the map's clean range (`docs/design.md`, "Numerics").
 
 use serde::{Deserialize, Serialize};
 

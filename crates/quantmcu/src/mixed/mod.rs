@@ -1,4 +1,4 @@
-//! Value-driven mixed precision inside the patch stage (DESIGN.md, "VDPC"):
+//! Value-driven mixed precision inside the patch stage (`docs/design.md`, "Numerics"):
 //! which feature maps of the stage may drop to low-bit codes in clean tiles,
 //! their clean ranges from calibration, their low-bit formats, the variants
 //! of every op for each (input widths, output width) pair, and the BitOPs a
@@ -29,7 +29,7 @@ use crate::{Error, Result};
 pub use calib::{calibrate, clean_range, entropy, Histogram};
 pub use format::Format;
 
-/// How a tile chooses the width of the next map (DESIGN.md, VDPC rules).
+/// How a tile chooses the width of the next map (`docs/design.md`, "Numerics", rules).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Rule {

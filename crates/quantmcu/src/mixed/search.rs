@@ -1,4 +1,4 @@
-//! VDQS, the value-driven quantization search (DESIGN.md): starting with
+//! VDQS, the value-driven quantization search (`docs/design.md`, "VDQS"): starting with
 //! every map of the patch stage at 8 bits, each iteration re-calibrates
 //! through the current plan, scores every move (one map down to its next
 //! lower candidate width) by `S = (1 - lambda) Phi - lambda Omega`, and
@@ -34,7 +34,7 @@ pub struct SearchConfig {
     /// How maps are quantized and classified (its `bits` are ignored).
     pub mixed: MixedConfig,
     /// Score Omega relative to the mean Omega of the candidate moves
-    /// instead of to `H_i(8)` (DESIGN.md's score when false).
+    /// instead of to `H_i(8)` (the paper's score when false).
     pub rescaled_omega: bool,
     /// Only the first N maps may move (the search-time comparison's space).
     pub max_maps: Option<usize>,

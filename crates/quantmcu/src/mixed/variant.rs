@@ -1,5 +1,5 @@
 //! Kernel parameters of an op for one (input formats, output format) pair
-//! (DESIGN.md, "Numerics"): weights stay int8; the bias is re-derived for the
+//! (`docs/design.md`, "Numerics"): weights stay int8; the bias is re-derived for the
 //! input's scale, the output multipliers for the output's scale, zero points
 //! become offsets. A per-channel input scale folds into a depthwise layer's
 //! per-channel multipliers and into a second int8 weight set of a

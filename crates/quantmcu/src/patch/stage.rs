@@ -79,7 +79,7 @@ impl Stage {
 
 /// Every legal patch stage of `graph`, shortest first. The stage starts at the
 /// int8 input (after a leading float QUANTIZE, which is not part of any
-/// schedule's SRAM; DESIGN.md "Float I/O").
+/// schedule's SRAM; `docs/design.md`, "Float I/O and memory accounting").
 pub fn split_points(graph: &Graph) -> Vec<Stage> {
     let input = graph.int_input();
     let first = graph
