@@ -17,8 +17,8 @@ use quantmcu_rt::geometry::{Geometry, Rect};
 use quantmcu_rt::kernels::conv2d::{self, Conv2dParams};
 use quantmcu_rt::kernels::depthwise_conv2d::{self as depthwise, DepthwiseConv2dParams};
 use quantmcu_rt::kernels::depthwise_conv2d_in_place::{depthwise_conv2d_in_place, in_place_temp_len};
-use quantmcu_rt::kernels::{OutputStage, Window, WindowMut};
-use quantmcu_rt::lowbit::{self, Codes, CodesMut};
+use quantmcu_rt::lowbit;
+use quantmcu_rt::view::{Codes, CodesMut, OutputStage, Window, WindowMut};
 use static_cell::ConstStaticCell;
 
 const MAX_IN: usize = 48 * 48 * 16;

@@ -339,14 +339,6 @@ pub fn plane_3x3<const SX: usize>(x: &[i8], step: usize, w: &[u32; 6], offset: u
     }
 }
 
-/// True when every value `v + offset` of a map at `bits` bits (int8 at 8,
-/// unsigned codes below) fits a signed halfword lane.
-pub fn offset_values_fit_lane(offset: i32, bits: u32) -> bool {
-    let (lo, hi) = crate::lowbit::value_range(bits);
-    let lane = i32::from(i16::MIN)..=i32::from(i16::MAX);
-    lane.contains(&offset.saturating_add(lo)) && lane.contains(&offset.saturating_add(hi))
-}
-
 /// Two signed halfwords as one word (`lo` in bits 0..16).
 #[inline(always)]
 pub fn pair(lo: i32, hi: i32) -> u32 {

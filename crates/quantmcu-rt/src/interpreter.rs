@@ -13,11 +13,11 @@ use crate::kernels::mean::{mean_hw, MeanParams};
 use crate::kernels::pad::{pad, pad_input_rect, PadParams};
 use crate::kernels::pool::{average_pool2d, max_pool2d, Pool2dParams};
 use crate::kernels::requantize::requantize;
-use crate::kernels::{OutputStage, Window, WindowMut};
+use crate::lowbit;
 use crate::lowbit::pool::PoolRescale;
-use crate::lowbit::{self, Clean, Codes, CodesMut};
 use crate::plan::{Cursor, OpKind, Place, Plan, PlanError, Rule, StepKind, MAX_DIM, MAX_MAPS, NOT_A_MAP};
 use crate::softmax::{softmax_int8, SoftmaxParams};
+use crate::view::{Clean, Codes, CodesMut, Outlier, OutputStage, Window, WindowMut};
 
 /// A decoded op with its kernel parameters borrowed from the plan.
 #[derive(Clone, Copy, Debug)]
@@ -911,7 +911,7 @@ fn run_variant(
     y: &mut [i8],
     rect: Rect,
     scratch: &mut [i32],
-) -> Result<Result<(), lowbit::Outlier>, PlanError> {
+) -> Result<Result<(), Outlier>, PlanError> {
     let op = plan.op(v.op)?;
     if v.out_bits == 8 && v.in_bits.iter().all(|&b| b == 8 || b == 0) && v.n_clean == 0 {
         run_op(&op, xs, ins, y, rect, scratch);

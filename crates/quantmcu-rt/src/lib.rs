@@ -2,7 +2,8 @@
 //!
 //! It holds what the host library and the microcontroller share: TFLite's
 //! fixed-point requantization ([`fixedpoint`]), int8 softmax ([`softmax`]),
-//! feature-map windows ([`geometry`]), the tile-capable kernels
+//! feature-map windows ([`geometry`]), the views every kernel shares
+//! ([`view`]), the tile-capable kernels
 //! ([`kernels`]), packed low-bit activations ([`packed`]) and the plan format
 //! ([`plan`]) with its interpreter ([`interpreter`]).
 //!
@@ -23,3 +24,4 @@ pub mod lowbit;
 pub mod packed;
 pub mod plan;
 pub mod softmax;
+pub mod view;

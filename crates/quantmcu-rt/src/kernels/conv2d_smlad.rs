@@ -16,13 +16,13 @@
 //! requantizing and storing them itself. A 1x1 convolution expands int8
 //! input a word at a time, 4- and 2-bit codes a word or byte at a time;
 //! other int8 receptive fields are staged as bytes first. Offset values must
-//! fit an `i16` ([`dsp::offset_values_fit_lane`]).
+//! fit an `i16` ([`crate::view::offset_values_fit_lane`]).
 
 use super::conv2d::Conv2dParams;
-use super::TapRange;
 use crate::dsp::{self, PairSums};
 use crate::geometry::Rect;
-use crate::lowbit::{Codes, Outlier};
+use crate::view::TapRange;
+use crate::view::{Codes, Outlier};
 
 /// Longest filter row `kh * kw * ic`.
 pub const MAX_ROW: usize = 4 * dsp::MAX_GROUPS;
@@ -46,7 +46,7 @@ pub fn is_smlad_conv(p: &Conv2dParams, bits: u32) -> bool {
     row > 0
         && row <= MAX_ROW
         && p.filter.len() == row * g.output[2]
-        && dsp::offset_values_fit_lane(p.input_offset, bits)
+        && crate::view::offset_values_fit_lane(p.input_offset, bits)
 }
 
 /// The consumer of [`conv2d_smlad`]'s accumulators; any `FnMut` with

@@ -20,9 +20,9 @@
 //! always the code above.
 
 use super::depthwise_conv2d_smla::{depthwise_conv2d_smla, is_smla_depthwise, BlockStore};
-use super::{OutputStage, TapRange, Window, WindowMut};
 use crate::geometry::Geometry;
-use crate::lowbit::Codes;
+use crate::view::Codes;
+use crate::view::{OutputStage, TapRange, Window, WindowMut};
 
 /// Channels processed together (stack accumulators).
 pub const CHANNEL_BLOCK: usize = 16;

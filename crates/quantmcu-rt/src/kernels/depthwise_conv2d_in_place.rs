@@ -20,10 +20,10 @@
 //! 32-bit sum of the portable kernel and requantization its `Requant`, so the
 //! results are equal bit for bit.
 
-use super::conv2d::Requant;
 use super::depthwise_conv2d::DepthwiseConv2dParams;
 use crate::dsp::{self, smlad};
 use crate::geometry::Geometry;
+use crate::view::Requant;
 
 /// Most kernel rows of the word-at-a-time form.
 const MAX_ROWS: usize = 8;
@@ -229,7 +229,7 @@ mod tests {
     use crate::fixedpoint::quantize_multiplier;
     use crate::geometry::Rect;
     use crate::kernels::depthwise_conv2d::depthwise_conv2d;
-    use crate::kernels::{OutputStage, Window, WindowMut};
+    use crate::view::{OutputStage, Window, WindowMut};
     use proptest::prelude::*;
     use std::vec;
     use std::vec::Vec;

@@ -15,11 +15,11 @@
 //! inside the input run a row at a time with the output stage in the same
 //! assembly loop ([`dsp::window_3x3_row_int8`], [`BlockStore::int8`]).
 
-use super::conv2d::Requant;
 use super::depthwise_conv2d::DepthwiseConv2dParams;
-use super::TapRange;
 use crate::dsp;
-use crate::lowbit::{Clean, Codes};
+use crate::view::Requant;
+use crate::view::TapRange;
+use crate::view::{Clean, Codes};
 
 /// Largest kernel (taps) of this form: 5x5.
 pub const MAX_TAPS: usize = 25;
@@ -45,7 +45,7 @@ pub fn is_smla_depthwise(p: &DepthwiseConv2dParams, bits: u32) -> bool {
         && g.output[2] == c
         && taps <= MAX_TAPS
         && p.filter.len() == taps * c
-        && dsp::offset_values_fit_lane(p.input_offset, bits)
+        && crate::view::offset_values_fit_lane(p.input_offset, bits)
 }
 
 /// Where [`depthwise_conv2d_smla`] puts its values; any `FnMut(usize,
@@ -85,7 +85,7 @@ pub fn depthwise_conv2d_smla(
     out: crate::geometry::Rect,
     clean: Option<&Clean>,
     store: impl BlockStore,
-) -> Result<(), crate::lowbit::Outlier> {
+) -> Result<(), crate::view::Outlier> {
     match x.bits {
         8 => run::<1, 4>(p, x, out, clean, store),
         4 => run::<2, 8>(p, x, out, clean, store),
@@ -102,7 +102,7 @@ fn run<const PER: usize, const G: usize>(
     r: crate::geometry::Rect,
     clean: Option<&Clean>,
     mut store: impl BlockStore,
-) -> Result<(), crate::lowbit::Outlier> {
+) -> Result<(), crate::view::Outlier> {
     let g = &p.geometry;
     let c = g.input[2];
     let [kh, kw] = g.kernel;
@@ -137,9 +137,9 @@ fn run<const PER: usize, const G: usize>(
         }
         let q: [Requant; G] = core::array::from_fn(|j| Requant::new(&p.output, c0 + j));
         let bias: [i32; G] = core::array::from_fn(|j| p.bias[c0 + j]);
-        let bounds: [(i32, i32); G] = core::array::from_fn(|j| crate::lowbit::bounds(clean, c0 + j));
+        let bounds: [(i32, i32); G] = core::array::from_fn(|j| crate::view::bounds(clean, c0 + j));
         if r.area() > 0 && bounds.iter().any(|&(lo, hi)| lo > hi) {
-            return Err(crate::lowbit::Outlier);
+            return Err(crate::view::Outlier);
         }
         let lo = bounds.map(|b| b.0);
         let span = bounds.map(|b| b.1.wrapping_sub(b.0) as u32);
@@ -253,12 +253,12 @@ impl<const G: usize> Block<'_, G> {
     /// `value(q[j], acc[j])` for every channel, or the outlier of the first
     /// accumulator outside `lo[j]..=lo[j] + span[j]` (one unsigned compare).
     #[inline(always)]
-    fn values(&self, value: impl Fn(&Requant, i32) -> i32) -> Result<[i32; G], crate::lowbit::Outlier> {
+    fn values(&self, value: impl Fn(&Requant, i32) -> i32) -> Result<[i32; G], crate::view::Outlier> {
         let mut vals = [0i32; G];
         for (j, v) in vals.iter_mut().enumerate() {
             let a = self.acc[j];
             if a.wrapping_sub(self.lo[j]) as u32 > self.span[j] {
-                return Err(crate::lowbit::Outlier);
+                return Err(crate::view::Outlier);
             }
             *v = value(&self.q[j], a);
         }

@@ -6,7 +6,7 @@
 //! activation. Requantization is [`OutputStage::apply`] (TFLite double
 //! rounding).
 
-use super::OutputStage;
+use crate::view::OutputStage;
 
 /// Constants of one fully connected layer.
 #[derive(Clone, Copy, Debug)]

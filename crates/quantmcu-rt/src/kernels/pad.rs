@@ -3,8 +3,8 @@
 //! pixels filled with `value` (the output zero point). Bytes are copied
 //! unchanged, so the result is exact by construction.
 
-use super::{Window, WindowMut};
 use crate::geometry::Rect;
+use crate::view::{Window, WindowMut};
 
 /// Constants of one spatial PAD.
 #[derive(Clone, Copy, Debug)]

@@ -7,8 +7,8 @@
 //! then clamped to `[min, max]` (the fused activation; input and output share
 //! their quantization).
 
-use super::{TapRange, Window, WindowMut};
 use crate::geometry::Geometry;
+use crate::view::{TapRange, Window, WindowMut};
 
 /// Channels processed together (stack accumulators).
 const CHANNEL_BLOCK: usize = 16;

@@ -7,9 +7,9 @@ use std::vec::Vec;
 
 use proptest::prelude::*;
 
-use super::{Window, WindowMut};
 use crate::fixedpoint::quantize_multiplier;
 use crate::geometry::{Geometry, Rect};
+use crate::view::{Window, WindowMut};
 
 /// Output size and padding before the first element along one axis, as
 /// TFLite computes them for SAME or VALID padding (`None` when VALID leaves

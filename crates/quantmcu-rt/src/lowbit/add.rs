@@ -4,9 +4,9 @@
 //! and offset (TFLite double rounding, as [`crate::kernels::add::add`], which
 //! it equals at 8 bits everywhere).
 
-use super::{Clean, Codes, CodesMut, Outlier};
 use crate::fixedpoint::multiply_by_quantized_multiplier;
 use crate::kernels::add::{AddParams, LEFT_SHIFT};
+use crate::view::{Clean, Codes, CodesMut, Outlier};
 
 /// Computes the pixels of `y.rect` (`channels` each) from the same pixels of
 /// `a` and `b` (whose rects contain `y.rect`); stops at the first sum outside

@@ -4,11 +4,11 @@
 //! nothing), then the map's clean check and the output stage. At 8 bits in
 //! and out this is exactly [`crate::kernels::conv2d::conv2d`].
 
-use super::{bounds, emit, Clean, Codes, CodesMut, Outlier};
 use crate::dsp;
-use crate::kernels::conv2d::{dot_packed, is_pointwise, Conv2dParams, Requant, LANE, PACK_CHANNELS, PIXELS};
+use crate::kernels::conv2d::{dot_packed, is_pointwise, Conv2dParams, LANE, PACK_CHANNELS, PIXELS};
 use crate::kernels::conv2d_smlad::{conv2d_smlad, is_smlad_conv};
-use crate::kernels::TapRange;
+use crate::view::TapRange;
+use crate::view::{bounds, emit, Clean, Codes, CodesMut, Outlier, Requant};
 
 /// Largest receptive field (taps x input channels) gathered on the stack.
 const PATCH: usize = 1152;
@@ -31,7 +31,7 @@ pub fn conv2d(p: &Conv2dParams, x: Codes, y: CodesMut, clean: Option<Clean>) -> 
 /// True when every offset input value `v + input_offset` lies in `-128..=128`
 /// (every width below 8 bits with its zero point among its codes).
 fn offset_fits_byte(p: &Conv2dParams, bits: u32) -> bool {
-    let (lo, hi) = super::value_range(bits);
+    let (lo, hi) = crate::view::value_range(bits);
     (-128..=128).contains(&(lo + p.input_offset)) && (-128..=128).contains(&(hi + p.input_offset))
 }
 
@@ -277,11 +277,11 @@ mod tests {
     use super::*;
     use crate::geometry::{Geometry, Rect};
     use crate::kernels::testutil::{bytes, geometry, grid, spatial};
-    use crate::kernels::{Window, WindowMut};
     use crate::lowbit::testutil::{
         any_outlier, bits, bounds, codes, every_pair, pack, requant_to, tiled, value, zero_point, zeroed, Bounds,
         Requant, Spatial,
     };
+    use crate::view::{Window, WindowMut};
 
     /// One random convolution between maps of any widths, with its input.
     #[derive(Debug)]

@@ -4,10 +4,10 @@
 //! stage. At 8 bits in and out this is exactly
 //! [`crate::kernels::depthwise_conv2d::depthwise_conv2d`].
 
-use super::{emit, Clean, Codes, CodesMut, Outlier};
 use crate::kernels::depthwise_conv2d::DepthwiseConv2dParams;
 use crate::kernels::depthwise_conv2d_smla::{depthwise_conv2d_smla, is_smla_depthwise};
-use crate::kernels::TapRange;
+use crate::view::TapRange;
+use crate::view::{emit, Clean, Codes, CodesMut, Outlier};
 
 /// Computes the output pixels of `y.rect` (all channels) from `x`, which must
 /// hold at least `p.geometry.input_rect(&y.rect)`; stops at the first
@@ -78,11 +78,11 @@ mod tests {
     use super::*;
     use crate::geometry::{Geometry, Rect};
     use crate::kernels::testutil::{bytes, geometry, grid, spatial};
-    use crate::kernels::{Window, WindowMut};
     use crate::lowbit::testutil::{
         any_outlier, bits, bounds, codes, every_pair, pack, requant_to, tiled, value, zero_point, zeroed, Bounds,
         Requant, Spatial,
     };
+    use crate::view::{Window, WindowMut};
 
     /// One random depthwise convolution between maps of any widths, with its
     /// input.

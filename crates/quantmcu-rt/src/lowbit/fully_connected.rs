@@ -3,8 +3,8 @@
 //! then the clean check and the output stage. At 8 bits in and out this is
 //! exactly [`crate::kernels::fully_connected::fully_connected`].
 
-use super::{emit, Clean, Codes, CodesMut, Outlier};
 use crate::kernels::fully_connected::FullyConnectedParams;
+use crate::view::{emit, Clean, Codes, CodesMut, Outlier};
 
 /// Computes every row of `y` (its element count decides the rows); stops at
 /// the first accumulator outside `clean`.

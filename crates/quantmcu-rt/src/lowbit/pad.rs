@@ -3,8 +3,8 @@
 //! their width and quantization. Equals [`crate::kernels::pad::pad`] at 8
 //! bits.
 
-use super::{Codes, CodesMut};
 use crate::kernels::pad::PadParams;
+use crate::view::{Codes, CodesMut};
 
 /// Computes the output pixels of `y.rect` (all channels) from `x`, which must
 /// hold at least [`crate::kernels::pad::pad_input_rect`]`(p, &y.rect)`.
@@ -41,8 +41,8 @@ mod tests {
     use crate::geometry::Rect;
     use crate::kernels::pad::pad_input_rect;
     use crate::kernels::testutil::grid;
-    use crate::kernels::{Window, WindowMut};
     use crate::lowbit::testutil::{bits, codes, pack, run_cases, tiled, zero_point, zeroed};
+    use crate::view::{Window, WindowMut};
 
     /// One random PAD of a map of any width, with its input.
     #[derive(Debug)]

@@ -6,9 +6,9 @@
 //! shift 1, offset = the input zero point) this equals the int8 kernels,
 //! which assume equal input and output quantization.
 
-use super::{emit, Clean, Codes, CodesMut, Outlier};
 use crate::kernels::pool::{average, Pool2dParams};
-use crate::kernels::{OutputStage, TapRange};
+use crate::view::{emit, Clean, Codes, CodesMut, Outlier};
+use crate::view::{OutputStage, TapRange};
 
 /// How a pooled input value becomes an output code.
 #[derive(Clone, Copy, Debug)]
@@ -100,11 +100,11 @@ mod tests {
     use crate::fixedpoint::quantize_multiplier;
     use crate::geometry::{Geometry, Rect};
     use crate::kernels::testutil::{geometry, grid};
-    use crate::kernels::{Window, WindowMut};
     use crate::lowbit::testutil::{
         any_outlier, bits, bounds, clamp, codes, every_pair, pack, tiled, value, value_range, zero_point, zeroed,
         Bounds, Requant,
     };
+    use crate::view::{Window, WindowMut};
 
     /// One random pooling between maps of any widths, with its input.
     #[derive(Debug)]

@@ -11,11 +11,11 @@ use std::vec::Vec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
-use super::{Codes, CodesMut, Outlier};
 use crate::geometry::Rect;
 use crate::kernels::testutil::{cuts, multipliers, requant};
-use crate::kernels::OutputStage;
 use crate::packed::{self, packed_len};
+use crate::view::OutputStage;
+use crate::view::{Codes, CodesMut, Outlier};
 
 /// Spatial part of a sliding-window geometry as `kernels::testutil::spatial`
 /// draws it: input height and width, kernel, stride, dilation, SAME.
