@@ -14,10 +14,10 @@
 use core::fmt::Write;
 
 use quantmcu_rt::geometry::{Geometry, Rect};
-use quantmcu_rt::kernels::conv2d::{self, Conv2dParams};
-use quantmcu_rt::kernels::depthwise_conv2d::{self as depthwise, DepthwiseConv2dParams};
-use quantmcu_rt::kernels::depthwise_conv2d_in_place::{depthwise_conv2d_in_place, in_place_temp_len};
-use quantmcu_rt::lowbit;
+use quantmcu_rt::ops::conv2d::{self, Conv2dParams};
+use quantmcu_rt::ops::depthwise_conv2d::{
+    self as depthwise, depthwise_conv2d_in_place, in_place_temp_len, DepthwiseConv2dParams,
+};
 use quantmcu_rt::view::{Codes, CodesMut, OutputStage, Window, WindowMut};
 use static_cell::ConstStaticCell;
 
@@ -67,7 +67,7 @@ struct Case {
     /// Padding before the first row/column (TFLite SAME).
     pad: usize,
     /// Width of input and output activations: 8 runs the int8 kernels,
-    /// below 8 the any-width (`lowbit`) kernels on packed codes.
+    /// below 8 the any-width (`lowbit`) forms on packed codes.
     bits: u32,
 }
 
@@ -295,9 +295,9 @@ pub fn run(out: &mut impl Write, now: fn() -> u64) {
                     k(&p, Window { data: x, rect: xr }, WindowMut { data: y, rect: yr });
                 } else {
                     let k = if portable {
-                        lowbit::depthwise_conv2d::depthwise_conv2d_portable
+                        depthwise::depthwise_conv2d_lowbit_portable
                     } else {
-                        lowbit::depthwise_conv2d::depthwise_conv2d
+                        depthwise::depthwise_conv2d_lowbit
                     };
                     let (x, y) = codes(x, xr, y, yr, c.bits);
                     let _ = k(&p, x, y, None);
@@ -324,9 +324,9 @@ pub fn run(out: &mut impl Write, now: fn() -> u64) {
                     );
                 } else {
                     let k = if portable {
-                        lowbit::conv2d::conv2d_portable
+                        conv2d::conv2d_lowbit_portable
                     } else {
-                        lowbit::conv2d::conv2d
+                        conv2d::conv2d_lowbit
                     };
                     let (x, y) = codes(x, xr, y, yr, c.bits);
                     let _ = k(&p, x, y, None);

@@ -110,7 +110,7 @@ pub fn load_u32(b: &[i8], at: usize) -> u32 {
 /// values).
 pub const MAX_GROUPS: usize = 64;
 
-/// A requantization in its short form (`kernels::conv2d::Requant` says when
+/// A requantization in its short form (`crate::view::Requant` says when
 /// it applies): Q31 `multiplier` in `[2^30, 2^31)`, right shift `right` in
 /// `1..=29`, `round = 2^(right-1) + output_offset * 2^right`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,8 +3,8 @@
 //! It holds what the host library and the microcontroller share: TFLite's
 //! fixed-point requantization ([`fixedpoint`]), int8 softmax ([`softmax`]),
 //! feature-map windows ([`geometry`]), the views every kernel shares
-//! ([`view`]), the tile-capable kernels
-//! ([`kernels`]), packed low-bit activations ([`packed`]) and the plan format
+//! ([`view`]), the tile-capable kernels, one
+//! folder per op ([`ops`]), packed low-bit activations ([`packed`]) and the plan format
 //! ([`plan`]) with its interpreter ([`interpreter`]).
 //!
 //! Feature `dsp` (Cortex-M4/M7/M33 and other cores with the DSP extension):
@@ -19,8 +19,7 @@ pub mod dsp;
 pub mod fixedpoint;
 pub mod geometry;
 pub mod interpreter;
-pub mod kernels;
-pub mod lowbit;
+pub mod ops;
 pub mod packed;
 pub mod plan;
 pub mod softmax;

@@ -1,7 +1,7 @@
 //! The views every kernel shares, int8 and low-bit alike: windows of int8
 //! maps and of maps of any width ([`Window`], [`Codes`]), the taps of a
-//! sliding window inside the input ([`TapRange`]), output stages
-//! ([`OutputStage`], resolved per channel as [`Requant`]) and the clean
+//! sliding window inside the input (`TapRange`), output stages
+//! ([`OutputStage`], resolved per channel as `Requant`) and the clean
 //! bounds of a map that may turn outlier ([`Clean`], [`Outlier`]).
 
 mod clean;
