@@ -251,6 +251,14 @@ pub fn bounds(channels: usize) -> impl Strategy<Value = Bounds> {
 }
 
 impl Bounds {
+    /// Bounds that hold every accumulator: the whole `i32` range.
+    pub fn widest() -> Self {
+        Bounds {
+            per_channel: false,
+            picks: vec![(0, 0, 0, 0)],
+        }
+    }
+
     /// Low and high bounds, one entry (per tensor) or one per channel, placed
     /// relative to the lowest and highest accumulator of the entry's channels
     /// (`accs[i]` belongs to channel `i % channels`): for each bound, kind 0
