@@ -4,6 +4,8 @@
 
 pub mod int8;
 pub mod lowbit;
+#[cfg(test)]
+mod tests;
 
 pub use int8::{add, AddParams, LEFT_SHIFT};
 pub use lowbit::add_lowbit;

@@ -3,6 +3,8 @@
 
 pub mod int8;
 pub mod lowbit;
+#[cfg(test)]
+mod tests;
 
 pub use int8::{fully_connected, FullyConnectedParams};
 pub use lowbit::fully_connected_lowbit;

@@ -3,6 +3,8 @@
 
 pub mod int8;
 pub mod lowbit;
+#[cfg(test)]
+mod tests;
 
 pub use int8::{pad, pad_input_rect, PadParams};
 pub use lowbit::pad_lowbit;

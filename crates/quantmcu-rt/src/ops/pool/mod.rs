@@ -4,6 +4,8 @@
 
 pub mod int8;
 pub mod lowbit;
+#[cfg(test)]
+mod tests;
 
 pub use int8::{average_pool2d, max_pool2d, Pool2dParams};
 pub use lowbit::{average_pool2d_lowbit, max_pool2d_lowbit, PoolRescale};

@@ -76,11 +76,6 @@ pub fn multipliers(scales: &[f64]) -> (Vec<i32>, Vec<i32>) {
     scales.iter().map(|&s| quantize_multiplier(s)).unzip()
 }
 
-/// Random real requantization factors, log-uniform in `[2^-14, 2)`.
-pub fn scales(n: usize) -> impl Strategy<Value = Vec<f64>> {
-    prop::collection::vec((-14.0f64..1.0).prop_map(|e| e.exp2()), n)
-}
-
 /// An activation clamp `[min, max]` with `min <= max`.
 pub fn clamp() -> impl Strategy<Value = (i32, i32)> {
     prop_oneof![
