@@ -6,7 +6,7 @@
 //! once.
 //!
 //! Each case runs twice: the dispatching kernel (with the `dsp` feature its
-//! SMLAD form where one exists) and the portable kernel, and their outputs
+//! DSP form where one exists) and the portable kernel, and their outputs
 //! are compared byte for byte on the target.
 //!
 //! Line format: `kernel name=NAME macs=M ticks=C portable_ticks=P equal=0|1`.
@@ -262,7 +262,7 @@ pub fn run(out: &mut impl Write, now: fn() -> u64) {
         let input_offset = if c.bits == 8 { 128 } else { -(1 << (c.bits - 1)) };
         let pixels = (c.output[0] * c.output[1]) as u64;
         let macs = pixels * (oc * taps) as u64 * if c.depthwise { 1 } else { c.input[2] as u64 };
-        // The dispatching kernel (the `dsp` feature's SMLAD forms where they
+        // The dispatching kernel (the `dsp` feature's DSP forms where they
         // exist) into `output`, then the portable one into `reference`.
         let mut ticks = [0u64; 2];
         for (portable, t) in [false, true].into_iter().zip(&mut ticks) {

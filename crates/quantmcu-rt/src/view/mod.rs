@@ -12,7 +12,7 @@ mod window;
 pub(crate) use clean::bounds;
 pub use clean::{Clean, Outlier};
 pub use codes::{offset_values_fit_lane, value_range, Codes, CodesMut};
-pub use output::OutputStage;
 pub(crate) use output::{emit, Requant};
+pub use output::{OutputStage, ShortRequant};
 pub(crate) use window::TapRange;
 pub use window::{Window, WindowMut};

@@ -5,7 +5,7 @@
 
 use super::clean::{Clean, Outlier};
 use super::codes::CodesMut;
-use crate::dsp::ShortRequant;
+use crate::dsp::{qadd, smmlar};
 
 /// Requantization of int32 accumulators to int8: per output channel (or one
 /// entry for all channels) a Q31 multiplier and shift, then the output zero
@@ -26,6 +26,29 @@ impl OutputStage<'_> {
         let c = if self.multiplier.len() == 1 { 0 } else { c };
         let r = crate::fixedpoint::multiply_by_quantized_multiplier(acc, self.multiplier[c], self.shift[c]);
         r.saturating_add(self.offset).clamp(self.min, self.max) as i8
+    }
+}
+
+/// A requantization in its short form (`crate::view::Requant` says when
+/// it applies): Q31 `multiplier` in `[2^30, 2^31)`, right shift `right` in
+/// `1..=29`, `round = 2^(right-1) + output_offset * 2^right`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShortRequant {
+    pub multiplier: i32,
+    pub round: i32,
+    pub right: u32,
+}
+
+impl ShortRequant {
+    /// `(smmulr(qadd(acc, acc), multiplier) + (acc < 0 ? -1 : 0) + round) >>
+    /// right`, wrapping: the TFLite rounding (ties away from zero) plus the
+    /// output offset, before the clamp. One SMMLAR adds the rounded high word
+    /// to the constant and the sign correction; the accumulator's sign
+    /// stands in for the high word's (they differ only when the high word is
+    /// 0, where the correction cannot change the shifted result).
+    #[inline(always)]
+    pub fn scaled(&self, acc: i32) -> i32 {
+        smmlar(qadd(acc, acc), self.multiplier, self.round.wrapping_add(acc >> 31)) >> self.right
     }
 }
 

@@ -10,7 +10,7 @@
 //! expanded once into halfword pairs ordered like [`dsp::sxtb16`] splits a
 //! word of four weights (positions `p, p+2` then `p+1, p+3`); then two output
 //! channels at a time, their weight rows are split into halfword pairs once
-//! and [`dsp::dot_pairs_2x2`] runs every pixel pair of the chunk (no
+//! and [`dsp_loops::dot_pairs_2x2`] runs every pixel pair of the chunk (no
 //! unpacking in the inner loop: 2 LDM and 8 SMLAD per 16 MACs), handing the
 //! sums to a [`Sink`] or, for int8 outputs in the short requantization form,
 //! requantizing and storing them itself. A 1x1 convolution expands int8
@@ -18,13 +18,14 @@
 //! other int8 receptive fields are staged as bytes first. Offset values must
 //! fit an `i16` ([`crate::view::offset_values_fit_lane`]).
 
+use super::dsp_loops::{self, PairSums};
 use super::params::{is_pointwise, Conv2dParams};
-use crate::dsp::{self, PairSums, ShortRequant};
+use crate::dsp;
 use crate::geometry::Rect;
-use crate::view::{Codes, Outlier, Requant, TapRange, Window, WindowMut};
+use crate::view::{Codes, Outlier, Requant, ShortRequant, TapRange, Window, WindowMut};
 
 /// Longest filter row `kh * kw * ic`.
-pub const MAX_ROW: usize = 4 * dsp::MAX_GROUPS;
+pub const MAX_ROW: usize = 4 * dsp_loops::MAX_GROUPS;
 
 /// Words of the stack buffer holding the split weight rows (`4 * ceil(k /
 /// 4)` words) and the expanded pixel pairs (4 KiB: at least three pairs of
@@ -60,7 +61,7 @@ pub trait Sink {
     /// when the kernel may write those channels itself: element `at + c` of
     /// the map is `ssat::<8>(q_c.scaled(acc))`; `None` (the default) sends
     /// the accumulators to [`Sink::emit`].
-    fn int8(&mut self, _o: usize, _o1: usize) -> Option<(&mut [i8], [dsp::ShortRequant; 2])> {
+    fn int8(&mut self, _o: usize, _o1: usize) -> Option<(&mut [i8], [ShortRequant; 2])> {
         None
     }
 }
@@ -131,7 +132,7 @@ pub fn conv2d_dsp(p: &Conv2dParams, x: Codes, out: Rect, sink: &mut dyn Sink) ->
                 gather(xp, j % 2, x, p, oy, ox);
             }
         }
-        let offsets = dsp::Offsets::new(&at[..2 * pairs]);
+        let offsets = dsp_loops::Offsets::new(&at[..2 * pairs]);
         let mut o = 0;
         while o < oc {
             let o1 = (o + 1).min(oc - 1);
@@ -152,7 +153,7 @@ pub fn conv2d_dsp(p: &Conv2dParams, x: Codes, out: Rect, sink: &mut dyn Sink) ->
                     PairSums::Raw([&mut acc0[..], &mut acc1[..]])
                 }
             };
-            dsp::dot_pairs_2x2(xs, wp, words, pairs, bias, out);
+            dsp_loops::dot_pairs_2x2(xs, wp, words, pairs, bias, out);
             if emit {
                 let second: &[i32] = if o1 > o { &acc[1][..n] } else { &[] };
                 sink.emit(o, &at[..n], [&acc[0][..n], second])?;
@@ -170,7 +171,7 @@ pub fn conv2d_dsp(p: &Conv2dParams, x: Codes, out: Rect, sink: &mut dyn Sink) ->
 #[inline(always)]
 fn split(wp: &mut [u32], a: &[i8], b: &[i8]) {
     let full = a.len() / 4;
-    dsp::split_pairs(a, b, wp, full);
+    dsp_loops::split_pairs(a, b, wp, full);
     if full * 4 < a.len() {
         // The last positions, zero-padded to a word.
         let tail = |r: &[i8]| {
@@ -178,7 +179,7 @@ fn split(wp: &mut [u32], a: &[i8], b: &[i8]) {
             t[..r.len() - 4 * full].copy_from_slice(&r[4 * full..]);
             t
         };
-        dsp::split_pairs(&tail(a), &tail(b), &mut wp[4 * full..], 1);
+        dsp_loops::split_pairs(&tail(a), &tail(b), &mut wp[4 * full..], 1);
     }
 }
 
@@ -193,7 +194,7 @@ fn stage(raw: &mut [i8], x: Codes, p: &Conv2dParams, oy: usize, ox: usize, zero:
     if ry.full(kh) && rx.full(kw) && rx.step == 1 {
         // Inside the input (most pixels): one copy per kernel row.
         let top = x.rect.offset(ry.at(0), rx.at(0), ic);
-        dsp::copy_rows(raw, &x.data[top..], kw * ic, ry.step * x.rect.w * ic);
+        dsp_loops::copy_rows(raw, &x.data[top..], kw * ic, ry.step * x.rect.w * ic);
         return;
     }
     for (ky, row) in raw.chunks_exact_mut(kw * ic).enumerate() {

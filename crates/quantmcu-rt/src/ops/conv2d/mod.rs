@@ -17,6 +17,7 @@
 //! it applies, the portable code otherwise.
 
 pub mod dsp;
+pub mod dsp_loops;
 pub mod lowbit;
 mod params;
 mod pixel_pairs;

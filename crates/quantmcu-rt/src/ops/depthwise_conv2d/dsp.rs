@@ -9,12 +9,13 @@
 //! shift and mask (codes) and SXTAB16/UXTAB16 turn it into the offset
 //! halfword pairs of channels `(j, j + 2 PER)` and `(j + PER, j + 3 PER)`;
 //! the weights are split into the same pairs once per call, and SMLABB/SMLATT
-//! add each channel's product to its own accumulator ([`dsp::taps_4`],
-//! [`dsp::window_3x3`]: 9-14 instructions per tap and pass). With int8 input
+//! add each channel's product to its own accumulator ([`dsp_loops::taps_4`],
+//! [`dsp_loops::window_3x3`]: 9-14 instructions per tap and pass). With int8 input
 //! and output, no clean check and the short requantization, the 3x3 windows
 //! inside the input run a row at a time with the output stage in the same
-//! assembly loop ([`dsp::window_3x3_row_int8`], [`BlockStore::int8`]).
+//! assembly loop ([`dsp_loops::window_3x3_row_int8`], [`BlockStore::int8`]).
 
+use super::dsp_loops;
 use super::params::DepthwiseConv2dParams;
 use crate::dsp;
 use crate::geometry::Rect;
@@ -55,7 +56,7 @@ pub trait BlockStore {
 
     /// The int8 output map, when the kernel may write it itself (int8 input
     /// and output in the short requantization form, no clean check: whole
-    /// rows of 3x3 windows through [`dsp::window_3x3_row_int8`]); `None` (the
+    /// rows of 3x3 windows through [`dsp_loops::window_3x3_row_int8`]); `None` (the
     /// default) sends every value to [`BlockStore::store`].
     fn int8(&mut self) -> Option<&mut [i8]> {
         None
@@ -170,7 +171,7 @@ fn run<const PER: usize, const G: usize>(
                         let at = r.offset(oy, ox, c) + c0;
                         let n = run_hi - run_lo;
                         let xs = &x.data[top(&ry, &rx)..];
-                        dsp::window_3x3_row_int8(xs, strides, w, off, b, fq, &mut y[at..], c, n);
+                        dsp_loops::window_3x3_row_int8(xs, strides, w, off, b, fq, &mut y[at..], c, n);
                         ox = run_hi;
                         continue;
                     }
@@ -184,9 +185,9 @@ fn run<const PER: usize, const G: usize>(
                         let a = [acc[j], acc[j + PER], acc[j + 2 * PER], acc[j + 3 * PER]];
                         let shift = (j * bits) as u32;
                         let a = match PER {
-                            1 => dsp::window_3x3::<0>(a, xs, dx, dy, w, off, 0),
-                            2 => dsp::window_3x3::<0x0f0f_0f0f>(a, xs, dx, dy, w, off, shift),
-                            _ => dsp::window_3x3::<0x0303_0303>(a, xs, dx, dy, w, off, shift),
+                            1 => dsp_loops::window_3x3::<0>(a, xs, dx, dy, w, off, 0),
+                            2 => dsp_loops::window_3x3::<0x0f0f_0f0f>(a, xs, dx, dy, w, off, shift),
+                            _ => dsp_loops::window_3x3::<0x0303_0303>(a, xs, dx, dy, w, off, shift),
                         };
                         [acc[j], acc[j + PER], acc[j + 2 * PER], acc[j + 3 * PER]] = a;
                     }
@@ -201,9 +202,9 @@ fn run<const PER: usize, const G: usize>(
                             let a = [acc[j], acc[j + PER], acc[j + 2 * PER], acc[j + 3 * PER]];
                             let shift = (j * bits) as u32;
                             let a = match PER {
-                                1 => dsp::taps_4::<0>(a, xs, dx, w, off, 0),
-                                2 => dsp::taps_4::<0x0f0f_0f0f>(a, xs, dx, w, off, shift),
-                                _ => dsp::taps_4::<0x0303_0303>(a, xs, dx, w, off, shift),
+                                1 => dsp_loops::taps_4::<0>(a, xs, dx, w, off, 0),
+                                2 => dsp_loops::taps_4::<0x0f0f_0f0f>(a, xs, dx, w, off, shift),
+                                _ => dsp_loops::taps_4::<0x0303_0303>(a, xs, dx, w, off, shift),
                             };
                             [acc[j], acc[j + PER], acc[j + 2 * PER], acc[j + 3 * PER]] = a;
                         }

@@ -20,6 +20,7 @@
 //! 32-bit sum of the portable kernel and requantization its `Requant`, so the
 //! results are equal bit for bit.
 
+use super::dsp_loops;
 use super::params::DepthwiseConv2dParams;
 use crate::dsp::{self, smlad};
 use crate::geometry::Geometry;
@@ -170,7 +171,7 @@ impl Out {
     }
 
     /// [`Out::run`] for 3-row kernels at horizontal stride `SX` through
-    /// [`dsp::plane_3x3`], up to [`MAX_ROW_OUT`] outputs of a row at a time
+    /// [`dsp_loops::plane_3x3`], up to [`MAX_ROW_OUT`] outputs of a row at a time
     /// (summed into `acc`).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
@@ -197,7 +198,7 @@ impl Out {
         for oy in 0..oh {
             for x0 in (0..ow).step_by(MAX_ROW_OUT) {
                 let n = (ow - x0).min(MAX_ROW_OUT);
-                dsp::plane_3x3::<SX>(&plane[oy * sy * wp + x0 * SX..], step, &w, off, &mut acc[..n]);
+                dsp_loops::plane_3x3::<SX>(&plane[oy * sy * wp + x0 * SX..], step, &w, off, &mut acc[..n]);
                 // `acc` first: zip must not take an output past the row.
                 let row = acc[..n].iter().zip(&mut outs);
                 if self.q.saturates(true, 8) {

@@ -16,6 +16,7 @@
 //! `dsp` where it applies, the portable code otherwise.
 
 pub mod dsp;
+pub mod dsp_loops;
 pub mod in_place;
 pub mod lowbit;
 mod params;
