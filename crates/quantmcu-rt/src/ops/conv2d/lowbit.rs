@@ -35,8 +35,8 @@ fn offset_fits_byte(p: &Conv2dParams, bits: u32) -> bool {
     (-128..=128).contains(&(lo + p.input_offset)) && (-128..=128).contains(&(hi + p.input_offset))
 }
 
-/// [`conv2d_lowbit`] without the `dsp` feature's DSP forms: the reference those
-/// are checked against (on the host and on the target).
+/// [`conv2d_lowbit`] without the `dsp` feature's DSP form: the reference
+/// that form is checked against (on the host and on the target).
 pub fn conv2d_lowbit_portable(p: &Conv2dParams, x: Codes, y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
     let g = &p.geometry;
     let (ic, oc) = (g.input[2], g.output[2]);
