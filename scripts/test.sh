@@ -27,7 +27,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"
 # The runtime's and the host library's tests again with the runtime's `dsp`
-# feature: every kernel and plan test then runs the SMLAD/SMLA kernels
+# feature: every kernel and plan test then runs the DSP forms
 # (instructions emulated on the host) against the same references.
 cargo test --release -p quantmcu-rt -p quantmcu --features quantmcu-rt/dsp 2>&1 | tee -a "$log"
 # One summary line for the whole run.

@@ -6,7 +6,7 @@
 //! once.
 //!
 //! Each case runs twice: the dispatching kernel (with the `dsp` feature its
-//! SMLAD form where one exists) and the portable kernel, and their outputs
+//! DSP form where one exists) and the portable kernel, and their outputs
 //! are compared byte for byte on the target.
 //!
 //! Line format: `kernel name=NAME macs=M ticks=C portable_ticks=P equal=0|1`.
@@ -14,11 +14,11 @@
 use core::fmt::Write;
 
 use quantmcu_rt::geometry::{Geometry, Rect};
-use quantmcu_rt::kernels::conv2d::{self, Conv2dParams};
-use quantmcu_rt::kernels::depthwise_conv2d::{self as depthwise, DepthwiseConv2dParams};
-use quantmcu_rt::kernels::depthwise_conv2d_in_place::{depthwise_conv2d_in_place, in_place_temp_len};
-use quantmcu_rt::kernels::{OutputStage, Window, WindowMut};
-use quantmcu_rt::lowbit::{self, Codes, CodesMut};
+use quantmcu_rt::ops::conv2d::{self, Conv2dParams};
+use quantmcu_rt::ops::depthwise_conv2d::{
+    self as depthwise, depthwise_conv2d_in_place, in_place_temp_len, DepthwiseConv2dParams,
+};
+use quantmcu_rt::view::{Codes, CodesMut, OutputStage, Window, WindowMut};
 use static_cell::ConstStaticCell;
 
 const MAX_IN: usize = 48 * 48 * 16;
@@ -67,7 +67,7 @@ struct Case {
     /// Padding before the first row/column (TFLite SAME).
     pad: usize,
     /// Width of input and output activations: 8 runs the int8 kernels,
-    /// below 8 the any-width (`lowbit`) kernels on packed codes.
+    /// below 8 the any-width (`lowbit`) forms on packed codes.
     bits: u32,
 }
 
@@ -262,7 +262,7 @@ pub fn run(out: &mut impl Write, now: fn() -> u64) {
         let input_offset = if c.bits == 8 { 128 } else { -(1 << (c.bits - 1)) };
         let pixels = (c.output[0] * c.output[1]) as u64;
         let macs = pixels * (oc * taps) as u64 * if c.depthwise { 1 } else { c.input[2] as u64 };
-        // The dispatching kernel (the `dsp` feature's SMLAD forms where they
+        // The dispatching kernel (the `dsp` feature's DSP forms where they
         // exist) into `output`, then the portable one into `reference`.
         let mut ticks = [0u64; 2];
         for (portable, t) in [false, true].into_iter().zip(&mut ticks) {
@@ -295,9 +295,9 @@ pub fn run(out: &mut impl Write, now: fn() -> u64) {
                     k(&p, Window { data: x, rect: xr }, WindowMut { data: y, rect: yr });
                 } else {
                     let k = if portable {
-                        lowbit::depthwise_conv2d::depthwise_conv2d_portable
+                        depthwise::depthwise_conv2d_lowbit_portable
                     } else {
-                        lowbit::depthwise_conv2d::depthwise_conv2d
+                        depthwise::depthwise_conv2d_lowbit
                     };
                     let (x, y) = codes(x, xr, y, yr, c.bits);
                     let _ = k(&p, x, y, None);
@@ -324,9 +324,9 @@ pub fn run(out: &mut impl Write, now: fn() -> u64) {
                     );
                 } else {
                     let k = if portable {
-                        lowbit::conv2d::conv2d_portable
+                        conv2d::conv2d_lowbit_portable
                     } else {
-                        lowbit::conv2d::conv2d
+                        conv2d::conv2d_lowbit
                     };
                     let (x, y) = codes(x, xr, y, yr, c.bits);
                     let _ = k(&p, x, y, None);

@@ -108,7 +108,7 @@ struct Report {
     end: Option<String>,
 }
 
-/// One `kernel-bench` line: the dispatching kernel (SMLA/SMLAD forms where
+/// One `kernel-bench` line: the dispatching kernel (their DSP forms where
 /// they exist) and the portable one on the same data.
 #[derive(Debug)]
 struct KernelLine {
@@ -701,7 +701,7 @@ fn print_kernels(r: &Report, per_tick: u64) {
     println!(
         "single kernels (pseudo-random data, whole map, one call; _a4/_a2: the any-width kernels on 4-/2-bit \
          input and output codes; _in_place: the layer stage's in-place depthwise, against the portable \
-         out-of-place kernel; DSP = the firmware's kernels (SMLAD/SMLA forms where they exist), portable = the \
+         out-of-place kernel; DSP = the firmware's kernels (their DSP forms where they exist), portable = the \
          reference kernels, same output bytes):"
     );
     println!(

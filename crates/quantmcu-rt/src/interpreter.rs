@@ -2,22 +2,22 @@
 //! panics (every record was checked by [`Plan::parse`]).
 
 use crate::geometry::Rect;
-use crate::kernels::add::{add, AddParams};
-use crate::kernels::conv2d::{conv2d, Conv2dParams};
-use crate::kernels::depthwise_conv2d::{depthwise_conv2d, DepthwiseConv2dParams};
-use crate::kernels::depthwise_conv2d_in_place::{
-    can_run_in_place, depthwise_conv2d_in_place, in_place_offset_ok, in_place_temp_len,
+use crate::ops::add::{add, add_lowbit, AddParams};
+use crate::ops::conv2d::{conv2d, conv2d_lowbit, Conv2dParams};
+use crate::ops::depthwise_conv2d::{
+    can_run_in_place, depthwise_conv2d, depthwise_conv2d_in_place, depthwise_conv2d_lowbit, in_place_offset_ok,
+    in_place_temp_len, DepthwiseConv2dParams,
 };
-use crate::kernels::fully_connected::{fully_connected, FullyConnectedParams};
-use crate::kernels::mean::{mean_hw, MeanParams};
-use crate::kernels::pad::{pad, pad_input_rect, PadParams};
-use crate::kernels::pool::{average_pool2d, max_pool2d, Pool2dParams};
-use crate::kernels::requantize::requantize;
-use crate::kernels::{OutputStage, Window, WindowMut};
-use crate::lowbit::pool::PoolRescale;
-use crate::lowbit::{self, Clean, Codes, CodesMut};
+use crate::ops::fully_connected::{fully_connected, fully_connected_lowbit, FullyConnectedParams};
+use crate::ops::mean::{mean_hw, MeanParams};
+use crate::ops::pad::{pad, pad_input_rect, pad_lowbit, PadParams};
+use crate::ops::pool::{
+    average_pool2d, average_pool2d_lowbit, max_pool2d, max_pool2d_lowbit, Pool2dParams, PoolRescale,
+};
+use crate::ops::requantize::requantize;
 use crate::plan::{Cursor, OpKind, Place, Plan, PlanError, Rule, StepKind, MAX_DIM, MAX_MAPS, NOT_A_MAP};
 use crate::softmax::{softmax_int8, SoftmaxParams};
+use crate::view::{Clean, Codes, CodesMut, Outlier, OutputStage, Window, WindowMut};
 
 /// A decoded op with its kernel parameters borrowed from the plan.
 #[derive(Clone, Copy, Debug)]
@@ -911,7 +911,7 @@ fn run_variant(
     y: &mut [i8],
     rect: Rect,
     scratch: &mut [i32],
-) -> Result<Result<(), lowbit::Outlier>, PlanError> {
+) -> Result<Result<(), Outlier>, PlanError> {
     let op = plan.op(v.op)?;
     if v.out_bits == 8 && v.in_bits.iter().all(|&b| b == 8 || b == 0) && v.n_clean == 0 {
         run_op(&op, xs, ins, y, rect, scratch);
@@ -936,16 +936,16 @@ fn run_variant(
         bits: v.out_bits,
     };
     Ok(match &op {
-        Op::Conv2d(p) => lowbit::conv2d::conv2d(p, x(0), y, clean),
-        Op::DepthwiseConv2d(p) => lowbit::depthwise_conv2d::depthwise_conv2d(p, x(0), y, clean),
-        Op::AveragePool2d(p, r) => lowbit::pool::average_pool2d(p, r, x(0), y, clean),
-        Op::MaxPool2d(p, r) => lowbit::pool::max_pool2d(p, r, x(0), y, clean),
+        Op::Conv2d(p) => conv2d_lowbit(p, x(0), y, clean),
+        Op::DepthwiseConv2d(p) => depthwise_conv2d_lowbit(p, x(0), y, clean),
+        Op::AveragePool2d(p, r) => average_pool2d_lowbit(p, r, x(0), y, clean),
+        Op::MaxPool2d(p, r) => max_pool2d_lowbit(p, r, x(0), y, clean),
         Op::Pad(p) => {
-            lowbit::pad::pad(p, x(0), y);
+            pad_lowbit(p, x(0), y);
             Ok(())
         }
-        Op::Add(p, ch) => lowbit::add::add(p, x(0), x(1), y, *ch, clean),
-        Op::FullyConnected(p, _, _) => lowbit::fully_connected::fully_connected(p, x(0), y, clean),
+        Op::Add(p, ch) => add_lowbit(p, x(0), x(1), y, *ch, clean),
+        Op::FullyConnected(p, _, _) => fully_connected_lowbit(p, x(0), y, clean),
         _ => return Err(PlanError::BadBuffers),
     })
 }

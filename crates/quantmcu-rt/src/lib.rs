@@ -2,15 +2,18 @@
 //!
 //! It holds what the host library and the microcontroller share: TFLite's
 //! fixed-point requantization ([`fixedpoint`]), int8 softmax ([`softmax`]),
-//! feature-map windows ([`geometry`]), the tile-capable kernels
-//! ([`kernels`]), packed low-bit activations ([`packed`]) and the plan format
-//! ([`plan`]) with its interpreter ([`interpreter`]).
+//! feature-map windows ([`geometry`]), the views every kernel shares
+//! ([`view`]), the tile-capable kernels, one folder per op ([`ops`]), packed
+//! low-bit activations ([`packed`]) and the plan format ([`plan`]) with its
+//! interpreter ([`interpreter`]).
 //!
 //! Feature `dsp` (Cortex-M4/M7/M33 and other cores with the DSP extension):
-//! the hot kernels use their SMLAD forms ([`dsp`]; the only `unsafe` code of
-//! the crate, one instruction per block). Without it, or off `arm`, those
-//! kernels still exist with emulated instructions (tests compare them with
-//! the portable kernels), and the portable kernels run.
+//! the hot kernels use their DSP forms, written in the extension's
+//! instructions ([`dsp`], one instruction per `asm!` block) and in a few
+//! hand-written loops per op (each op's `dsp_loops`): the only `unsafe` code
+//! of the crate. Without it, or off `arm`, those forms still exist with
+//! emulated instructions (tests compare them with the portable kernels), and
+//! the portable kernels run.
 #![no_std]
 #![deny(unsafe_code)]
 
@@ -18,8 +21,8 @@ pub mod dsp;
 pub mod fixedpoint;
 pub mod geometry;
 pub mod interpreter;
-pub mod kernels;
-pub mod lowbit;
+pub mod ops;
 pub mod packed;
 pub mod plan;
 pub mod softmax;
+pub mod view;

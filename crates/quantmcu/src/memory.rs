@@ -8,7 +8,7 @@
 //! RESHAPE outputs alias their input (no copy); a depthwise convolution with
 //! multiplier 1 whose input is not read afterwards runs in place (its output
 //! shares the input's buffer, plus a small temporary of one padded input
-//! plane; see `quantmcu_rt::kernels::depthwise_conv2d_in_place`). Offsets are aligned to
+//! plane; see `quantmcu_rt::ops::depthwise_conv2d::in_place`). Offsets are aligned to
 //! [`ALIGN`] bytes. Placement is greedy by size: largest buffer first, at the
 //! lowest offset that does not collide with an already placed buffer whose
 //! lifetime overlaps.
@@ -61,7 +61,7 @@ impl ArenaPlan {
 /// Temporary bytes if op `index` is a depthwise convolution that can run in
 /// place (multiplier 1, batch 1), `None` otherwise.
 pub fn in_place_depthwise(graph: &Graph, index: usize) -> Option<usize> {
-    use quantmcu_rt::kernels::depthwise_conv2d_in_place::{can_run_in_place, in_place_temp_len};
+    use quantmcu_rt::ops::depthwise_conv2d::{can_run_in_place, in_place_temp_len};
     let op = &graph.ops[index];
     if !matches!(op.kind, OpKind::DepthwiseConv2d { .. }) {
         return None;

@@ -14,7 +14,7 @@ use crate::reference::requant::multiplier;
 use crate::reference::{Kernel, Requant};
 
 /// How a pooled value moves from the input's to the output's quantization
-/// (`quantmcu_rt::lowbit::pool::PoolRescale`).
+/// (`quantmcu_rt::ops::pool::PoolRescale`).
 #[derive(Clone, Debug)]
 pub(crate) struct PoolStage {
     pub input_offset: i32,

@@ -5,7 +5,7 @@
 //! bounding box of their needs).
 
 use quantmcu_rt::geometry::Rect;
-use quantmcu_rt::kernels::pad::{pad_input_rect, PadParams};
+use quantmcu_rt::ops::pad::{pad_input_rect, PadParams};
 
 use super::stage::{footprint, hwc, Footprint, Stage};
 use crate::ir::{Graph, OpKind, TensorId};

@@ -1,0 +1,478 @@
+//! Every form of the convolution against one naive oracle, on one case
+//! generator: the int8 kernel (dispatching, portable and DSP forms, whole
+//! map and tile by tile) at 8 bits in and out, and the low-bit forms
+//! (dispatching, portable and DSP) at every pair of widths, with their
+//! outlier checks.
+
+extern crate std;
+
+use std::vec::Vec;
+
+use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+
+use super::params::is_pointwise;
+use super::*;
+use crate::geometry::{Geometry, Rect};
+use crate::ops::testutil::codes::{
+    any_outlier, bits, bounds, codes, every_pair, pack, requant_to, tiled as tiled_codes, value, zero_point, zeroed,
+    Bounds, Requant, Spatial,
+};
+use crate::ops::testutil::{bytes, geometry, grid, spatial, tiled};
+use crate::view::{Clean, Codes, CodesMut, Outlier, Window, WindowMut};
+
+/// One random convolution between maps of any widths, with its input.
+#[derive(Debug)]
+struct Case {
+    g: Geometry,
+    in_bits: u32,
+    input_zp: i32,
+    /// Input codes, `[h][w][c]`.
+    x: Vec<u8>,
+    filter: Vec<i8>,
+    bias: Vec<i32>,
+    out: Requant,
+    bounds: Bounds,
+    grid: (Vec<u16>, Vec<u16>),
+    /// The int8 kernel gets its scratch (else none: no folded biases).
+    scratch: bool,
+}
+
+/// Signature of the int8 forms.
+type Int8Kernel = fn(&Conv2dParams, Window, WindowMut, &mut [i32]);
+
+/// Signature of the low-bit forms.
+type LowbitKernel = fn(&Conv2dParams, Codes, CodesMut, Option<Clean>) -> Result<(), Outlier>;
+
+/// [`conv2d_dsp_int8`] as an [`Int8Kernel`] (it takes no scratch).
+fn dsp_int8(p: &Conv2dParams, x: Window, y: WindowMut, _: &mut [i32]) {
+    conv2d_dsp_int8(p, x, y);
+}
+
+impl Case {
+    fn params(&self) -> Conv2dParams<'_> {
+        Conv2dParams {
+            geometry: self.g,
+            input_offset: -self.input_zp,
+            filter: &self.filter,
+            bias: &self.bias,
+            output: self.out.stage(),
+        }
+    }
+
+    fn scratch(&self) -> Vec<i32> {
+        std::vec![0; if self.scratch { conv2d_scratch_len(&self.params()) } else { 0 }]
+    }
+
+    /// The naive oracle: the exact accumulators and output codes of the
+    /// whole map, full-map loops over every tap in i64.
+    fn naive(&self) -> (Vec<i64>, Vec<u8>) {
+        let g = &self.g;
+        let [ih, iw, ic] = g.input;
+        let [oh, ow, oc] = g.output;
+        let [kh, kw] = g.kernel;
+        let fc = self.filter.len() / (oc * kh * kw);
+        let opg = oc / (ic / fc);
+        let (mut accs, mut out) = (Vec::new(), Vec::new());
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for o in 0..oc {
+                    let mut acc = i64::from(self.bias[o]);
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            let iy = (oy * g.stride[0] + ky * g.dilation[0]) as i64 - g.pad[0] as i64;
+                            let ix = (ox * g.stride[1] + kx * g.dilation[1]) as i64 - g.pad[1] as i64;
+                            if iy < 0 || ix < 0 || iy >= ih as i64 || ix >= iw as i64 {
+                                continue;
+                            }
+                            for c in 0..fc {
+                                let code = self.x[(iy as usize * iw + ix as usize) * ic + (o / opg) * fc + c];
+                                let w = self.filter[((o * kh + ky) * kw + kx) * fc + c];
+                                acc += (value(code, self.in_bits) - i64::from(self.input_zp)) * i64::from(w);
+                            }
+                        }
+                    }
+                    accs.push(acc);
+                    out.push(self.out.code(acc, o));
+                }
+            }
+        }
+        (accs, out)
+    }
+
+    /// The oracle's output map, packed at the output width.
+    fn want(&self) -> Vec<i8> {
+        pack(&self.naive().1, self.out.bits)
+    }
+
+    /// An int8 form on the whole output map.
+    fn int8(&self, kernel: Int8Kernel) -> Vec<i8> {
+        let [ih, iw, _] = self.g.input;
+        let [oh, ow, oc] = self.g.output;
+        let x = pack(&self.x, 8);
+        let mut y = std::vec![0i8; oh * ow * oc];
+        let x = Window {
+            data: &x,
+            rect: Rect::full(ih, iw),
+        };
+        let y_rect = Rect::full(oh, ow);
+        kernel(
+            &self.params(),
+            x,
+            WindowMut {
+                data: &mut y,
+                rect: y_rect,
+            },
+            &mut self.scratch(),
+        );
+        y
+    }
+
+    /// The dispatching int8 kernel tile by tile over the case's grid.
+    fn int8_tiled(&self) -> Vec<i8> {
+        let p = self.params();
+        let mut scratch = self.scratch();
+        let [_, iw, ic] = self.g.input;
+        let [oh, ow, oc] = self.g.output;
+        let x = pack(&self.x, 8);
+        tiled(
+            [oh, ow],
+            oc,
+            &self.grid,
+            &x,
+            iw,
+            ic,
+            |r| self.g.input_rect(r),
+            |x, y| conv2d(&p, x, y, &mut scratch),
+        )
+    }
+
+    /// A low-bit form on the whole output map (a zeroed packed buffer).
+    fn lowbit(&self, kernel: LowbitKernel, clean: Option<Clean>) -> Result<Vec<i8>, Outlier> {
+        let [ih, iw, _] = self.g.input;
+        let [oh, ow, oc] = self.g.output;
+        let x = pack(&self.x, self.in_bits);
+        let mut y = zeroed(oh * ow * oc, self.out.bits);
+        let x = Codes {
+            data: &x,
+            rect: Rect::full(ih, iw),
+            bits: self.in_bits,
+        };
+        let y_codes = CodesMut {
+            data: &mut y,
+            rect: Rect::full(oh, ow),
+            bits: self.out.bits,
+        };
+        kernel(&self.params(), x, y_codes, clean)?;
+        Ok(y)
+    }
+
+    /// The dispatching low-bit kernel tile by tile over the case's grid.
+    fn lowbit_tiled(&self) -> Vec<i8> {
+        let p = self.params();
+        let [_, iw, ic] = self.g.input;
+        let [oh, ow, oc] = self.g.output;
+        let x = pack(&self.x, self.in_bits);
+        tiled_codes(
+            [oh, ow],
+            oc,
+            self.out.bits,
+            &self.grid,
+            &x,
+            self.in_bits,
+            iw,
+            ic,
+            |r| self.g.input_rect(r),
+            |x, y| conv2d_lowbit(&p, x, y, None),
+        )
+        .unwrap()
+    }
+
+    /// The low-bit forms that apply to this case.
+    fn lowbit_forms(&self) -> Vec<(&'static str, LowbitKernel)> {
+        let mut forms: Vec<(&'static str, LowbitKernel)> =
+            std::vec![("dispatching", conv2d_lowbit), ("portable", conv2d_lowbit_portable)];
+        if is_dsp_conv(&self.params(), self.in_bits) {
+            forms.push(("dsp", conv2d_lowbit_dsp));
+        }
+        forms
+    }
+}
+
+/// Random convolutions: `spatial` geometry, `groups` x `fc` input channels,
+/// `groups` x `opg` output channels, (input, output) widths from `widths`.
+fn case(
+    spatial: impl Strategy<Value = Spatial>,
+    groups: impl Strategy<Value = usize>,
+    fc: impl Strategy<Value = usize>,
+    opg: impl Strategy<Value = usize>,
+    widths: impl Strategy<Value = (u32, u32)>,
+) -> impl Strategy<Value = Case> {
+    (spatial, groups, fc, opg, widths).prop_flat_map(|((hw, k, s, d, same), groups, fc, opg, (ib, ob))| {
+        let (ic, oc) = (groups * fc, groups * opg);
+        let g = geometry([hw[0], hw[1], ic], oc, k, s, d, same);
+        (
+            (Just(g), Just(ib), zero_point(ib), codes(hw[0] * hw[1] * ic, ib)),
+            bytes(oc * k[0] * k[1] * fc),
+            prop::collection::vec(-20000i32..20000, oc),
+            requant_to(ob, oc),
+            bounds(oc),
+            grid(),
+            prop_oneof![4 => Just(true), 1 => Just(false)],
+        )
+            .prop_map(
+                |((g, in_bits, input_zp, x), filter, bias, out, bounds, grid, scratch)| Case {
+                    g,
+                    in_bits,
+                    input_zp,
+                    x,
+                    filter,
+                    bias,
+                    out,
+                    bounds,
+                    grid,
+                    scratch,
+                },
+            )
+    })
+}
+
+/// 8 bits in and out: the int8 kernel's case.
+fn int8() -> impl Strategy<Value = (u32, u32)> {
+    Just((8, 8))
+}
+
+/// Any pair of widths.
+fn widths() -> impl Strategy<Value = (u32, u32)> {
+    (bits(), bits())
+}
+
+/// Grouped convolutions of any geometry.
+fn general(widths: impl Strategy<Value = (u32, u32)>) -> impl Strategy<Value = Case> {
+    case(spatial(), 1usize..=3, 1usize..=4, 1usize..=6, widths)
+}
+
+/// Spatial part of 1x1 convolutions without padding (stride 1 or 2).
+fn pointwise_spatial() -> impl Strategy<Value = Spatial> {
+    (
+        [1usize..=7, 1usize..=7],
+        prop_oneof![3 => Just(1usize), 1 => Just(2)],
+        any::<bool>(),
+    )
+        .prop_map(|(hw, s, same)| (hw, [1, 1], [s, s], [1, 1], same))
+}
+
+/// 1x1 convolutions without padding, grouped sometimes.
+fn pointwise(widths: impl Strategy<Value = (u32, u32)>) -> impl Strategy<Value = Case> {
+    case(
+        pointwise_spatial(),
+        prop_oneof![3 => Just(1usize), 1 => 2usize..=3],
+        1usize..=24,
+        1usize..=19,
+        widths,
+    )
+}
+
+/// One-group convolutions of any geometry (the DSP form's).
+fn one_group(widths: impl Strategy<Value = (u32, u32)>) -> impl Strategy<Value = Case> {
+    case(spatial(), Just(1usize), 1usize..=6, 1usize..=9, widths)
+}
+
+/// Deep 1x1 convolutions (the packed path's 255-channel chunks, and beyond
+/// `PACK_CHANNELS` the general path), odd strides and widths.
+fn deep_pointwise(widths: impl Strategy<Value = (u32, u32)>) -> impl Strategy<Value = Case> {
+    let spatial = ([1usize..=3, 1usize..=5], 1usize..=2).prop_map(|(hw, s)| (hw, [1, 1], [s, s], [1, 1], false));
+    case(
+        spatial,
+        Just(1usize),
+        prop_oneof![1usize..=9, 250usize..=300],
+        1usize..=3,
+        widths,
+    )
+}
+
+/// Every int8 form writes the oracle's bytes (the dispatching kernel also
+/// tile by tile), and so does every low-bit form at 8 bits.
+fn int8_forms_match_naive(c: Case) -> Result<(), TestCaseError> {
+    let want = c.want();
+    prop_assert_eq!(&c.int8(conv2d), &want, "dispatching");
+    prop_assert_eq!(&c.int8(conv2d_portable), &want, "portable");
+    prop_assert_eq!(&c.int8_tiled(), &want, "tiled");
+    if is_dsp_conv(&c.params(), 8) {
+        prop_assert_eq!(&c.int8(dsp_int8), &want, "dsp");
+    }
+    lowbit_forms_match_naive(c)
+}
+
+/// Every low-bit form writes the oracle's codes (the dispatching kernel also
+/// tile by tile) and, with random bounds, fails iff an oracle accumulator is
+/// outside them.
+fn lowbit_forms_match_naive(c: Case) -> Result<(), TestCaseError> {
+    let (accs, codes) = c.naive();
+    let want = pack(&codes, c.out.bits);
+    prop_assert_eq!(&c.lowbit_tiled(), &want, "tiled");
+    let oc = c.g.output[2];
+    let (lo, hi) = c.bounds.place(&accs, oc);
+    let outlier = any_outlier(&lo, &hi, &accs, oc);
+    for (name, kernel) in c.lowbit_forms() {
+        prop_assert_eq!(c.lowbit(kernel, None), Ok(want.clone()), "{}", name);
+        let got = c.lowbit(kernel, Some(Clean { lo: &lo, hi: &hi }));
+        if outlier {
+            prop_assert_eq!(got, Err(Outlier), "{}", name);
+        } else {
+            prop_assert_eq!(got, Ok(want.clone()), "{}", name);
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn int8_general(c in general(int8())) {
+        int8_forms_match_naive(c)?;
+    }
+
+    #[test]
+    fn int8_pointwise(c in pointwise(int8())) {
+        prop_assert!(is_pointwise(&c.g));
+        int8_forms_match_naive(c)?;
+    }
+
+    /// One group: the DSP form on any kernel, stride, dilation, padding, odd
+    /// depths and pixel counts.
+    #[test]
+    fn int8_one_group(c in one_group(int8())) {
+        int8_forms_match_naive(c)?;
+    }
+
+    #[test]
+    fn int8_dense_3x3(c in case(
+        ([2usize..=9, 2usize..=9], 1usize..=2, any::<bool>()).prop_map(|(hw, s, same)| (hw, [3, 3], [s, s], [1, 1], same)),
+        Just(1usize), 1usize..=9, 1usize..=9, int8(),
+    )) {
+        prop_assert!(is_dsp_conv(&c.params(), 8));
+        int8_forms_match_naive(c)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn lowbit_general(c in general(widths())) {
+        lowbit_forms_match_naive(c)?;
+    }
+
+    #[test]
+    fn lowbit_pointwise(c in pointwise(widths())) {
+        lowbit_forms_match_naive(c)?;
+    }
+
+    #[test]
+    fn lowbit_one_group(c in one_group(widths())) {
+        lowbit_forms_match_naive(c)?;
+    }
+
+    /// 2- and 4-bit inputs of whole words per pixel: the DSP form's
+    /// word-at-a-time expansion of packed codes.
+    #[test]
+    fn lowbit_pointwise_packed_codes(c in case(
+        ([1usize..=4, 1usize..=5], Just(1usize)).prop_map(|(hw, s)| (hw, [1, 1], [s, s], [1, 1], false)),
+        Just(1usize),
+        prop_oneof![Just(4usize), Just(8), Just(16), Just(24), Just(40)],
+        1usize..=5,
+        (prop_oneof![Just(2u32), Just(4)], bits()),
+    )) {
+        prop_assert!(is_dsp_conv(&c.params(), c.in_bits));
+        lowbit_forms_match_naive(c)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn int8_deep_pointwise(c in deep_pointwise(int8())) {
+        int8_forms_match_naive(c)?;
+    }
+
+    #[test]
+    fn lowbit_deep_pointwise(c in deep_pointwise(widths())) {
+        lowbit_forms_match_naive(c)?;
+    }
+
+    /// Extreme codes and weights: the packed lanes' worst case.
+    #[test]
+    fn deep_pointwise_extremes(
+        mut c in deep_pointwise(prop_oneof![1 => int8(), 3 => (1u32..=8, bits())]),
+        high in any::<bool>(),
+        w in prop_oneof![Just(-128i8), Just(127i8)],
+    ) {
+        // The lowest and highest value as stored codes.
+        let (lo, hi) = if c.in_bits == 8 { (0x80, 0x7f) } else { (0, ((1u16 << c.in_bits) - 1) as u8) };
+        c.x.fill(if high { hi } else { lo });
+        c.filter.fill(w);
+        if c.out.bits == 8 && c.in_bits == 8 {
+            int8_forms_match_naive(c)?;
+        } else {
+            lowbit_forms_match_naive(c)?;
+        }
+    }
+}
+
+#[test]
+fn every_width_pair_matches_naive() {
+    every_pair(4, |a, b| general(Just((a, b))), lowbit_forms_match_naive);
+    every_pair(2, |a, b| pointwise(Just((a, b))), lowbit_forms_match_naive);
+    every_pair(2, |a, b| one_group(Just((a, b))), lowbit_forms_match_naive);
+}
+
+#[test]
+fn larger_window_than_needed() {
+    // x.rect larger than input_rect(y.rect): the kernel reads by map coordinates.
+    let g = geometry([6, 6, 2], 3, [3, 3], [1, 1], [1, 1], true);
+    let filter: Vec<i8> = (0..3 * 9 * 2).map(|i| (i * 7 % 23) as i8 - 11).collect();
+    let x: Vec<u8> = (0..72).map(|i| (i * 13 % 251) as u8).collect();
+    let c = Case {
+        g,
+        in_bits: 8,
+        input_zp: -5,
+        x,
+        filter,
+        bias: std::vec![1, -2, 3],
+        out: Requant {
+            bits: 8,
+            mult: std::vec![1 << 30],
+            shift: std::vec![-3],
+            offset: -4,
+            min: -128,
+            max: 127,
+        },
+        bounds: Bounds::widest(),
+        grid: (Vec::new(), Vec::new()),
+        scratch: true,
+    };
+    let full = c.want();
+    let tile = Rect { y: 2, x: 1, h: 2, w: 3 };
+    let mut y = std::vec![0i8; tile.area() * 3];
+    let mut scratch = c.scratch();
+    let x = pack(&c.x, 8);
+    let xw = Window {
+        data: &x,
+        rect: Rect::full(6, 6),
+    };
+    conv2d(
+        &c.params(),
+        xw,
+        WindowMut {
+            data: &mut y,
+            rect: tile,
+        },
+        &mut scratch,
+    );
+    for ty in 0..2 {
+        assert_eq!(&y[ty * 9..(ty + 1) * 9], &full[((2 + ty) * 6 + 1) * 3..][..9]);
+    }
+}

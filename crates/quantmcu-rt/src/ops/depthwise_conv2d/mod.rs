@@ -1,0 +1,50 @@
+//! DEPTHWISE_CONV_2D, int8, bit-exact with tflite-micro's reference
+//! `DepthwiseConvPerChannel`.
+//!
+//! With depth multiplier `m = out_c / in_c`, output channel `c * m + j` filters
+//! input channel `c`: its accumulator is `bias[o] + sum((x + input_offset) * w)`
+//! over the taps inside the input (padding taps contribute nothing), in
+//! wrapping 32-bit arithmetic, then [`crate::view::OutputStage::apply`]
+//! (TFLite double rounding).
+//!
+//! The forms, all equal bit for bit: [`portable`] (int8, the reference),
+//! [`dsp`] (multiplier 1, depths of whole 4-channel groups, with the Cortex-M
+//! DSP extension, on int8 or 4-/2-bit codes), [`in_place`] (multiplier 1 over
+//! whole maps, the output overwriting the input) and [`lowbit`] (maps of any
+//! width from 1 to 8 bits, with the clean check). [`depthwise_conv2d`] and
+//! [`depthwise_conv2d_lowbit`] pick the DSP form with the crate feature
+//! `dsp` where it applies, the portable code otherwise.
+
+pub mod dsp;
+pub mod dsp_loops;
+pub mod in_place;
+pub mod lowbit;
+mod params;
+pub mod portable;
+#[cfg(test)]
+mod tests;
+
+pub use dsp::{depthwise_conv2d_dsp, depthwise_conv2d_dsp_int8, is_dsp_depthwise, BlockStore};
+pub use in_place::{can_run_in_place, depthwise_conv2d_in_place, in_place_offset_ok, in_place_temp_len};
+pub use lowbit::{depthwise_conv2d_lowbit, depthwise_conv2d_lowbit_dsp, depthwise_conv2d_lowbit_portable};
+pub use params::DepthwiseConv2dParams;
+pub use portable::depthwise_conv2d_portable;
+
+use crate::view::{Window, WindowMut};
+
+/// Computes the output pixels of `y.rect` (all channels) from `x`, which must
+/// hold at least `p.geometry.input_rect(&y.rect)` (map coordinates; `x.rect`
+/// may be larger): [`depthwise_conv2d_dsp_int8`] with the feature `dsp`
+/// where [`is_dsp_depthwise`] holds at 8 bits, else
+/// [`depthwise_conv2d_portable`].
+///
+/// # Panics
+///
+/// Panics if `x` lacks input pixels the output rect reads, `y.data` is
+/// shorter than `y.rect`, or the filter/bias are shorter than the shapes say.
+pub fn depthwise_conv2d(p: &DepthwiseConv2dParams, x: Window, y: WindowMut) {
+    if cfg!(feature = "dsp") && is_dsp_depthwise(p, 8) {
+        return depthwise_conv2d_dsp_int8(p, x, y);
+    }
+    depthwise_conv2d_portable(p, x, y)
+}
