@@ -254,18 +254,18 @@ fn mutated_mixed_plans_never_panic() {
         match Plan::parse(bytes) {
             Err(_) => rejected += 1,
             Ok(p) => {
-                if p.arena_bytes > 1 << 20 {
+                if p.arena_bytes() > 1 << 20 {
                     rejected += 1;
                     continue;
                 }
-                let mut arena = vec![0i8; p.arena_bytes];
-                let mut scratch = vec![0i32; p.scratch_words.min(1 << 16)];
-                let mut out = vec![0i8; p.output_len];
-                let mut stats = vec![0u8; p.n_tiles.saturating_mul(p.n_maps).min(1 << 16)];
-                let xin = if x.len() == p.input_len {
+                let mut arena = vec![0i8; p.arena_bytes()];
+                let mut scratch = vec![0i32; p.scratch_words().min(1 << 16)];
+                let mut out = vec![0i8; p.output_len()];
+                let mut stats = vec![0u8; p.n_tiles().saturating_mul(p.n_maps()).min(1 << 16)];
+                let xin = if x.len() == p.input_len() {
                     x.clone()
                 } else {
-                    vec![0; p.input_len.min(1 << 20)]
+                    vec![0; p.input_len().min(1 << 20)]
                 };
                 let _ = interpreter::run_with_stats(&p, &mut arena, &mut scratch, &xin, &mut out, &mut stats);
                 ran += 1;

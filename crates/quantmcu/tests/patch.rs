@@ -133,8 +133,8 @@ fn mutated_plans_never_panic() {
         match Plan::parse(bytes) {
             Err(_) => rejected += 1,
             Ok(p) => {
-                let mut arena = vec![0i8; p.arena_bytes.min(1 << 20)];
-                let mut out = vec![0i8; p.output_len.min(1 << 20)];
+                let mut arena = vec![0i8; p.arena_bytes().min(1 << 20)];
+                let mut out = vec![0i8; p.output_len().min(1 << 20)];
                 let _ = interpreter::run(&p, &mut arena, &mut [], &input, &mut out);
                 ran += 1;
             }

@@ -86,14 +86,15 @@ impl<'a, 'g> PlanRunner<'a, 'g> {
     pub fn run_observed(&self, inputs: &[TensorData], observer: &mut dyn interpreter::Observer) -> Result<RunStats> {
         let c = &self.compiled;
         let graph = self.interp.graph();
-        let plan = Plan::parse(c.bytes()).map_err(|e| Error::Input(format!("{}: invalid plan: {e:?}", graph.name)))?;
+        let plan = Plan::parse(c.bytes())
+            .map_err(|e| Error::Input(format!("{}: the compiled plan is invalid: {e}", graph.name)))?;
         let mut values = self.interp.feed(inputs)?;
         self.interp.run_ops(&mut values, c.host_ops_before.clone());
         let input = values[c.input].as_ref().expect("plan input computed").as_i8();
         let mut arena = vec![0i8; c.arena_bytes];
-        let mut scratch = vec![0i32; plan.scratch_words];
-        let mut output = vec![0i8; plan.output_len];
-        let mut widths = vec![0u8; plan.n_tiles * plan.n_maps];
+        let mut scratch = vec![0i32; plan.scratch_words()];
+        let mut output = vec![0i8; plan.output_len()];
+        let mut widths = vec![0u8; plan.n_tiles() * plan.n_maps()];
         interpreter::run_observed(
             &plan,
             &mut arena,
@@ -103,7 +104,7 @@ impl<'a, 'g> PlanRunner<'a, 'g> {
             &mut widths,
             observer,
         )
-        .map_err(|e| Error::Input(format!("{}: plan run failed: {e:?}", graph.name)))?;
+        .map_err(|e| Error::Input(format!("{}: the plan did not run: {e}", graph.name)))?;
         values[c.output] = Some(TensorData::I8(output));
         self.interp.run_ops(&mut values, c.host_ops_after.clone());
         let bitops = bitops::count(graph, self.tiles.as_ref(), self.mixed.as_ref(), &widths);
