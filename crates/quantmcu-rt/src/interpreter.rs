@@ -67,7 +67,7 @@ fn split_io<'a>(
     arena: &'a mut [i8],
     out: (usize, usize),
     ins: &[(usize, usize)],
-    got: &mut [&'a [i8]; 8],
+    got: &mut [&'a [i8]; MAX_INPUTS],
 ) -> &'a mut [i8] {
     let (lo, rest) = arena.split_at_mut(out.0);
     let (o, hi) = rest.split_at_mut(out.1);
