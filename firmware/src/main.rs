@@ -200,7 +200,7 @@ fn main() -> ! {
     let plan = match plan {
         Ok(p) => p,
         Err(e) => {
-            let _ = writeln!(out, "parse error={e:?}");
+            let _ = writeln!(out, "parse error={e}");
             finish(&mut out, "error");
         }
     };
@@ -218,7 +218,7 @@ fn main() -> ! {
         let result = run_with_stats(&plan, arena, scratch, input, &mut output, &mut stats);
         let t1 = now();
         if let Err(e) = result {
-            let _ = writeln!(out, "inference {i} error={e:?}");
+            let _ = writeln!(out, "inference {i} error={e}");
             finish(&mut out, "error");
         }
         let matches = bytemuck::cast_slice::<i8, u8>(&output) == &EXPECTED[i * OUTPUT_LEN..(i + 1) * OUTPUT_LEN];

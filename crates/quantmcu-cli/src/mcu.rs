@@ -486,7 +486,8 @@ fn parse(text: &str) -> Result<Report> {
             r.calib_instructions = num(line, "instructions")?;
             r.calib_ticks = num(line, "ticks")?;
         } else if line.starts_with("inference ") {
-            if let Some(e) = field(line, "error") {
+            // The runtime's error sentence runs to the end of the line.
+            if let Some((_, e)) = line.split_once(" error=") {
                 bail!("the plan failed on the target: {e}");
             }
             r.inferences.push(Inference {
@@ -744,7 +745,11 @@ mod tests {
         assert_eq!(r.inferences[0].ticks, 345);
         assert_eq!(r.inferences[0].output, vec![0xff, 0x01]);
         assert_eq!(r.stack_peak, Some(512));
-        assert!(parse("inference 0 error=BadBuffers\nend error\n").is_err());
+        let e = parse("inference 0 error=the arena has 10 bytes, the plan needs 20\nend error\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the plan failed on the target: the arena has 10 bytes, the plan needs 20"
+        );
         assert!(parse("calibration instructions=1 ticks=1\n").is_err());
     }
 

@@ -4,7 +4,9 @@
 //! arena offsets from the memory planners, and the list of steps.
 
 use quantmcu_rt::geometry::{Geometry, Rect};
-use quantmcu_rt::plan::{OpKind as RtOp, StepKind, HEADER_WORDS, MAGIC, NOT_A_MAP, VERSION};
+use quantmcu_rt::plan::{
+    OpKind as RtOp, StepKind, HEADER_WORDS, MAGIC, MAX_INPUTS, MAX_SOFTMAX_DEPTH, NOT_A_MAP, VERSION,
+};
 
 use crate::ir::{DType, Graph, OpKind, TensorId};
 use crate::memory::{plan_layer_based, Buffer};
@@ -167,12 +169,13 @@ impl Writer<'_> {
     fn record(&mut self, i: usize, v: &Variant) -> Result<u32> {
         let g = self.graph;
         let op = &g.ops[i];
-        let unsupported = |what: &str| Error::Op {
+        let refuse = |detail: String| Error::Op {
             model: g.name.clone(),
             index: i,
             op: op.kind.name().into(),
-            detail: format!("{what} is not supported by the runtime yet"),
+            detail,
         };
+        let unsupported = |what: &str| refuse(format!("{what} is not supported by the runtime yet"));
         let channels = hwc(g, op.output()).map_or(1, |s| s[2]);
         let geometry = match footprint(g, i) {
             Some(Footprint::Window(geo)) => Some(geo),
@@ -244,7 +247,9 @@ impl Writer<'_> {
             Kernel::Requantize(k) => {
                 rec.push(RtOp::Requantize as u32);
                 rec.extend([k.input_zp, k.multiplier.0, k.multiplier.1, k.output_zp].map(w));
-                rec.push(*g.tensors[op.output()].shape.last().unwrap_or(&1) as u32);
+                // Pixels of `channels` values: a map's depth, 1 for a flat tensor
+                // (its window is `1 x len`, see `full_rect`).
+                rec.push(channels as u32);
             }
             Kernel::FullyConnected(k) => {
                 rec.push(RtOp::FullyConnected as u32);
@@ -263,6 +268,12 @@ impl Writer<'_> {
                 rec.extend([(k.input[1] * k.input[2]) as u32, k.input[3] as u32]);
             }
             Kernel::Softmax(p, depth) => {
+                if *depth > MAX_SOFTMAX_DEPTH {
+                    return Err(refuse(format!(
+                        "a depth of {depth} classes exceeds the runtime's SOFTMAX limit of {MAX_SOFTMAX_DEPTH} \
+                         (its fixed-point sum of exponentials would overflow)"
+                    )));
+                }
                 rec.push(RtOp::Softmax as u32);
                 rec.extend([p.input_multiplier, p.input_left_shift, p.diff_min].map(w));
                 rec.push(*depth as u32);
@@ -270,6 +281,12 @@ impl Writer<'_> {
             Kernel::Concatenation(k) => {
                 if op.inputs.iter().flatten().any(|&t| g.tensors[t].is_constant()) {
                     return Err(unsupported("CONCATENATION of a constant"));
+                }
+                if k.slabs.len() > MAX_INPUTS {
+                    return Err(refuse(format!(
+                        "{} inputs exceed the runtime's limit of {MAX_INPUTS} inputs per op",
+                        k.slabs.len()
+                    )));
                 }
                 rec.push(RtOp::Concatenation as u32);
                 rec.extend([k.outer as u32, k.slabs.len() as u32]);

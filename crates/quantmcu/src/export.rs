@@ -23,7 +23,6 @@ use quantmcu_rt::plan::Plan;
 use serde::Serialize;
 
 use crate::ir::Graph;
-use crate::patch::exec::plan_error;
 use crate::patch::{PlanRunner, TilePlan};
 use crate::tensor::TensorData;
 use crate::{Error, Result};
@@ -111,7 +110,7 @@ impl FirmwareExport {
         let compiled = runner.compiled();
         // Parsed from the compiled words: a byte copy need not be aligned.
         let plan = Plan::parse(compiled.bytes())
-            .map_err(|e| Error::Input(format!("{}: invalid plan: {}", graph.name, plan_error(e))))?;
+            .map_err(|e| Error::Input(format!("{}: the compiled plan is invalid: {e}", graph.name)))?;
         if inputs.is_empty() {
             return Err(Error::Input(format!(
                 "{}: a firmware export needs at least one test input",
@@ -138,13 +137,13 @@ impl FirmwareExport {
             model: graph.name.clone(),
             plan_bytes: compiled.bytes().len(),
             plan: compiled.bytes().to_vec(),
-            arena_bytes: plan.arena_bytes,
-            scratch_words: plan.scratch_words,
-            input_len: plan.input_len,
-            output_len: plan.output_len,
-            n_tiles: plan.n_tiles,
-            n_maps: plan.n_maps,
-            stats_len: plan.n_tiles * plan.n_maps,
+            arena_bytes: plan.arena_bytes(),
+            scratch_words: plan.scratch_words(),
+            input_len: plan.input_len(),
+            output_len: plan.output_len(),
+            n_tiles: plan.n_tiles(),
+            n_maps: plan.n_maps(),
+            stats_len: plan.n_tiles() * plan.n_maps(),
             macs: executed_macs(graph, tiles),
             input: spec(graph, compiled.input),
             output: spec(graph, compiled.output),

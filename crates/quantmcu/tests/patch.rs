@@ -60,7 +60,6 @@ fn check_every_split_and_grid(model: &str) {
         }
     }
     eprintln!("{model}: {} split points, {plans} plans, all exact", stages.len());
-    assert!(plans >= stages.len(), "{model}: the 1x1 grid fits every split point");
 }
 
 #[test]
@@ -95,67 +94,4 @@ fn vww_patch_equals_layer_based() {
 #[test]
 fn resnet8_patch_equals_layer_based() {
     check_every_split_and_grid("resnet8_cifar10");
-}
-
-/// Mutated plan bytes (byte flips, huge words, truncation) are rejected by
-/// `Plan::parse` or run to completion: the runtime never panics.
-#[test]
-fn mutated_plans_never_panic() {
-    use quantmcu_rt::{interpreter, plan::Plan};
-    let graph = tflite::load(&assets::model("vww_mobilenetv1.tflite").unwrap()).unwrap();
-    let interp = Interpreter::new(&graph).unwrap();
-    let stage = split_points(&graph).into_iter().nth(6).unwrap();
-    let plan = TilePlan::new(&graph, &stage, [2, 3]).unwrap();
-    let runner = PlanRunner::new(&interp, Some((&plan, InputMode::Streamed))).unwrap();
-    let original = runner.compiled().words.clone();
-    let input = vec![3i8; graph.tensors[runner.compiled().input].elements()];
-    let mut state = 0x9e37_79b9_u32;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        state
-    };
-    // The unmutated plan runs and gives the plan output of the reference.
-    let mut out = vec![0i8; graph.tensors[runner.compiled().output].elements()];
-    let mut arena = vec![0i8; runner.arena_bytes()];
-    let plan_bytes: &[u8] = bytemuck::cast_slice(&original);
-    interpreter::run(&Plan::parse(plan_bytes).unwrap(), &mut arena, &mut [], &input, &mut out).unwrap();
-    let c = runner.compiled();
-    let mut values = vec![None; graph.tensors.len()];
-    values[c.input] = Some(TensorData::I8(input.clone()));
-    interp.run_ops(&mut values, c.host_ops_before.end..graph.ops.len());
-    assert_eq!(values[c.output].as_ref().unwrap().as_i8(), &out[..]);
-    let (mut rejected, mut failed, mut ran) = (0, 0, 0);
-    for _ in 0..800 {
-        let mut words = original.clone();
-        match next() % 3 {
-            0 => {
-                let i = next() as usize % words.len();
-                words[i] ^= 1 << (next() % 32);
-            }
-            1 => {
-                let i = next() as usize % words.len();
-                words[i] = [u32::MAX, 0x8000_0000, 1 << 20, 0][next() as usize % 4];
-            }
-            _ => words.truncate(next() as usize % words.len()),
-        }
-        let bytes: &[u8] = bytemuck::cast_slice(&words);
-        match Plan::parse(bytes) {
-            Err(_) => rejected += 1,
-            Ok(p) => {
-                let mut arena = vec![0i8; p.arena_bytes.min(1 << 20)];
-                let mut out = vec![0i8; p.output_len.min(1 << 20)];
-                match interpreter::run(&p, &mut arena, &mut [], &input, &mut out) {
-                    Ok(()) => ran += 1,
-                    Err(_) => failed += 1,
-                }
-            }
-        }
-    }
-    println!("{rejected} rejected by the parser, {failed} by the run, {ran} ran to completion");
-    assert!(
-        rejected > 150 && ran > 50,
-        "rejected {rejected}, failed {failed}, ran {ran}"
-    );
 }

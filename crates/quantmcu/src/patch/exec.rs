@@ -8,7 +8,7 @@
 //! converts while it reads and writes.
 
 use quantmcu_rt::interpreter;
-use quantmcu_rt::plan::{Plan, PlanError};
+use quantmcu_rt::plan::Plan;
 
 use super::arena::InputMode;
 use super::tiling::TilePlan;
@@ -87,14 +87,14 @@ impl<'a, 'g> PlanRunner<'a, 'g> {
         let c = &self.compiled;
         let graph = self.interp.graph();
         let plan = Plan::parse(c.bytes())
-            .map_err(|e| Error::Input(format!("{}: invalid plan: {}", graph.name, plan_error(e))))?;
+            .map_err(|e| Error::Input(format!("{}: the compiled plan is invalid: {e}", graph.name)))?;
         let mut values = self.interp.feed(inputs)?;
         self.interp.run_ops(&mut values, c.host_ops_before.clone());
         let input = values[c.input].as_ref().expect("plan input computed").as_i8();
         let mut arena = vec![0i8; c.arena_bytes];
-        let mut scratch = vec![0i32; plan.scratch_words];
-        let mut output = vec![0i8; plan.output_len];
-        let mut widths = vec![0u8; plan.n_tiles * plan.n_maps];
+        let mut scratch = vec![0i32; plan.scratch_words()];
+        let mut output = vec![0i8; plan.output_len()];
+        let mut widths = vec![0u8; plan.n_tiles() * plan.n_maps()];
         interpreter::run_observed(
             &plan,
             &mut arena,
@@ -104,27 +104,10 @@ impl<'a, 'g> PlanRunner<'a, 'g> {
             &mut widths,
             observer,
         )
-        .map_err(|e| Error::Input(format!("{}: plan run failed: {}", graph.name, plan_error(e))))?;
+        .map_err(|e| Error::Input(format!("{}: the plan did not run: {e}", graph.name)))?;
         values[c.output] = Some(TensorData::I8(output));
         self.interp.run_ops(&mut values, c.host_ops_after.clone());
         let bitops = bitops::count(graph, self.tiles.as_ref(), self.mixed.as_ref(), &widths);
         Ok(RunStats { values, widths, bitops })
-    }
-}
-
-/// The runtime's plan error as a sentence.
-pub fn plan_error(e: PlanError) -> String {
-    match e {
-        PlanError::Misaligned => "the plan bytes are not a whole number of 4-byte words".into(),
-        PlanError::BadMagic => "the plan does not start with the magic word \"QMCU\"".into(),
-        PlanError::BadVersion(v) => format!(
-            "plan format version {v} is not the version {} this runtime reads",
-            quantmcu_rt::plan::VERSION
-        ),
-        PlanError::Truncated(at) => format!("a record or array reaches past the end of the plan (byte {at})"),
-        PlanError::UnknownKind(k) => format!("unknown op or step kind {k}"),
-        PlanError::BadOp(op) => format!("op record {op} is inconsistent (shapes, lengths or channel counts)"),
-        PlanError::BadStep(step) => format!("step {step} is inconsistent (arena range, window or op index)"),
-        PlanError::BadBuffers => "the arena, input or output buffer has the wrong size for the plan".into(),
     }
 }
