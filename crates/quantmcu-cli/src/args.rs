@@ -5,7 +5,7 @@ use clap::{ArgAction, Args};
 
 /// The patch schedule's search space and SRAM budget (`plan`, `compile`).
 #[derive(Args, Clone)]
-pub struct Schedule {
+pub struct ScheduleArgs {
     /// SRAM budget: bytes, or with a unit (e.g. 64KiB, 128KB, 1MiB).
     #[arg(long, value_parser = parse_bytes)]
     pub sram: usize,

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use quantmcu::patch::PlanRunner;
-use quantmcu::{input, tflite, Interpreter, TensorData};
+use quantmcu::{input, tflite, ReferenceExecutor, TensorData};
 
 /// Inferences per second of `f` over at least `seconds` (after one warm-up).
 fn rate(seconds: f64, mut f: impl FnMut() -> Result<()>) -> Result<(u64, f64)> {
@@ -37,7 +37,7 @@ pub struct Args {
 pub fn bench(a: &Args) -> Result<()> {
     let (model, seconds, json) = (&a.model, a.seconds, a.json);
     let graph = tflite::load(model)?;
-    let interp = Interpreter::new(&graph)?;
+    let interp = ReferenceExecutor::new(&graph)?;
     let t = &graph.tensors[graph.inputs[0]];
     // A fixed pseudo-random image (the executors' speed does not depend on values).
     let mut state = 0x2545_f491_u32;

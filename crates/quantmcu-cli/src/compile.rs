@@ -10,9 +10,9 @@ use indicatif::ProgressStyle;
 use quantmcu::mixed::search::SearchConfig;
 use quantmcu::mixed::MixedConfig;
 use quantmcu::pipeline::{self, Options, Progress, Report};
-use quantmcu::{tflite, Interpreter};
+use quantmcu::{tflite, ReferenceExecutor};
 
-use crate::args::{Input, Levers, MixedScope, Schedule};
+use crate::args::{Input, Levers, MixedScope, ScheduleArgs};
 use crate::samples::{self, Source};
 
 /// Default VDQS lambda (chosen by the sweep in the README).
@@ -47,7 +47,7 @@ pub struct Args {
     #[arg(long)]
     pub mirror: bool,
     #[command(flatten)]
-    pub schedule: Schedule,
+    pub schedule: ScheduleArgs,
     /// Candidate widths of the search (8 is always one).
     #[arg(long, value_parser = crate::mixed::parse_bits, default_value = "8,4")]
     pub bits: crate::mixed::Widths,
@@ -107,7 +107,7 @@ pub struct DemoArgs {
 
 pub fn compile(a: &Args) -> Result<()> {
     let graph = tflite::load(&a.model)?;
-    let interp = Interpreter::new(&graph)?;
+    let interp = ReferenceExecutor::new(&graph)?;
     let calib = samples::load(
         &graph,
         &Source {
@@ -305,7 +305,7 @@ pub fn demo(d: &DemoArgs) -> Result<()> {
         eval_set: None,
         eval_limit: d.eval_limit,
         mirror: false,
-        schedule: Schedule {
+        schedule: ScheduleArgs {
             sram: 40 * 1024,
             input: Input::Streamed,
             split: None,

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use quantmcu::dataset::{self, Dataset, Evaluation, Split};
-use quantmcu::{tflite, Interpreter};
+use quantmcu::{tflite, ReferenceExecutor};
 use serde::Serialize;
 
 /// Largest class count whose confusion matrix is printed as a table.
@@ -58,7 +58,7 @@ pub fn eval(args: &Args) -> Result<()> {
         return eval_plan(args);
     }
     let graph = tflite::load(&args.model)?;
-    let interp = Interpreter::new(&graph)?;
+    let interp = ReferenceExecutor::new(&graph)?;
     let mut data = Dataset::open_set(&args.data, args.set.as_deref())?;
     if let Some(n) = args.limit {
         data = data.subset(&Split::first(n));
@@ -202,7 +202,7 @@ fn eval_plan(args: &Args) -> Result<()> {
     use quantmcu::patch::{PlanFile, PlanRunner};
 
     let graph = tflite::load(&args.model)?;
-    let interp = Interpreter::new(&graph)?;
+    let interp = ReferenceExecutor::new(&graph)?;
     let samples = crate::samples::load(
         &graph,
         &crate::samples::Source {

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use quantmcu::dataset::{Dataset, Split};
 use quantmcu::export::FirmwareExport;
 use quantmcu::patch::{PlanFile, PlanRunner};
-use quantmcu::{input, tflite, Graph, Interpreter, TensorData};
+use quantmcu::{input, tflite, Graph, ReferenceExecutor, TensorData};
 
 /// Test inputs when none are given.
 pub const DEFAULT_LIMIT: usize = 3;
@@ -50,10 +50,10 @@ pub struct Prepared {
     pub schedule: String,
 }
 
-/// Compiles the plan and runs it on the host for every test input.
+/// Encodes the plan and runs it on the host for every test input.
 pub fn prepare(args: &ExportArgs) -> Result<Prepared> {
     let graph = tflite::load(&args.model)?;
-    let interp = Interpreter::new(&graph)?;
+    let interp = ReferenceExecutor::new(&graph)?;
     let inputs = test_inputs(&graph, args)?;
     let loaded = args.plan.as_deref().map(|p| PlanFile::load(p, &graph)).transpose()?;
     let (export, schedule) = match &loaded {

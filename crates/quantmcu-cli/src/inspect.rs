@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use quantmcu::patch::arena::{patch_memory, InputMode};
-use quantmcu::patch::{PlanFile, TilePlan};
+use quantmcu::patch::{PlanFile, Tiling};
 use quantmcu::{ir::Graph, memory, tflite};
 use serde::Serialize;
 
@@ -50,7 +50,7 @@ struct Report {
 
 const ACCOUNTING: &str = "layer-by-layer arena from the int8 input on (resident); float I/O buffers not counted";
 
-fn report(graph: &Graph, patch: Option<(&TilePlan, InputMode)>) -> Report {
+fn report(graph: &Graph, patch: Option<(&Tiling, InputMode)>) -> Report {
     let patch_memory = patch.map(|(p, mode)| patch_memory(graph, p, mode));
     let plan = memory::plan_layer_based(graph);
     let counted = |t: usize| {

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use quantmcu::compare::{compare, Comparison};
-use quantmcu::mixed::{build, calibrate_int8, MixedConfig, MixedPlan, Scope};
+use quantmcu::mixed::{build, calibrate_int8, MixedConfig, MixedPrecision, Scope};
 use quantmcu::patch::arena::InputMode;
-use quantmcu::patch::{PlanRunner, TilePlan};
-use quantmcu::Interpreter;
+use quantmcu::patch::{PlanRunner, Tiling};
+use quantmcu::ReferenceExecutor;
 use serde::Serialize;
 
 use crate::samples::{self, Source};
@@ -42,7 +42,7 @@ pub struct MixedArgs {
 /// What the plan did on the calibration images, next to patch-int8.
 #[derive(Serialize)]
 pub struct MixedReport {
-    pub plan: MixedPlan,
+    pub plan: MixedPrecision,
     pub calibration_images: usize,
     pub on_calibration: Comparison,
     pub patch_int8_bitops: f64,
@@ -76,8 +76,8 @@ pub fn parse_bits(s: &str) -> Result<Widths, String> {
 
 /// Calibrates `tp`'s stage and builds and measures the mixed plan.
 pub fn mixed_plan(
-    interp: &Interpreter,
-    tp: &TilePlan,
+    interp: &ReferenceExecutor,
+    tp: &Tiling,
     mode: InputMode,
     a: &MixedArgs,
     calib_path: &Path,
@@ -122,8 +122,8 @@ pub fn mixed_plan(
         patch_int8_bitops_patch_stage: base.bitops_patch_stage,
         stage_ops: tp.stage.ops.clone(),
         patch_int8_bitops_per_op: base.bitops_per_op,
-        plan_bytes: runner.compiled().bytes().len(),
-        patch_int8_plan_bytes: int8.compiled().bytes().len(),
+        plan_bytes: runner.encoded().bytes().len(),
+        patch_int8_plan_bytes: int8.encoded().bytes().len(),
         plan,
     })
 }

@@ -8,7 +8,7 @@ use quantmcu::patch::search::{search, Candidate};
 use quantmcu::patch::PlanFile;
 use quantmcu::tflite;
 
-use crate::args::Schedule;
+use crate::args::ScheduleArgs;
 
 /// Options of `quantmcu plan`.
 #[derive(clap::Args)]
@@ -16,7 +16,7 @@ pub struct Args {
     /// The int8 .tflite model.
     pub model: PathBuf,
     #[command(flatten)]
-    pub schedule: Schedule,
+    pub schedule: ScheduleArgs,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -35,7 +35,7 @@ pub struct Args {
 
 pub fn plan(a: &Args) -> Result<()> {
     let graph = tflite::load(&a.model)?;
-    let Schedule { sram, split, grid, .. } = a.schedule;
+    let ScheduleArgs { sram, split, grid, .. } = a.schedule;
     let input: InputMode = a.schedule.input.into();
     let s = search(&graph, sram, input, split, grid);
     let splits = quantmcu::patch::split_points(&graph);
@@ -87,12 +87,12 @@ pub fn plan(a: &Args) -> Result<()> {
     }
     let mixed = match (calib, &chosen) {
         (Some(calib), Some(chosen)) => {
-            let interp = quantmcu::Interpreter::new(&graph)?;
+            let interp = quantmcu::ReferenceExecutor::new(&graph)?;
             let stage = splits
                 .iter()
                 .find(|s| s.ops.last() == Some(&chosen.split_op))
                 .expect("chosen split is legal");
-            let tp = quantmcu::patch::TilePlan::new(&graph, stage, chosen.grid).expect("chosen grid fits");
+            let tp = quantmcu::patch::Tiling::new(&graph, stage, chosen.grid).expect("chosen grid fits");
             Some(crate::mixed::mixed_plan(&interp, &tp, input, &a.mixed, calib, a.json)?)
         }
         _ => None,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use quantmcu::patch::{PlanFile, PlanRunner};
-use quantmcu::{input, tflite, Interpreter, TensorData};
+use quantmcu::{input, tflite, ReferenceExecutor, TensorData};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -35,7 +35,7 @@ pub struct Args {
 pub fn run(a: &Args) -> Result<()> {
     let (model, input_path, plan, json) = (&a.model, &a.input, a.plan.as_deref(), a.json);
     let graph = tflite::load(model)?;
-    let interp = Interpreter::new(&graph)?;
+    let interp = ReferenceExecutor::new(&graph)?;
     let x = input::load(&graph, input_path)?;
     let outputs = match plan {
         None => interp.run(&[x])?,

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::dataset::{class_scores, top_k};
 use crate::patch::PlanRunner;
-use crate::reference::Interpreter;
+use crate::reference::ReferenceExecutor;
 use crate::tensor::TensorData;
 use crate::Result;
 
@@ -62,7 +62,7 @@ struct One {
 /// Runs `runner` and the reference on every sample, in parallel; `progress`
 /// is called once per sample.
 pub fn compare(
-    interp: &Interpreter,
+    interp: &ReferenceExecutor,
     runner: &PlanRunner,
     samples: &[Sample],
     progress: &(dyn Fn() + Sync),
@@ -73,7 +73,7 @@ pub fn compare(
 /// [`compare`] for several plans at once: the reference runs once per
 /// sample; `progress` is called once per (sample, plan).
 pub fn compare_all(
-    interp: &Interpreter,
+    interp: &ReferenceExecutor,
     runners: &[&PlanRunner],
     samples: &[Sample],
     progress: &(dyn Fn() + Sync),

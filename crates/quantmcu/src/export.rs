@@ -4,7 +4,7 @@
 //!
 //! [`FirmwareExport::write`] fills a directory with
 //!
-//! - `plan.qmcu` — the plan bytes ([`crate::compile::CompiledPlan::bytes`]),
+//! - `plan.qmcu` — the plan bytes ([`crate::encode::EncodedPlan::bytes`]),
 //!   read in place by `quantmcu_rt::plan::Plan::parse` (keep them 4-byte aligned);
 //! - `inputs.bin` — `N_INPUTS` int8 plan inputs back to back (the int8 tensor
 //!   the plan reads: after a float model's leading QUANTIZE);
@@ -23,7 +23,7 @@ use quantmcu_rt::plan::Plan;
 use serde::Serialize;
 
 use crate::ir::Graph;
-use crate::patch::{PlanRunner, TilePlan};
+use crate::patch::{PlanRunner, Tiling};
 use crate::tensor::TensorData;
 use crate::{Error, Result};
 
@@ -75,7 +75,7 @@ pub struct FirmwareExport {
 
 /// MACs of the whole network with `tiles`' patch stage (halos included), or
 /// layer by layer.
-pub fn executed_macs(graph: &Graph, tiles: Option<&TilePlan>) -> u64 {
+pub fn executed_macs(graph: &Graph, tiles: Option<&Tiling>) -> u64 {
     let all = graph.macs();
     match tiles {
         None => all,
@@ -101,13 +101,8 @@ impl FirmwareExport {
     /// per graph input, as for [`PlanRunner::run_all`]) and records the int8
     /// plan inputs and outputs. `tiles` is the runner's patch plan (for the
     /// MAC count).
-    pub fn new(
-        graph: &Graph,
-        runner: &PlanRunner,
-        tiles: Option<&TilePlan>,
-        inputs: &[Vec<TensorData>],
-    ) -> Result<Self> {
-        let compiled = runner.compiled();
+    pub fn new(graph: &Graph, runner: &PlanRunner, tiles: Option<&Tiling>, inputs: &[Vec<TensorData>]) -> Result<Self> {
+        let compiled = runner.encoded();
         // Parsed from the compiled words: a byte copy need not be aligned.
         let plan = Plan::parse(compiled.bytes())
             .map_err(|e| Error::Input(format!("{}: the compiled plan is invalid: {e}", graph.name)))?;

@@ -8,8 +8,8 @@
 
 pub mod assets;
 pub mod compare;
-pub mod compile;
 pub mod dataset;
+pub mod encode;
 pub mod error;
 pub mod export;
 pub mod input;
@@ -25,5 +25,5 @@ pub mod tflite;
 
 pub use error::{Error, Result};
 pub use ir::Graph;
-pub use reference::Interpreter;
+pub use reference::ReferenceExecutor;
 pub use tensor::TensorData;

@@ -38,7 +38,7 @@ pub struct Buffer {
 
 /// A complete arena plan.
 #[derive(Clone, Debug, Serialize)]
-pub struct ArenaPlan {
+pub struct ArenaLayout {
     pub buffers: Vec<Buffer>,
     /// Arena size: the peak SRAM of activations, in bytes.
     pub arena_bytes: usize,
@@ -48,7 +48,7 @@ pub struct ArenaPlan {
     pub live_bytes_per_op: Vec<usize>,
 }
 
-impl ArenaPlan {
+impl ArenaLayout {
     /// Offset of the buffer holding `tensor`, if it is in the arena.
     pub fn offset_of(&self, tensor: TensorId) -> Option<usize> {
         self.buffers
@@ -90,7 +90,7 @@ pub fn align(n: usize) -> usize {
 }
 
 /// Plans the arena of a layer-by-layer schedule of `graph`.
-pub fn plan_layer_based(graph: &Graph) -> ArenaPlan {
+pub fn plan_layer_based(graph: &Graph) -> ArenaLayout {
     plan_ops(graph, 0..graph.ops.len(), graph.int_input(), true)
 }
 
@@ -98,7 +98,7 @@ pub fn plan_layer_based(graph: &Graph) -> ArenaPlan {
 /// resident from the first of them. Op indices in the plan are the graph's;
 /// `live_bytes_per_op[k]` is for op `ops.start + k`. `in_place` allows
 /// depthwise layers in place (int8 only: a mixed layer stage turns it off).
-pub fn plan_ops(graph: &Graph, ops: Range<usize>, entry: TensorId, in_place: bool) -> ArenaPlan {
+pub fn plan_ops(graph: &Graph, ops: Range<usize>, entry: TensorId, in_place: bool) -> ArenaLayout {
     // Buffer id of each tensor: RESHAPE outputs share their input's buffer.
     let mut buffer_of: Vec<Option<usize>> = vec![None; graph.tensors.len()];
     let mut buffers: Vec<Buffer> = Vec::new();
@@ -184,7 +184,7 @@ pub fn plan_ops(graph: &Graph, ops: Range<usize>, entry: TensorId, in_place: boo
     let arena_bytes = buffers.iter().map(|b| b.offset + b.bytes).max().unwrap_or(0);
     let live_bytes_per_op = live_bytes(&buffers, ops);
     let input_bytes = buffer_of[entry].map_or(0, |id| buffers[id].bytes);
-    ArenaPlan {
+    ArenaLayout {
         buffers,
         arena_bytes,
         input_bytes,

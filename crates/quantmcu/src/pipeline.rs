@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::compare::{compare, compare_all, Comparison, Sample};
 use crate::mixed::search::{search, Move, SearchConfig};
-use crate::mixed::{build, calibrate_int8, MixedConfig, MixedPlan};
+use crate::mixed::{build, calibrate_int8, MixedConfig, MixedPrecision};
 use crate::patch::arena::InputMode;
 use crate::patch::search::search as search_schedule;
-use crate::patch::{split_points, PlanFile, PlanRunner, TilePlan};
-use crate::reference::Interpreter;
+use crate::patch::{split_points, PlanFile, PlanRunner, Tiling};
+use crate::reference::ReferenceExecutor;
 use crate::{Error, Result};
 
 /// Outlier quantiles the automatic choice tries (eps is set by
@@ -47,7 +47,7 @@ pub struct Options {
 
 /// One row of the four-plan table (the `report.json` schema).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct PlanRow {
+pub struct ReportRow {
     pub name: String,
     pub peak_sram_bytes: usize,
     pub macs: u64,
@@ -122,7 +122,7 @@ pub struct Report {
     pub lambda: f64,
     pub candidates: Vec<u32>,
     pub outlier_quantile: f64,
-    pub plans: Vec<PlanRow>,
+    pub plans: Vec<ReportRow>,
     pub lambda_sweep: Vec<SweepPoint>,
     pub outlier_quantile_sweep: Vec<EpsPoint>,
     #[serde(default)]
@@ -165,8 +165,8 @@ pub struct Compiled {
     pub report: Report,
     pub plan_file: PlanFile,
     pub plan_bytes: Vec<u8>,
-    pub tiles: TilePlan,
-    pub mixed: MixedPlan,
+    pub tiles: Tiling,
+    pub mixed: MixedPrecision,
 }
 
 /// Progress callbacks: a phase message, and one tick per image evaluated.
@@ -175,8 +175,8 @@ pub struct Progress<'a> {
     pub tick: &'a (dyn Fn() + Sync),
 }
 
-fn row(name: &str, peak: usize, macs: u64, c: &Comparison, search_seconds: f64) -> PlanRow {
-    PlanRow {
+fn row(name: &str, peak: usize, macs: u64, c: &Comparison, search_seconds: f64) -> ReportRow {
+    ReportRow {
         name: name.into(),
         peak_sram_bytes: peak,
         macs,
@@ -193,7 +193,7 @@ fn row(name: &str, peak: usize, macs: u64, c: &Comparison, search_seconds: f64) 
 
 /// Runs the main job on `interp`'s model.
 pub fn compile(
-    interp: &Interpreter,
+    interp: &ReferenceExecutor,
     opts: &Options,
     calib: &[Sample],
     eval: &[Sample],
@@ -224,7 +224,7 @@ pub fn compile(
         .into_iter()
         .find(|st| st.ops.last() == Some(&chosen.split_op))
         .expect("chosen split is legal");
-    let tp = TilePlan::new(graph, &stage, chosen.grid).expect("chosen grid fits");
+    let tp = Tiling::new(graph, &stage, chosen.grid).expect("chosen grid fits");
     let inputs: Vec<_> = calib.iter().map(|s| s.inputs.clone()).collect();
     // A mixed layer stage runs its depthwise layers out of place when that
     // still fits the budget; otherwise they stay in place (and int8).
@@ -301,7 +301,7 @@ pub fn compile(
     let patch_macs = chosen.macs;
     (progress.phase)("evaluating the four plans");
     let comparisons = compare_all(interp, &[&layer, &patch, &uniform_runner, &quant], eval, progress.tick)?;
-    let plans: Vec<PlanRow> = [
+    let plans: Vec<ReportRow> = [
         ("layer-int8", layer.arena_bytes(), graph.macs(), 0.0),
         ("patch-int8", patch.arena_bytes(), patch_macs, 0.0),
         ("patch-uniform-low", uniform_runner.arena_bytes(), patch_macs, 0.0),
@@ -387,12 +387,12 @@ pub fn compile(
             })
             .collect(),
         outlier_by_tile_map: comparisons[3].outlier_by_tile_map.clone(),
-        tiles: quant.compiled().tiles,
+        tiles: quant.encoded().tiles,
     };
     Ok(Compiled {
         report,
         plan_file,
-        plan_bytes: quant.compiled().bytes().to_vec(),
+        plan_bytes: quant.encoded().bytes().to_vec(),
         tiles: tp,
         mixed: found.plan,
     })
@@ -401,8 +401,8 @@ pub fn compile(
 /// VDQS restricted to the first `opts.exhaustive_maps` maps next to every
 /// width assignment of those maps, each evaluated on `eval`.
 fn compare_searches(
-    interp: &Interpreter,
-    tp: &TilePlan,
+    interp: &ReferenceExecutor,
+    tp: &Tiling,
     opts: &Options,
     cfg: &SearchConfig,
     hists: &[crate::mixed::Histogram],

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use quantmcu::dataset::{self, Dataset, Kind, Split};
 use quantmcu::tensor::TensorData;
-use quantmcu::{assets, input, npy, tflite, Interpreter};
+use quantmcu::{assets, input, npy, tflite, ReferenceExecutor};
 
 /// Bytes of an IDX file of unsigned bytes.
 fn idx_bytes(dims: &[u32], data: &[u8]) -> Vec<u8> {
@@ -286,7 +286,7 @@ fn foolbox_folder_matches_the_golden_pixels_and_labels() {
 fn evaluate_rejects_labels_outside_the_model_classes() {
     let dir = assets::ensure("foolbox").unwrap().join("foolbox");
     let (_, graph) = resnet8();
-    let interp = Interpreter::new(&graph).unwrap();
+    let interp = ReferenceExecutor::new(&graph).unwrap();
     let d = Dataset::open_set(&dir, Some("cifar100")).unwrap();
     let err = dataset::evaluate(&graph, &d, |x| interp.run(x), &|| {})
         .unwrap_err()

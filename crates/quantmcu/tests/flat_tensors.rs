@@ -8,9 +8,9 @@
 
 use quantmcu::ir::{Activation, DType, Graph, Op, OpKind, Padding, Quant, Tensor, TensorId, Window};
 use quantmcu::patch::arena::InputMode;
-use quantmcu::patch::{split_points, PlanRunner, TilePlan};
+use quantmcu::patch::{split_points, PlanRunner, Tiling};
 use quantmcu::tensor::TensorData;
-use quantmcu::Interpreter;
+use quantmcu::ReferenceExecutor;
 use quantmcu_rt::plan::{Plan, MAX_DIM};
 
 /// Deterministic int8 values (a linear congruential sequence).
@@ -138,7 +138,7 @@ fn graph() -> Graph {
 
 /// Parses the runner's plan and checks its output against the reference.
 fn check(runner: &PlanRunner, input: &TensorData, want: &[Option<TensorData>], graph: &Graph, what: &str) {
-    if let Err(e) = Plan::parse(runner.compiled().bytes()) {
+    if let Err(e) = Plan::parse(runner.encoded().bytes()) {
         panic!("{what}: the runtime rejects the plan: {e}");
     }
     let got = runner.run_all(std::slice::from_ref(input)).unwrap();
@@ -157,7 +157,7 @@ fn a_mean_over_a_map_longer_than_max_dim_runs_in_every_schedule() {
         graph.tensors[mean_input].elements() > MAX_DIM,
         "the MEAN input is a flat window longer than MAX_DIM"
     );
-    let interp = Interpreter::new(&graph).unwrap();
+    let interp = ReferenceExecutor::new(&graph).unwrap();
     let input = TensorData::I8(values(180 * 180, 9).into_iter().map(|v| v as i8).collect());
     let want = interp.run_all(std::slice::from_ref(&input)).unwrap();
     check(
@@ -172,7 +172,7 @@ fn a_mean_over_a_map_longer_than_max_dim_runs_in_every_schedule() {
     let mut patch_plans = 0;
     for stage in &stages {
         for grid in [[2, 2], [3, 2], [4, 4]] {
-            let Some(tp) = TilePlan::new(&graph, stage, grid) else {
+            let Some(tp) = Tiling::new(&graph, stage, grid) else {
                 continue;
             };
             for mode in [InputMode::Resident, InputMode::Streamed] {

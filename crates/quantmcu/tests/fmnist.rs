@@ -7,9 +7,9 @@
 
 use quantmcu::dataset::{Dataset, Split};
 use quantmcu::patch::arena::InputMode;
-use quantmcu::patch::{split_points, PlanRunner, TilePlan};
+use quantmcu::patch::{split_points, PlanRunner, Tiling};
 use quantmcu::tensor::TensorData;
-use quantmcu::{assets, npy, tflite, Interpreter};
+use quantmcu::{assets, npy, tflite, ReferenceExecutor};
 
 fn model() -> quantmcu::Graph {
     let path = assets::repo_root().join("models/fmnist_mobilenetv2_int8.tflite");
@@ -26,7 +26,7 @@ fn test_set(n: usize) -> Dataset {
 #[test]
 fn first_1000_test_images_equal_tflite_micro() {
     let graph = model();
-    let interp = Interpreter::new(&graph).unwrap();
+    let interp = ReferenceExecutor::new(&graph).unwrap();
     let golden = assets::repo_root().join("goldens/fmnist_mobilenetv2");
     let outputs = npy::read(&golden.join("outputs.npy")).unwrap();
     let TensorData::I8(expected) = outputs.data else {
@@ -53,7 +53,7 @@ fn first_1000_test_images_equal_tflite_micro() {
 #[test]
 fn patch_plans_over_residual_blocks_equal_layer_based() {
     let graph = model();
-    let interp = Interpreter::new(&graph).unwrap();
+    let interp = ReferenceExecutor::new(&graph).unwrap();
     let data = test_set(2);
     let inputs: Vec<TensorData> = (0..2).map(|i| data.get(i).unwrap().to_input(&graph).unwrap()).collect();
     let stages = split_points(&graph);
@@ -61,7 +61,7 @@ fn patch_plans_over_residual_blocks_equal_layer_based() {
     for stage in &stages {
         let residual = stage.ops.iter().any(|&i| graph.ops[i].kind.name() == "ADD");
         for grid in [[2, 2], [3, 3], [2, 5]] {
-            let Some(plan) = TilePlan::new(&graph, stage, grid) else {
+            let Some(plan) = Tiling::new(&graph, stage, grid) else {
                 continue;
             };
             plans += 1;

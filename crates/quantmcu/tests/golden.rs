@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use quantmcu::npy;
 use quantmcu::tensor::TensorData;
-use quantmcu::{assets, input, tflite, Interpreter};
+use quantmcu::{assets, input, tflite, ReferenceExecutor};
 
 fn golden_dir(model: &str) -> PathBuf {
     assets::repo_root().join("goldens").join(model)
@@ -28,7 +28,7 @@ fn row(a: &npy::Array, i: usize) -> TensorData {
 fn check_model(name: &str) -> usize {
     let dir = golden_dir(name);
     let graph = tflite::load(&assets::model(&format!("{name}.tflite")).unwrap()).unwrap();
-    let interp = Interpreter::new(&graph).unwrap();
+    let interp = ReferenceExecutor::new(&graph).unwrap();
     let pixels = npy::read(&dir.join("pixels.npy")).unwrap();
     let outputs = npy::read(&dir.join("outputs.npy")).unwrap();
     let manifest: serde_json::Value =

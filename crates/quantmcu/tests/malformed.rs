@@ -12,7 +12,7 @@ use mutation::{cases, mutate_binary, Outcome, Rng, Tally};
 
 use quantmcu::ir::DType;
 use quantmcu::tensor::TensorData;
-use quantmcu::{assets, tflite, Interpreter};
+use quantmcu::{assets, tflite, ReferenceExecutor};
 
 mod mutation;
 
@@ -69,7 +69,7 @@ fn mutated_models_never_panic() {
         let what = format!("{model}: {what}");
         tally.run(case, &what, || {
             let outcome = tflite::parse(&bytes, model).and_then(|graph| {
-                let interp = Interpreter::new(&graph)?;
+                let interp = ReferenceExecutor::new(&graph)?;
                 interp.run(&[zero_input(&graph)]).map(|_| ())
             });
             match outcome {

@@ -5,12 +5,12 @@
 //! of the first map stay inside its clean range, and saves BitOPs.
 
 use quantmcu::dataset::Dataset;
-use quantmcu::mixed::{build, calibrate_int8, stage_maps, MixedConfig, MixedPlan, Rule, Scope};
+use quantmcu::mixed::{build, calibrate_int8, stage_maps, MixedConfig, MixedPrecision, Rule, Scope};
 use quantmcu::patch::arena::InputMode;
 use quantmcu::patch::search::search;
-use quantmcu::patch::{split_points, PlanRunner, TilePlan};
+use quantmcu::patch::{split_points, PlanRunner, Tiling};
 use quantmcu::tensor::TensorData;
-use quantmcu::{assets, tflite, Graph, Interpreter};
+use quantmcu::{assets, tflite, Graph, ReferenceExecutor};
 
 fn images(graph: &Graph, set: &str, n: usize) -> Vec<Vec<TensorData>> {
     let dir = assets::ensure("foolbox").unwrap().join("foolbox");
@@ -30,27 +30,27 @@ fn vww() -> Vww {
     }
 }
 
-fn tile_plan(graph: &Graph) -> TilePlan {
+fn tile_plan(graph: &Graph) -> Tiling {
     let c = search(graph, 22118, InputMode::Streamed, None, None).chosen.unwrap();
     let stage = split_points(graph)
         .into_iter()
         .find(|s| s.ops.last() == Some(&c.split_op))
         .unwrap();
-    TilePlan::new(graph, &stage, c.grid).unwrap()
+    Tiling::new(graph, &stage, c.grid).unwrap()
 }
 
-fn mixed_plan(interp: &Interpreter, tp: &TilePlan, bits: u32, rule: Rule, per_channel: bool) -> MixedPlan {
+fn mixed_plan(interp: &ReferenceExecutor, tp: &Tiling, bits: u32, rule: Rule, per_channel: bool) -> MixedPrecision {
     scoped_plan(interp, tp, bits, rule, per_channel, Scope::Patch)
 }
 
 fn scoped_plan(
-    interp: &Interpreter,
-    tp: &TilePlan,
+    interp: &ReferenceExecutor,
+    tp: &Tiling,
     bits: u32,
     rule: Rule,
     per_channel: bool,
     scope: Scope,
-) -> MixedPlan {
+) -> MixedPrecision {
     let graph = interp.graph();
     let calib = images(graph, "imagenet", 20);
     let hists = calibrate_int8(interp, tp, InputMode::Streamed, scope, true, &calib, &|| ()).unwrap();
@@ -70,7 +70,7 @@ fn scoped_plan(
 #[test]
 fn eight_bit_and_forced_outlier_plans_equal_patch_int8() {
     let v = vww();
-    let interp = Interpreter::new(&v.graph).unwrap();
+    let interp = ReferenceExecutor::new(&v.graph).unwrap();
     let tp = tile_plan(&v.graph);
     let int8 = PlanRunner::new(&interp, Some((&tp, InputMode::Streamed))).unwrap();
     let all8 = mixed_plan(&interp, &tp, 8, Rule::Map, false);
@@ -103,8 +103,8 @@ fn eight_bit_and_forced_outlier_plans_equal_patch_int8() {
             let want = int8.run_all(x).unwrap();
             let got = runner.run_stats(x).unwrap();
             assert_eq!(
-                got.values[runner.compiled().output],
-                want[int8.compiled().output],
+                got.values[runner.encoded().output],
+                want[int8.encoded().output],
                 "{name}"
             );
             assert!(
@@ -118,7 +118,7 @@ fn eight_bit_and_forced_outlier_plans_equal_patch_int8() {
 #[test]
 fn four_bit_tiles_are_exactly_the_clean_ones_of_the_first_map() {
     let v = vww();
-    let interp = Interpreter::new(&v.graph).unwrap();
+    let interp = ReferenceExecutor::new(&v.graph).unwrap();
     let tp = tile_plan(&v.graph);
     let plan = mixed_plan(&interp, &tp, 4, Rule::Map, false);
     let runner = PlanRunner::with_mixed(&interp, Some((&tp, InputMode::Streamed)), Some(&plan)).unwrap();
@@ -157,7 +157,7 @@ fn four_bit_tiles_are_exactly_the_clean_ones_of_the_first_map() {
 fn one_low_map_matches_fake_quantization_of_its_int8_values() {
     let v = vww();
     let graph = &v.graph;
-    let interp = Interpreter::new(graph).unwrap();
+    let interp = ReferenceExecutor::new(graph).unwrap();
     let tp = tile_plan(graph);
     let maps = stage_maps(graph, &tp.stage);
     let calib = images(graph, "imagenet", 20);

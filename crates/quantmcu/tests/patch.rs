@@ -4,9 +4,9 @@
 
 use quantmcu::npy;
 use quantmcu::patch::arena::InputMode;
-use quantmcu::patch::{split_points, PlanRunner, TilePlan};
+use quantmcu::patch::{split_points, PlanRunner, Tiling};
 use quantmcu::tensor::TensorData;
-use quantmcu::{assets, input, tflite, Interpreter};
+use quantmcu::{assets, input, tflite, ReferenceExecutor};
 
 fn golden_inputs(graph: &quantmcu::Graph, model: &str, n: usize) -> Vec<TensorData> {
     let pixels = npy::read(&assets::repo_root().join("goldens").join(model).join("pixels.npy")).unwrap();
@@ -21,7 +21,7 @@ fn golden_inputs(graph: &quantmcu::Graph, model: &str, n: usize) -> Vec<TensorDa
 
 fn check_every_split_and_grid(model: &str) {
     let graph = tflite::load(&assets::model(&format!("{model}.tflite")).unwrap()).unwrap();
-    let interp = Interpreter::new(&graph).unwrap();
+    let interp = ReferenceExecutor::new(&graph).unwrap();
     let inputs = golden_inputs(&graph, model, 2);
     let expected: Vec<_> = inputs
         .iter()
@@ -33,7 +33,7 @@ fn check_every_split_and_grid(model: &str) {
     for stage in &stages {
         for p in 1..=4 {
             for q in 1..=4 {
-                let Some(plan) = TilePlan::new(&graph, stage, [p, q]) else {
+                let Some(plan) = Tiling::new(&graph, stage, [p, q]) else {
                     continue;
                 };
                 let mode = if (p + q) % 2 == 0 {
@@ -49,7 +49,7 @@ fn check_every_split_and_grid(model: &str) {
                 for (x, want) in inputs.iter().zip(&expected) {
                     let got = runner.run_all(std::slice::from_ref(x)).unwrap();
                     let what = format!("{model}: split after op {} grid {p}x{q}", stage.ops.last().unwrap());
-                    let plan_out = runner.compiled().output;
+                    let plan_out = runner.encoded().output;
                     assert_eq!(got[plan_out], want[plan_out], "{what}: plan output");
                     for &o in &graph.outputs {
                         assert_eq!(got[o], want[o], "{what}: output");
@@ -66,7 +66,7 @@ fn check_every_split_and_grid(model: &str) {
 fn layer_based_plans_equal_the_reference() {
     for model in ["vww_mobilenetv1", "resnet8_cifar10"] {
         let graph = tflite::load(&assets::model(&format!("{model}.tflite")).unwrap()).unwrap();
-        let interp = Interpreter::new(&graph).unwrap();
+        let interp = ReferenceExecutor::new(&graph).unwrap();
         let runner = PlanRunner::new(&interp, None).unwrap();
         let layout = quantmcu::memory::plan_layer_based(&graph);
         assert_eq!(runner.arena_bytes(), layout.arena_bytes);

@@ -10,9 +10,9 @@ use proptest::prelude::*;
 use quantmcu::ir::{Activation, DType, Graph, Op, OpKind, Padding, Quant, Tensor, TensorId, Window};
 use quantmcu::patch::arena::patch_memory;
 use quantmcu::patch::arena::InputMode;
-use quantmcu::patch::{split_points, PlanRunner, TilePlan};
+use quantmcu::patch::{split_points, PlanRunner, Tiling};
 use quantmcu::tensor::TensorData;
-use quantmcu::Interpreter;
+use quantmcu::ReferenceExecutor;
 
 /// Per-tensor activation quantization.
 #[derive(Clone, Copy, Debug)]
@@ -531,7 +531,7 @@ fn check_outputs(
     want: &[Option<TensorData>],
     what: &str,
 ) -> Result<(), TestCaseError> {
-    for t in std::iter::once(runner.compiled().output).chain(graph.outputs.iter().copied()) {
+    for t in std::iter::once(runner.encoded().output).chain(graph.outputs.iter().copied()) {
         prop_assert!(
             got[t] == want[t],
             "{what}: tensor #{t} ({}) differs: {}",
@@ -547,7 +547,7 @@ fn check_case(case: &Case) -> Result<(), TestCaseError> {
     graph
         .check()
         .map_err(|e| TestCaseError::fail(format!("generated graph is invalid: {e}")))?;
-    let interp = Interpreter::new(&graph).map_err(|e| TestCaseError::fail(format!("prepare failed: {e}")))?;
+    let interp = ReferenceExecutor::new(&graph).map_err(|e| TestCaseError::fail(format!("prepare failed: {e}")))?;
     let stages = split_points(&graph);
     let windowed = graph.ops.first().is_some_and(|op| {
         matches!(
@@ -580,7 +580,7 @@ fn check_case(case: &Case) -> Result<(), TestCaseError> {
     for stage in &stages {
         let last = *stage.ops.last().expect("stage ops");
         for &grid in &case.grids {
-            let Some(plan) = TilePlan::new(&graph, stage, grid) else {
+            let Some(plan) = Tiling::new(&graph, stage, grid) else {
                 continue;
             };
             for mode in [InputMode::Resident, InputMode::Streamed] {

@@ -11,9 +11,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use quantmcu::mixed::{build, calibrate_int8, MixedConfig, Rule, Scope};
 use quantmcu::patch::arena::InputMode;
-use quantmcu::patch::{split_points, PlanRunner, TilePlan};
+use quantmcu::patch::{split_points, PlanRunner, Tiling};
 use quantmcu::tensor::TensorData;
-use quantmcu::{assets, input, tflite, Graph, Interpreter};
+use quantmcu::{assets, input, tflite, Graph, ReferenceExecutor};
 use quantmcu_rt::interpreter;
 use quantmcu_rt::plan::{Plan, HEADER_WORDS, MAX_DIM};
 
@@ -49,11 +49,11 @@ fn inputs(graph: &Graph, n: usize, rng: &mut Rng) -> Vec<Vec<TensorData>> {
 }
 
 /// A tile plan at the first split point from the middle of the graph on.
-fn tile_plan(graph: &Graph, grid: [usize; 2]) -> TilePlan {
+fn tile_plan(graph: &Graph, grid: [usize; 2]) -> Tiling {
     let stages = split_points(graph);
     stages[stages.len() / 2..]
         .iter()
-        .find_map(|s| TilePlan::new(graph, s, grid))
+        .find_map(|s| Tiling::new(graph, s, grid))
         .expect("a tile plan")
 }
 
@@ -76,9 +76,9 @@ fn plans() -> Vec<(String, Vec<u32>)> {
     ];
     for (name, path, scope) in models {
         let graph = tflite::load(&path).unwrap();
-        let interp = Interpreter::new(&graph).unwrap();
+        let interp = ReferenceExecutor::new(&graph).unwrap();
         let tp = tile_plan(&graph, [2, 2]);
-        let words = |r: PlanRunner| r.compiled().words.clone();
+        let words = |r: PlanRunner| r.encoded().words.clone();
         out.push((
             format!("{name} layer int8"),
             words(PlanRunner::new(&interp, None).unwrap()),

@@ -14,9 +14,9 @@ use mutation::{cases, mutate_json, Outcome, Rng, Tally};
 use quantmcu::dataset::{Dataset, Split};
 use quantmcu::mixed::{build, calibrate_int8, stage_maps, MixedConfig, Rule, Scope};
 use quantmcu::patch::arena::InputMode;
-use quantmcu::patch::{split_points, PlanFile, PlanRunner, TilePlan};
+use quantmcu::patch::{split_points, PlanFile, PlanRunner, Tiling};
 use quantmcu::tensor::TensorData;
-use quantmcu::{assets, tflite, Graph, Interpreter};
+use quantmcu::{assets, tflite, Graph, ReferenceExecutor};
 
 /// A model with its calibration and test images.
 struct Model {
@@ -48,20 +48,20 @@ fn model(file: &str) -> Model {
 }
 
 /// The middle split point of `graph` cut 2x2 (a stage with feature maps).
-fn tile_plan(graph: &Graph) -> TilePlan {
+fn tile_plan(graph: &Graph) -> Tiling {
     let stages = split_points(graph);
     let stage = stages
         .iter()
         .skip(stages.len() / 2)
         .find(|s| !stage_maps(graph, s).is_empty())
         .expect("a split point with feature maps");
-    TilePlan::new(graph, stage, [2, 2]).expect("a 2x2 grid fits")
+    Tiling::new(graph, stage, [2, 2]).expect("a 2x2 grid fits")
 }
 
 /// The text of a plan file as `quantmcu plan -o` writes it: int8 (`mixed`
 /// `None`) or calibrated 4-bit mixed precision of `scope`.
 fn plan_text(m: &Model, input: InputMode, mixed: Option<(Scope, bool)>) -> String {
-    let interp = Interpreter::new(&m.graph).unwrap();
+    let interp = ReferenceExecutor::new(&m.graph).unwrap();
     let tp = tile_plan(&m.graph);
     let split_op = *tp.stage.ops.last().unwrap();
     let mut file = PlanFile::new(&m.graph, split_op, tp.grid, input);
@@ -91,7 +91,7 @@ struct Plan<'m> {
 }
 
 /// Loads `text` for the plan's model and runs it on the first image.
-fn try_plan(p: &Plan, interp: &Interpreter, want: &[Option<TensorData>], bytes: &[u8]) -> Outcome {
+fn try_plan(p: &Plan, interp: &ReferenceExecutor, want: &[Option<TensorData>], bytes: &[u8]) -> Outcome {
     let graph = &p.model.graph;
     // `PlanFile::load` reads the file as UTF-8 text, refusing other bytes.
     let Ok(text) = std::str::from_utf8(bytes) else {
@@ -155,7 +155,10 @@ fn mutated_plan_files_are_refused_or_run() {
             }
         })
         .collect();
-    let interps: Vec<Interpreter> = models.iter().map(|m| Interpreter::new(&m.graph).unwrap()).collect();
+    let interps: Vec<ReferenceExecutor> = models
+        .iter()
+        .map(|m| ReferenceExecutor::new(&m.graph).unwrap())
+        .collect();
     let wants: Vec<Vec<Option<TensorData>>> = models
         .iter()
         .zip(&interps)

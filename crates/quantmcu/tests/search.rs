@@ -11,10 +11,10 @@ use quantmcu::mixed::bitops;
 use quantmcu::mixed::search::{search, SearchConfig};
 use quantmcu::mixed::{MixedConfig, Rule, Scope};
 use quantmcu::patch::arena::InputMode;
-use quantmcu::patch::{split_points, PlanFile, PlanRunner, TilePlan};
+use quantmcu::patch::{split_points, PlanFile, PlanRunner, Tiling};
 use quantmcu::pipeline::{self, Options, Progress};
 use quantmcu::tensor::TensorData;
-use quantmcu::{assets, tflite, Graph, Interpreter};
+use quantmcu::{assets, tflite, Graph, ReferenceExecutor};
 
 fn images(graph: &Graph, set: &str, n: usize) -> Vec<Vec<TensorData>> {
     let dir = assets::ensure("foolbox").unwrap().join("foolbox");
@@ -28,12 +28,12 @@ fn vww() -> Graph {
     tflite::load(&assets::model("vww_mobilenetv1.tflite").unwrap()).unwrap()
 }
 
-fn tile_plan(graph: &Graph) -> TilePlan {
+fn tile_plan(graph: &Graph) -> Tiling {
     let stage = split_points(graph)
         .into_iter()
         .find(|s| s.ops.last() == Some(&8))
         .unwrap();
-    TilePlan::new(graph, &stage, [2, 4]).unwrap()
+    Tiling::new(graph, &stage, [2, 4]).unwrap()
 }
 
 fn config(lambda: f64, candidates: &[u32]) -> SearchConfig {
@@ -59,7 +59,7 @@ fn config(lambda: f64, candidates: &[u32]) -> SearchConfig {
 #[test]
 fn moves_score_and_save_what_the_bitops_accounting_says() {
     let graph = vww();
-    let interp = Interpreter::new(&graph).unwrap();
+    let interp = ReferenceExecutor::new(&graph).unwrap();
     let tp = tile_plan(&graph);
     let calib = images(&graph, "imagenet", 20);
     let cfg = config(0.02, &[8, 4, 2]);
@@ -99,7 +99,7 @@ fn moves_score_and_save_what_the_bitops_accounting_says() {
 #[test]
 fn lambda_zero_lowers_everything_and_one_nothing() {
     let graph = vww();
-    let interp = Interpreter::new(&graph).unwrap();
+    let interp = ReferenceExecutor::new(&graph).unwrap();
     let tp = tile_plan(&graph);
     let calib = images(&graph, "imagenet", 8);
     let all = search(
@@ -145,7 +145,7 @@ fn lambda_zero_lowers_everything_and_one_nothing() {
 #[test]
 fn compiled_plan_on_disk_runs_like_the_one_in_memory() {
     let graph = vww();
-    let interp = Interpreter::new(&graph).unwrap();
+    let interp = ReferenceExecutor::new(&graph).unwrap();
     let sample = |x: Vec<TensorData>| Sample { inputs: x, label: None };
     let calib: Vec<Sample> = images(&graph, "imagenet", 8).into_iter().map(sample).collect();
     let eval: Vec<Sample> = images(&graph, "cifar10", 4).into_iter().map(sample).collect();
@@ -173,7 +173,7 @@ fn compiled_plan_on_disk_runs_like_the_one_in_memory() {
     std::fs::write(&path, serde_json::to_string(&c.plan_file).unwrap()).unwrap();
     let loaded = PlanFile::load(&path, &graph).unwrap();
     let runner = PlanRunner::with_mixed(&interp, Some((&loaded.tiles, loaded.input)), loaded.mixed.as_ref()).unwrap();
-    assert_eq!(runner.compiled().bytes(), &c.plan_bytes[..], "same plan bytes");
+    assert_eq!(runner.encoded().bytes(), &c.plan_bytes[..], "same plan bytes");
     let memory = PlanRunner::with_mixed(&interp, Some((&c.tiles, InputMode::Streamed)), Some(&c.mixed)).unwrap();
     for s in &eval {
         let (a, b) = (

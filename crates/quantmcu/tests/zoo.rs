@@ -13,9 +13,9 @@
 use std::path::PathBuf;
 
 use quantmcu::patch::arena::InputMode;
-use quantmcu::patch::{split_points, PlanRunner, TilePlan};
+use quantmcu::patch::{split_points, PlanRunner, Tiling};
 use quantmcu::tensor::TensorData;
-use quantmcu::{assets, npy, tflite, Graph, Interpreter};
+use quantmcu::{assets, npy, tflite, Graph, ReferenceExecutor};
 
 /// Every zoo model, in `index.json` order.
 const MODELS: [&str; 15] = [
@@ -213,7 +213,7 @@ fn index_lists_every_zoo_model() {
 fn reference_executor_equals_tflite_micro_on_every_tensor() {
     for name in MODELS {
         let zoo = Zoo::load(name);
-        let interp = Interpreter::new(&zoo.graph).unwrap_or_else(|e| panic!("{e}"));
+        let interp = ReferenceExecutor::new(&zoo.graph).unwrap_or_else(|e| panic!("{e}"));
         for (i, feed) in zoo.feeds.iter().enumerate() {
             let values = interp.run_all(feed).unwrap_or_else(|e| panic!("{e}"));
             for (t, _) in &zoo.goldens {
@@ -232,7 +232,7 @@ fn run_plan(zoo: &Zoo, runner: &PlanRunner, what: &str) -> usize {
             .run_all(feed)
             .unwrap_or_else(|e| panic!("{} ({what}): {e}", zoo.name));
         assert!(
-            values[runner.compiled().output].is_some(),
+            values[runner.encoded().output].is_some(),
             "{} ({what}): plan output not returned",
             zoo.name
         );
@@ -247,7 +247,7 @@ fn runtime_plans_equal_tflite_micro() {
     let mut patched = Vec::new();
     for name in MODELS {
         let zoo = Zoo::load(name);
-        let interp = Interpreter::new(&zoo.graph).unwrap_or_else(|e| panic!("{e}"));
+        let interp = ReferenceExecutor::new(&zoo.graph).unwrap_or_else(|e| panic!("{e}"));
         let stages = split_points(&zoo.graph);
         let refused = REFUSED.iter().find(|(m, _)| *m == name).map(|(_, e)| *e);
         match (PlanRunner::new(&interp, None), refused) {
@@ -255,7 +255,7 @@ fn runtime_plans_equal_tflite_micro() {
                 assert_eq!(e.to_string(), want, "{name}: layer-by-layer plan");
                 for stage in &stages {
                     for grid in GRIDS {
-                        if let Some(tp) = TilePlan::new(&zoo.graph, stage, grid) {
+                        if let Some(tp) = Tiling::new(&zoo.graph, stage, grid) {
                             let e = PlanRunner::new(&interp, Some((&tp, InputMode::Streamed)))
                                 .err()
                                 .unwrap_or_else(|| panic!("{name}: a patch plan compiled, expected \"{want}\""));
@@ -275,7 +275,7 @@ fn runtime_plans_equal_tflite_micro() {
         let mut plans = 0;
         for (s, stage) in stages.iter().enumerate() {
             for (g, grid) in GRIDS.into_iter().enumerate() {
-                let Some(tp) = TilePlan::new(&zoo.graph, stage, grid) else {
+                let Some(tp) = Tiling::new(&zoo.graph, stage, grid) else {
                     continue;
                 };
                 let mode = if (s + g) % 2 == 0 {

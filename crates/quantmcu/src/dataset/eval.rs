@@ -119,7 +119,7 @@ pub fn top_k(scores: &[f64], k: usize) -> Vec<usize> {
 
 /// Evaluates a classifier over every image of `data` in parallel (rayon's
 /// global pool): each image goes through [`super::Image::to_input`] and `run`
-/// (which returns the graph outputs, e.g. [`crate::Interpreter::run`]); the
+/// (which returns the graph outputs, e.g. [`crate::ReferenceExecutor::run`]); the
 /// predicted class is the argmax of the dequantized first output, ties to the
 /// lowest index. `progress` is called once per finished image, from any
 /// worker thread.

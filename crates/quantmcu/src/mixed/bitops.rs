@@ -4,10 +4,10 @@
 
 use serde::Serialize;
 
-use super::MixedPlan;
+use super::MixedPrecision;
 use crate::ir::Graph;
 use crate::patch::tiling::pixel_macs;
-use crate::patch::TilePlan;
+use crate::patch::Tiling;
 
 /// Weight bits of every kernel (int8 weights).
 pub const WEIGHT_BITS: u64 = 8;
@@ -31,7 +31,7 @@ pub struct BitOps {
 /// Counts the BitOPs of one run. `stats` is the runtime's `tiles x maps`
 /// table of stored widths (empty for an int8 plan); without a patch plan
 /// every op counts whole at 8-bit activations.
-pub fn count(graph: &Graph, patch: Option<&TilePlan>, mixed: Option<&MixedPlan>, stats: &[u8]) -> BitOps {
+pub fn count(graph: &Graph, patch: Option<&Tiling>, mixed: Option<&MixedPrecision>, stats: &[u8]) -> BitOps {
     let n_maps = mixed.map_or(0, |m| m.maps.len());
     let width = |tile: usize, t| -> u64 {
         let m = mixed.and_then(|m| m.map_of(t));

@@ -8,7 +8,7 @@ use quantmcu_rt::geometry::Rect;
 use quantmcu_rt::interpreter::Observer;
 use rayon::prelude::*;
 
-use super::MixedPlan;
+use super::MixedPrecision;
 use crate::ir::TensorId;
 use crate::patch::PlanRunner;
 use crate::tensor::TensorData;
@@ -85,12 +85,12 @@ impl Observer for Collect<'_> {
 /// histograms; `progress` is called once per image.
 pub fn calibrate(
     runner: &PlanRunner,
-    plan: &MixedPlan,
+    plan: &MixedPrecision,
     channels: &[usize],
     inputs: &[Vec<TensorData>],
     progress: &(dyn Fn() + Sync),
 ) -> Result<Vec<Histogram>> {
-    let tiles = runner.compiled().tiles.max(1);
+    let tiles = runner.encoded().tiles.max(1);
     let empty: Vec<Histogram> = plan
         .maps
         .iter()

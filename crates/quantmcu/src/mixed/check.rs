@@ -1,10 +1,10 @@
 //! Checks a mixed plan read from a file against its model and patch plan,
 //! field by field, before anything is derived from it.
 
-use super::{is_pad_output, mixed_maps, per_channel_ok, MapSpec, MixedPlan};
+use super::{is_pad_output, mixed_maps, per_channel_ok, MapSpec, MixedPrecision};
 use crate::ir::Graph;
 use crate::patch::stage::hwc;
-use crate::patch::TilePlan;
+use crate::patch::Tiling;
 
 /// A low-bit scale may lie within this factor of the map's int8 scale either
 /// way (the formats [`super::Format::low`] derives lie within 1/127 to 255
@@ -17,7 +17,7 @@ fn int8_range(v: i32) -> bool {
     (-128..=127).contains(&v)
 }
 
-impl MixedPlan {
+impl MixedPrecision {
     /// Checks that the plan fits patch plan `tp` of `graph`: its maps are
     /// exactly [`mixed_maps`] of its scope, in order and by name; an 8-bit map
     /// keeps the model's int8 format with the full clean range; a low map has
@@ -28,7 +28,7 @@ impl MixedPlan {
     /// one finite value per channel; a PAD output repeats its input's spec.
     /// Errors are sentences naming the JSON path of the field at fault below
     /// `at`.
-    pub fn check(&self, graph: &Graph, tp: &TilePlan, root: &str) -> Check {
+    pub fn check(&self, graph: &Graph, tp: &Tiling, root: &str) -> Check {
         let at = root;
         if !(0.0..1.0).contains(&self.outlier_quantile) {
             return Err(format!(

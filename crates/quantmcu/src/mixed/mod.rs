@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::ir::{Graph, OpKind, TensorId};
 use crate::patch::arena::InputMode;
 use crate::patch::stage::{hwc, Stage};
-use crate::patch::TilePlan;
+use crate::patch::Tiling;
 use crate::{Error, Result};
 pub use calib::{calibrate, clean_range, entropy, Histogram};
 pub use format::Format;
@@ -93,7 +93,7 @@ pub struct MapSpec {
 /// The mixed-precision part of a plan.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MixedPlan {
+pub struct MixedPrecision {
     pub rule: Rule,
     pub scope: Scope,
     /// With scope `all`: the layer stage keeps its depthwise layers in place
@@ -105,7 +105,7 @@ pub struct MixedPlan {
     pub maps: Vec<MapSpec>,
 }
 
-impl MixedPlan {
+impl MixedPrecision {
     /// Map number of tensor `t`, if it is a map.
     pub fn map_of(&self, t: TensorId) -> Option<usize> {
         self.maps.iter().position(|m| m.tensor == t)
@@ -114,7 +114,7 @@ impl MixedPlan {
     /// Every map at 8 bits: the plan that calibrates int8 values.
     pub fn int8(
         graph: &Graph,
-        tp: &TilePlan,
+        tp: &Tiling,
         scope: Scope,
         layer_in_place: bool,
         rule: Rule,
@@ -134,7 +134,7 @@ impl MixedPlan {
                 }
             })
             .collect();
-        MixedPlan {
+        MixedPrecision {
             rule,
             scope,
             layer_in_place,
@@ -152,7 +152,7 @@ pub struct MixedConfig {
     pub outlier_quantile: f64,
     pub rule: Rule,
     pub scope: Scope,
-    /// See [`MixedPlan::layer_in_place`].
+    /// See [`MixedPrecision::layer_in_place`].
     pub layer_in_place: bool,
     /// Per-channel scales where a map feeds only (depthwise) convolutions.
     pub per_channel: bool,
@@ -204,7 +204,7 @@ pub fn stage_maps(graph: &Graph, stage: &Stage) -> Vec<TensorId> {
 /// ([`stage_maps`]) and, for [`Scope::All`], the layer stage's tensors
 /// written and read by supported ops, except the graph outputs and, when
 /// `layer_in_place`, the tensors of depthwise layers run in place.
-pub fn mixed_maps(graph: &Graph, tp: &TilePlan, scope: Scope, layer_in_place: bool) -> Vec<TensorId> {
+pub fn mixed_maps(graph: &Graph, tp: &Tiling, scope: Scope, layer_in_place: bool) -> Vec<TensorId> {
     let mut maps = stage_maps(graph, &tp.stage);
     if scope == Scope::Patch {
         return maps;
@@ -243,7 +243,7 @@ pub fn mixed_maps(graph: &Graph, tp: &TilePlan, scope: Scope, layer_in_place: bo
 }
 
 /// Channels of each map of `plan`.
-pub fn map_channels(graph: &Graph, plan: &MixedPlan) -> Vec<usize> {
+pub fn map_channels(graph: &Graph, plan: &MixedPrecision) -> Vec<usize> {
     plan.maps
         .iter()
         .map(|m| hwc(graph, m.tensor).map_or(1, |s| s[2]))
@@ -385,7 +385,7 @@ pub(super) fn follow_pads(graph: &Graph, specs: &mut [MapSpec]) {
 
 /// Builds the mixed plan from calibration histograms of its maps (`hists`,
 /// one per [`mixed_maps`] entry).
-pub fn build(graph: &Graph, tp: &TilePlan, hists: &[Histogram], cfg: &MixedConfig) -> Result<MixedPlan> {
+pub fn build(graph: &Graph, tp: &Tiling, hists: &[Histogram], cfg: &MixedConfig) -> Result<MixedPrecision> {
     let maps = mixed_maps(graph, tp, cfg.scope, cfg.layer_in_place);
     let bad = |detail: String| Error::Model {
         model: graph.name.clone(),
@@ -418,7 +418,7 @@ pub fn build(graph: &Graph, tp: &TilePlan, hists: &[Histogram], cfg: &MixedConfi
         specs.push(map_spec(graph, t, hist, bits, cfg));
     }
     follow_pads(graph, &mut specs);
-    Ok(MixedPlan {
+    Ok(MixedPrecision {
         rule: cfg.rule,
         scope: cfg.scope,
         layer_in_place: cfg.layer_in_place,
@@ -430,15 +430,15 @@ pub fn build(graph: &Graph, tp: &TilePlan, hists: &[Histogram], cfg: &MixedConfi
 /// Histograms of every map over `inputs`, from the int8 patch plan (`mode`
 /// decides only the arena; values are the same).
 pub fn calibrate_int8(
-    interp: &crate::Interpreter,
-    tp: &TilePlan,
+    interp: &crate::ReferenceExecutor,
+    tp: &Tiling,
     mode: InputMode,
     scope: Scope,
     layer_in_place: bool,
     inputs: &[Vec<crate::TensorData>],
     progress: &(dyn Fn() + Sync),
 ) -> Result<Vec<Histogram>> {
-    let plan = MixedPlan::int8(interp.graph(), tp, scope, layer_in_place, Rule::Map, 0.0);
+    let plan = MixedPrecision::int8(interp.graph(), tp, scope, layer_in_place, Rule::Map, 0.0);
     let runner = crate::patch::PlanRunner::with_mixed(interp, Some((tp, mode)), Some(&plan))?;
     calibrate(&runner, &plan, &map_channels(interp.graph(), &plan), inputs, progress)
 }

@@ -14,12 +14,12 @@ use serde::{Deserialize, Serialize};
 
 use super::bitops::WEIGHT_BITS;
 use super::calib::{calibrate, clean_range, entropy, Histogram};
-use super::{map_channels, map_spec, MixedConfig, MixedPlan};
+use super::{map_channels, map_spec, MixedConfig, MixedPrecision};
 use crate::ir::Graph;
 use crate::patch::arena::InputMode;
 use crate::patch::tiling::pixel_macs;
-use crate::patch::{PlanRunner, TilePlan};
-use crate::reference::Interpreter;
+use crate::patch::{PlanRunner, Tiling};
+use crate::reference::ReferenceExecutor;
 use crate::tensor::TensorData;
 use crate::{Error, Result};
 
@@ -57,7 +57,7 @@ pub struct Move {
 /// The searched plan and how the search got there.
 #[derive(Clone, Debug)]
 pub struct SearchResult {
-    pub plan: MixedPlan,
+    pub plan: MixedPrecision,
     pub bits: Vec<u32>,
     pub trajectory: Vec<Move>,
     /// BitOPs of the int8 plan (whole network, halos included).
@@ -67,7 +67,7 @@ pub struct SearchResult {
 
 /// Executed MACs (all tiles in the stage, whole layers after it) of the ops
 /// that read each map.
-fn consumer_macs(graph: &Graph, tp: &TilePlan, plan: &MixedPlan) -> Vec<f64> {
+fn consumer_macs(graph: &Graph, tp: &Tiling, plan: &MixedPrecision) -> Vec<f64> {
     plan.maps
         .iter()
         .map(|m| {
@@ -108,8 +108,8 @@ fn code_entropy(graph: &Graph, h: &Histogram, bits: u32, cfg: &MixedConfig) -> f
 /// Runs VDQS on `tp`'s stage with calibration `inputs`; `progress` gets a
 /// message per iteration.
 pub fn search(
-    interp: &Interpreter,
-    tp: &TilePlan,
+    interp: &ReferenceExecutor,
+    tp: &Tiling,
     mode: InputMode,
     inputs: &[Vec<TensorData>],
     cfg: &SearchConfig,
@@ -127,7 +127,7 @@ pub fn search(
             detail: format!("--bits candidate {b} is outside 1..=8"),
         });
     }
-    let mut plan = MixedPlan::int8(
+    let mut plan = MixedPrecision::int8(
         graph,
         tp,
         cfg.mixed.scope,

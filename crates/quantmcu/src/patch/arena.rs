@@ -17,7 +17,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::stage::hwc;
-use super::tiling::TilePlan;
+use super::tiling::Tiling;
 use crate::ir::{Graph, TensorId};
 use crate::memory::{align, live_bytes, place_greedy, plan_ops, Buffer};
 
@@ -82,13 +82,13 @@ pub struct PatchMemory {
 }
 
 /// Lays out the arena of `plan` with the input held as `mode` says.
-pub fn patch_layout(graph: &Graph, plan: &TilePlan, mode: InputMode) -> PatchLayout {
+pub fn patch_layout(graph: &Graph, plan: &Tiling, mode: InputMode) -> PatchLayout {
     patch_layout_with(graph, plan, mode, true)
 }
 
 /// [`patch_layout`], with depthwise layers of the layer stage in place only
 /// when `in_place` (a mixed-precision layer stage needs them out of place).
-pub fn patch_layout_with(graph: &Graph, plan: &TilePlan, mode: InputMode, in_place: bool) -> PatchLayout {
+pub fn patch_layout_with(graph: &Graph, plan: &Tiling, mode: InputMode, in_place: bool) -> PatchLayout {
     let stage = &plan.stage;
     let (first, last) = (stage.ops[0], *stage.ops.last().expect("stage ops"));
     let window_bytes = |t: TensorId| {
@@ -189,6 +189,6 @@ pub fn patch_layout_with(graph: &Graph, plan: &TilePlan, mode: InputMode, in_pla
 }
 
 /// Memory of `plan` with the input held as `mode` says.
-pub fn patch_memory(graph: &Graph, plan: &TilePlan, mode: InputMode) -> PatchMemory {
+pub fn patch_memory(graph: &Graph, plan: &Tiling, mode: InputMode) -> PatchMemory {
     patch_layout(graph, plan, mode).memory
 }

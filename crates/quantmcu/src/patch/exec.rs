@@ -1,4 +1,4 @@
-//! Runs a compiled plan on the host through the runtime (`quantmcu-rt`): the
+//! Runs an encoded plan on the host through the runtime (`quantmcu-rt`): the
 //! same plan bytes and interpreter a microcontroller runs, in an arena of
 //! exactly the planned size. Every buffer is a sub-slice of that arena at its
 //! planned offset, so a buffer placed outside it fails the run, and two live
@@ -11,20 +11,20 @@ use quantmcu_rt::interpreter;
 use quantmcu_rt::plan::Plan;
 
 use super::arena::InputMode;
-use super::tiling::TilePlan;
-use crate::compile::{compile_mixed, CompiledPlan};
+use super::tiling::Tiling;
+use crate::encode::{encode, EncodedPlan};
 use crate::mixed::bitops::{self, BitOps};
-use crate::mixed::MixedPlan;
-use crate::reference::Interpreter;
+use crate::mixed::MixedPrecision;
+use crate::reference::ReferenceExecutor;
 use crate::tensor::TensorData;
 use crate::{Error, Result};
 
-/// A compiled schedule bound to a prepared interpreter of the same graph.
+/// An encoded schedule bound to a prepared interpreter of the same graph.
 pub struct PlanRunner<'a, 'g> {
-    interp: &'a Interpreter<'g>,
-    compiled: CompiledPlan,
-    tiles: Option<TilePlan>,
-    mixed: Option<MixedPlan>,
+    interp: &'a ReferenceExecutor<'g>,
+    encoded: EncodedPlan,
+    tiles: Option<Tiling>,
+    mixed: Option<MixedPrecision>,
 }
 
 /// One run's output values, the width each tile stored each map at
@@ -36,38 +36,38 @@ pub struct RunStats {
 }
 
 impl<'a, 'g> PlanRunner<'a, 'g> {
-    /// Compiles the layer-by-layer schedule (`patch: None`) or a patch plan.
-    pub fn new(interp: &'a Interpreter<'g>, patch: Option<(&TilePlan, InputMode)>) -> Result<Self> {
+    /// Encodes the layer-by-layer schedule (`patch: None`) or a patch plan.
+    pub fn new(interp: &'a ReferenceExecutor<'g>, patch: Option<(&Tiling, InputMode)>) -> Result<Self> {
         Self::with_mixed(interp, patch, None)
     }
 
-    /// Compiles a patch plan with mixed precision in its stage.
+    /// Encodes a patch plan with mixed precision in its stage.
     pub fn with_mixed(
-        interp: &'a Interpreter<'g>,
-        patch: Option<(&TilePlan, InputMode)>,
-        mixed: Option<&MixedPlan>,
+        interp: &'a ReferenceExecutor<'g>,
+        patch: Option<(&Tiling, InputMode)>,
+        mixed: Option<&MixedPrecision>,
     ) -> Result<Self> {
         Ok(PlanRunner {
             interp,
-            compiled: compile_mixed(interp.graph(), interp, patch, mixed)?,
+            encoded: encode(interp.graph(), interp, patch, mixed)?,
             tiles: patch.map(|(tp, _)| tp.clone()),
             mixed: mixed.cloned(),
         })
     }
 
-    /// The compiled plan.
-    pub fn compiled(&self) -> &CompiledPlan {
-        &self.compiled
+    /// The encoded plan.
+    pub fn encoded(&self) -> &EncodedPlan {
+        &self.encoded
     }
 
     /// The patch plan, if any.
-    pub fn tiles(&self) -> Option<&TilePlan> {
+    pub fn tiles(&self) -> Option<&Tiling> {
         self.tiles.as_ref()
     }
 
     /// Size of the arena the plan runs in (its peak SRAM).
     pub fn arena_bytes(&self) -> usize {
-        self.compiled.arena_bytes
+        self.encoded.arena_bytes
     }
 
     /// Runs the graph and returns the tensor value table with the graph
@@ -84,7 +84,7 @@ impl<'a, 'g> PlanRunner<'a, 'g> {
 
     /// [`Self::run_stats`], showing `observer` every map a tile writes.
     pub fn run_observed(&self, inputs: &[TensorData], observer: &mut dyn interpreter::Observer) -> Result<RunStats> {
-        let c = &self.compiled;
+        let c = &self.encoded;
         let graph = self.interp.graph();
         let plan = Plan::parse(c.bytes())
             .map_err(|e| Error::Input(format!("{}: the compiled plan is invalid: {e}", graph.name)))?;

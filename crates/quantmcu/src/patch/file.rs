@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::arena::InputMode;
 use super::stage::{hwc, split_points};
-use super::tiling::TilePlan;
+use super::tiling::Tiling;
 use crate::ir::Graph;
-use crate::mixed::MixedPlan;
+use crate::mixed::MixedPrecision;
 use crate::{Error, Result};
 
 /// A saved patch schedule.
@@ -31,15 +31,15 @@ pub struct PlanFile {
     pub input: InputMode,
     /// Value-driven mixed precision of the patch stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mixed: Option<MixedPlan>,
+    pub mixed: Option<MixedPrecision>,
 }
 
 /// A plan file rebuilt for its model.
 #[derive(Clone, Debug)]
-pub struct LoadedPlan {
-    pub tiles: TilePlan,
+pub struct Schedule {
+    pub tiles: Tiling,
     pub input: InputMode,
-    pub mixed: Option<MixedPlan>,
+    pub mixed: Option<MixedPrecision>,
 }
 
 /// The plan format this library writes and reads.
@@ -69,7 +69,7 @@ impl PlanFile {
     }
 
     /// Reads a plan file and rebuilds its tiling for `graph` ([`Self::parse`]).
-    pub fn load(path: &std::path::Path, graph: &Graph) -> Result<LoadedPlan> {
+    pub fn load(path: &std::path::Path, graph: &Graph) -> Result<Schedule> {
         let io = |source| Error::Io {
             path: path.to_path_buf(),
             source,
@@ -89,11 +89,11 @@ impl PlanFile {
     /// every field against `graph` and rebuilds its tiling. Errors are
     /// sentences naming the JSON path of the field at fault and what it
     /// should hold.
-    pub fn parse(text: &str, source: &str, graph: &Graph) -> Result<LoadedPlan> {
+    pub fn parse(text: &str, source: &str, graph: &Graph) -> Result<Schedule> {
         Self::parse_checked(text, graph).map_err(|d| Error::Input(format!("{source}: {d}")))
     }
 
-    fn parse_checked(text: &str, graph: &Graph) -> std::result::Result<LoadedPlan, String> {
+    fn parse_checked(text: &str, graph: &Graph) -> std::result::Result<Schedule, String> {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| format!("is not a JSON plan file: {e}"))?;
         match value.get("format").and_then(|f| f.as_str()) {
@@ -124,7 +124,7 @@ impl PlanFile {
     }
 
     /// Checks every field against `graph` and rebuilds the tiling.
-    fn check(self, graph: &Graph) -> std::result::Result<LoadedPlan, String> {
+    fn check(self, graph: &Graph) -> std::result::Result<Schedule, String> {
         let sha = hex(&graph.model_sha256);
         if self.model_sha256 != sha {
             return Err(format!(
@@ -147,7 +147,7 @@ impl PlanFile {
             ));
         };
         let [h, w, _] = hwc(graph, stage.split).ok_or("the split tensor is not a [1, H, W, C] map")?;
-        let tiles = TilePlan::new(graph, stage, self.grid).ok_or_else(|| {
+        let tiles = Tiling::new(graph, stage, self.grid).ok_or_else(|| {
             format!(
                 "field `grid` is [{}, {}], expected 1..={h} rows and 1..={w} columns (the split tensor '{}' is {h}x{w})",
                 self.grid[0], self.grid[1], graph.tensors[stage.split].name
@@ -156,7 +156,7 @@ impl PlanFile {
         if let Some(m) = &self.mixed {
             m.check(graph, &tiles, "mixed")?;
         }
-        Ok(LoadedPlan {
+        Ok(Schedule {
             tiles,
             input: self.input,
             mixed: self.mixed,

@@ -16,4 +16,4 @@ pub mod tiling;
 pub use exec::PlanRunner;
 pub use file::PlanFile;
 pub use stage::{split_points, Stage};
-pub use tiling::{Tile, TilePlan};
+pub use tiling::{Tile, Tiling};

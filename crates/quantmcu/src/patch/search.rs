@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::arena::{patch_memory, InputMode, PatchMemory};
 use super::stage::split_points;
-use super::tiling::TilePlan;
+use super::tiling::Tiling;
 use crate::ir::Graph;
 use crate::memory::plan_layer_based;
 
@@ -44,7 +44,7 @@ pub fn candidates(graph: &Graph, mode: InputMode, split_op: Option<usize>, grid:
                 if grid.is_some_and(|g| g != [p, q]) {
                     continue;
                 }
-                let Some(plan) = TilePlan::new(graph, &stage, [p, q]) else {
+                let Some(plan) = Tiling::new(graph, &stage, [p, q]) else {
                     continue;
                 };
                 let macs = layer_macs - stage_layer_macs + plan.macs(graph);

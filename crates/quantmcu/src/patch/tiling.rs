@@ -31,7 +31,7 @@ impl Tile {
 
 /// A stage cut into a `grid[0] x grid[1]` grid of split-tensor tiles.
 #[derive(Clone, Debug)]
-pub struct TilePlan {
+pub struct Tiling {
     pub stage: Stage,
     pub grid: [usize; 2],
     pub tiles: Vec<Tile>,
@@ -51,7 +51,7 @@ pub fn split_axis(n: usize, parts: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
-impl TilePlan {
+impl Tiling {
     /// The windows of every tile of `stage` for a `grid` (rows x columns);
     /// `None` when the split tensor has fewer rows or columns than the grid.
     pub fn new(graph: &Graph, stage: &Stage, grid: [usize; 2]) -> Option<Self> {
@@ -65,7 +65,7 @@ impl TilePlan {
                 tiles.push(tile_windows(graph, stage, Rect { y, x, h: th, w: tw }));
             }
         }
-        Some(TilePlan {
+        Some(Tiling {
             stage: stage.clone(),
             grid,
             tiles,

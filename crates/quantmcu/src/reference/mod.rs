@@ -2,7 +2,7 @@
 //! bit-exact with tflite-micro's reference kernels. It is the oracle every
 //! optimized or patch-based schedule is tested against.
 //!
-//! Kernels are prepared once ([`Interpreter::new`]: requantization multipliers,
+//! Kernels are prepared once ([`ReferenceExecutor::new`]: requantization multipliers,
 //! clamp ranges, typed weights) and then run on any number of inputs.
 
 /// Runs `$call` compiled for the best instruction set the CPU offers (AVX2
@@ -61,14 +61,14 @@ pub(crate) enum Kernel {
 }
 
 /// A graph with prepared kernels, ready to run.
-pub struct Interpreter<'g> {
+pub struct ReferenceExecutor<'g> {
     graph: &'g Graph,
     kernels: Vec<Kernel>,
     /// Values of the constant tensors that ops read as data (not weights).
     constants: Vec<Option<TensorData>>,
 }
 
-impl<'g> Interpreter<'g> {
+impl<'g> ReferenceExecutor<'g> {
     /// Prepares every op of `graph` (which [`Graph::check`] has accepted);
     /// fails where tflite-micro's Prepare would reject the op.
     pub fn new(graph: &'g Graph) -> Result<Self> {
@@ -80,7 +80,7 @@ impl<'g> Interpreter<'g> {
             .iter()
             .map(|t| t.data.as_ref().map(|d| TensorData::from_le_bytes(t.dtype, d)))
             .collect();
-        Ok(Interpreter {
+        Ok(ReferenceExecutor {
             graph,
             kernels,
             constants,

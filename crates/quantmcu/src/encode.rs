@@ -1,4 +1,4 @@
-//! Compiles a schedule (layer by layer, or a patch plan) into the runtime's
+//! Encodes a schedule (layer by layer, or a patch plan) as the runtime's
 //! plan bytes (`quantmcu_rt::plan`): op records with the parameters the
 //! reference executor prepared (so both derive them once, the same way),
 //! arena offsets from the memory planners, and the list of steps.
@@ -11,11 +11,11 @@ use quantmcu_rt::plan::{
 use crate::ir::{DType, Graph, OpKind, TensorId};
 use crate::memory::{plan_layer_based, Buffer};
 use crate::mixed::variant::{clean_bounds, derive, PoolStage, Variant};
-use crate::mixed::{Format, MixedPlan};
+use crate::mixed::{Format, MixedPrecision};
 use crate::patch::arena::{patch_layout_with, InputMode, Role};
 use crate::patch::stage::{footprint, hwc, Footprint};
-use crate::patch::TilePlan;
-use crate::reference::{Interpreter, Kernel};
+use crate::patch::Tiling;
+use crate::reference::{Kernel, ReferenceExecutor};
 use crate::{Error, Result};
 
 /// Refuses graphs a plan cannot represent: a plan reads one int8 input, runs
@@ -65,7 +65,7 @@ fn check_plannable(graph: &Graph, ops: std::ops::Range<usize>, output: TensorId)
 /// Plan bytes (in 32-bit words, so they are 4-byte aligned) and what the
 /// caller needs to feed and read them.
 #[derive(Clone, Debug)]
-pub struct CompiledPlan {
+pub struct EncodedPlan {
     pub words: Vec<u32>,
     /// The int8 tensor the plan reads (the model's int8 input).
     pub input: TensorId,
@@ -80,7 +80,7 @@ pub struct CompiledPlan {
     pub tiles: usize,
 }
 
-impl CompiledPlan {
+impl EncodedPlan {
     /// The plan as bytes.
     pub fn bytes(&self) -> &[u8] {
         bytemuck::cast_slice(&self.words)
@@ -89,8 +89,8 @@ impl CompiledPlan {
 
 struct Writer<'a> {
     graph: &'a Graph,
-    interp: &'a Interpreter<'a>,
-    mixed: Option<&'a MixedPlan>,
+    interp: &'a ReferenceExecutor<'a>,
+    mixed: Option<&'a MixedPrecision>,
     ops: Vec<Vec<u32>>,
     op_of: Vec<Option<u32>>,
     mixed_of: Vec<Option<u32>>,
@@ -431,7 +431,7 @@ fn full_rect(g: &Graph, t: TensorId, op: &OpKind) -> Rect {
 }
 
 /// The int8 variant of op `i` (pools with their identity rescale).
-fn base_variant(graph: &Graph, interp: &Interpreter, i: usize) -> Variant {
+fn base_variant(graph: &Graph, interp: &ReferenceExecutor, i: usize) -> Variant {
     let kernel = interp.kernel(i).clone();
     let pool = match &kernel {
         Kernel::Pool2d(k) => {
@@ -443,19 +443,15 @@ fn base_variant(graph: &Graph, interp: &Interpreter, i: usize) -> Variant {
     Variant { kernel, pool }
 }
 
-/// Compiles `graph` into plan bytes: layer by layer (`patch: None`) or with a
-/// patch stage.
-pub fn compile(graph: &Graph, interp: &Interpreter, patch: Option<(&TilePlan, InputMode)>) -> Result<CompiledPlan> {
-    compile_mixed(graph, interp, patch, None)
-}
-
-/// [`compile`] with value-driven mixed precision in the patch stage.
-pub fn compile_mixed(
+/// Encodes `graph` as plan bytes: layer by layer (`patch: None`) or with a
+/// patch stage, and with value-driven mixed precision in the patch stage
+/// when `mixed` is given.
+pub fn encode(
     graph: &Graph,
-    interp: &Interpreter,
-    patch: Option<(&TilePlan, InputMode)>,
-    mixed: Option<&MixedPlan>,
-) -> Result<CompiledPlan> {
+    interp: &ReferenceExecutor,
+    patch: Option<(&Tiling, InputMode)>,
+    mixed: Option<&MixedPrecision>,
+) -> Result<EncodedPlan> {
     if mixed.is_some() && patch.is_none() {
         return Err(Error::Model {
             model: graph.name.clone(),
@@ -477,7 +473,7 @@ pub fn compile_mixed(
     if end == 0 {
         return Err(Error::Model {
             model: graph.name.clone(),
-            detail: "no int8 op to compile".into(),
+            detail: "no int8 op to encode".into(),
         });
     }
     let output = graph.ops[end - 1].output();
@@ -619,7 +615,7 @@ pub fn compile_mixed(
             .chunks_exact(4)
             .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes"))),
     );
-    Ok(CompiledPlan {
+    Ok(EncodedPlan {
         words,
         input,
         output,
