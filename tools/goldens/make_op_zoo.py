@@ -417,8 +417,8 @@ SPECS = [
         # Re-serialized so that every int64 vector (the zero points) starts 4
         # bytes past an 8-byte boundary of the file.
         "patch": "misalign_int64",
-        "covers": "every int64 `zero_point` vector (per tensor, and per channel for the 4 CONV_2D and 8 "
-                  "DEPTHWISE_CONV_2D filter channels) starts 4 bytes past an 8-byte boundary of the file "
+        "covers": "every int64 `zero_point` vector (per tensor, and per channel for the CONV_2D (4) and "
+                  "DEPTHWISE_CONV_2D (8) filters and biases) starts 4 bytes past an 8-byte boundary of the file "
                   "(re-serialized after conversion; the vector's length prefix stays 4-byte aligned, which "
                   "is all the flatbuffers C++ verifier checks of a vector): CONV_2D k3 SAME RELU, "
                   "DEPTHWISE_CONV_2D depth_multiplier 2, RESHAPE, FULLY_CONNECTED; int8 I/O.",
@@ -617,12 +617,20 @@ def convert_one(tf, spec):
     return conv.convert()
 
 
+def serialize(mo, builder=None):
+    """The model object `mo` (schema object API) as .tflite bytes, built with
+    `builder` (default: the standard flatbuffers.Builder)."""
+    import flatbuffers
+    b = builder or flatbuffers.Builder(4096)
+    b.Finish(mo.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
 def drop_zero_bias(model_bytes):
     """Set the bias input of CONV_2D ops whose bias is all zeros to -1 (no bias).
     Re-serialized with the schema's object API. DEPTHWISE_CONV_2D is left alone:
     tflite-micro 0.dev20261023182759 crashes (SIGSEGV while the interpreter is
     built) on a DEPTHWISE_CONV_2D without a bias input."""
-    import flatbuffers
     runtime, schema_fb = _schema()
     mo = runtime.convert_bytearray_to_object(bytearray(model_bytes))
     sg = mo.subgraphs[0]
@@ -637,9 +645,7 @@ def drop_zero_bias(model_bytes):
         if data is not None and not np.any(np.asarray(data)):
             op.inputs[2] = -1
             n += 1
-    b = flatbuffers.Builder(len(model_bytes) + 4096)
-    b.Finish(mo.Pack(b), file_identifier=b"TFL3")
-    return bytes(b.Output()), n
+    return serialize(mo), n
 
 
 def int64_at_4_mod_8_builder(size):
@@ -681,12 +687,8 @@ def zero_point_positions(model_bytes):
 
 def aligned_copy(model_bytes):
     """The model re-serialized with the standard builder (vectors aligned to their element size)."""
-    import flatbuffers
     runtime, _ = _schema()
-    mo = runtime.convert_bytearray_to_object(bytearray(model_bytes))
-    b = flatbuffers.Builder(len(model_bytes) + 4096)
-    b.Finish(mo.Pack(b), file_identifier=b"TFL3")
-    out = bytes(b.Output())
+    out = serialize(runtime.convert_bytearray_to_object(bytearray(model_bytes)))
     if any(p % 8 for p in zero_point_positions(out)):
         sys.exit("make_op_zoo: aligned_copy: a zero_point vector is not 8-byte aligned")
     return out
@@ -697,13 +699,17 @@ def misalign_int64(model_bytes):
     returns the bytes and the number of such vectors. Exits if one is not."""
     runtime, _ = _schema()
     mo = runtime.convert_bytearray_to_object(bytearray(model_bytes))
-    b = int64_at_4_mod_8_builder(len(model_bytes) + 4096)
-    b.Finish(mo.Pack(b), file_identifier=b"TFL3")
-    out = bytes(b.Output())
-    pos = zero_point_positions(out)
+    out = serialize(mo, int64_at_4_mod_8_builder(len(model_bytes) + 4096))
+    return out, check_misaligned("misalign_int64", out)
+
+
+def check_misaligned(name, model_bytes):
+    """Exits unless the model has zero_point vectors and every one starts at 4
+    mod 8; returns how many there are."""
+    pos = zero_point_positions(model_bytes)
     if not pos or any(p % 8 != 4 for p in pos):
-        sys.exit(f"make_op_zoo: misalign_int64: zero_point vectors at {pos}, expected every one at 4 mod 8")
-    return out, len(pos)
+        sys.exit(f"make_op_zoo: {name}: zero_point vectors at {pos}, expected every one at 4 mod 8")
+    return len(pos)
 
 
 def check_graph(name, info, expect):
@@ -808,14 +814,11 @@ def get_tensor(ip, t):
 
 def all_outputs_model(model_bytes, tensors, sg_inputs):
     """The same model with subgraph 0's outputs set to `tensors` (minus the inputs)."""
-    import flatbuffers
     runtime, _ = _schema()
     mo = runtime.convert_bytearray_to_object(bytearray(model_bytes))
     outs = [t for t in tensors if t not in sg_inputs]
     mo.subgraphs[0].outputs = np.array(outs, dtype=np.int32)
-    b = flatbuffers.Builder(len(model_bytes) + 4096)
-    b.Finish(mo.Pack(b), file_identifier=b"TFL3")
-    return bytes(b.Output()), outs
+    return serialize(mo), outs
 
 
 def tflm_tensors(name, model_bytes, info, inputs, tensors, k_inputs):
@@ -1024,9 +1027,7 @@ def stage_goldens(args, command):
         check_graph(name, info, spec["expect"])
         tensors = op_produced_tensors(info)
         if spec.get("patch") == "misalign_int64":
-            pos = zero_point_positions(model_bytes)
-            if not pos or any(p % 8 != 4 for p in pos):
-                sys.exit(f"make_op_zoo: {name}: zero_point vectors at {pos}, expected every one at 4 mod 8")
+            check_misaligned(name, model_bytes)
         k_inputs = spec.get("k", K)
         ip = runtime.Interpreter.from_bytes(model_bytes, arena_size=TFLM_ARENA_BYTES)
         inputs = make_inputs(name, info, ip, k_inputs)

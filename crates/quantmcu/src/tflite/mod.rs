@@ -1,5 +1,7 @@
 //! `.tflite` reader: verifies the flatbuffer, then builds a checked [`Graph`]
-//! from subgraph 0.
+//! from subgraph 0. Vectors of scalars need only a 4-byte aligned length
+//! prefix, not elements aligned to their size (an int64 zero-point vector at
+//! 4 mod 8 reads like an aligned one), as in tflite-micro and LiteRT.
 //!
 //! Supported operators: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD,
 //! AVERAGE_POOL_2D, MAX_POOL_2D, RESHAPE, SOFTMAX, PAD, MEAN, CONCATENATION,
@@ -76,7 +78,7 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Graph> {
     // Tensors.
     let fb_tensors = sg
         .tensors()
-        .ok_or_else(|| model_err("subgraph 0 has no tensors list".into()))?;
+        .ok_or_else(|| model_err("subgraph 0 has no tensors".into()))?;
     let mut tensors = Vec::with_capacity(fb_tensors.len());
     for (i, t) in fb_tensors.iter().enumerate() {
         let tname = t.name().unwrap_or("").to_string();
