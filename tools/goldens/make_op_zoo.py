@@ -214,14 +214,15 @@ def b_mixed_float_in(tf, L):
 
 def b_depthwise_mult8_180(tf, L):
     """A 1-channel 180x180 image front end: the depthwise filter has input depth 1
-    and depth multiplier 8, and the first activations (88x88x8) are the largest
-    tensor of the zoo."""
+    and depth multiplier 8, the first activations (88x88x8) are the largest
+    tensor of the zoo, and the MEAN reads its 42x42x16 input as one flat window
+    of 28,224 values (more than 16,384)."""
     x = L.Input((180, 180, 1), batch_size=1, name="x")
     y = L.DepthwiseConv2D(5, strides=2, depth_multiplier=8, padding="valid", activation="relu",
                           name="dw_m8_k5_s2_valid_relu")(x)  # 88x88x8
     y = L.AveragePooling2D(2, 2, padding="valid", name="avg_k2_s2")(y)  # 44x44x8
-    y = L.Conv2D(16, 3, strides=2, padding="valid", activation="relu", name="conv_k3_s2_valid")(y)  # 21x21x16
-    y = L.GlobalAveragePooling2D(name="gap")(y)  # MEAN -> [1,16]
+    y = L.Conv2D(16, 3, strides=1, padding="valid", activation="relu", name="conv_k3_s1_valid")(y)  # 42x42x16
+    y = L.GlobalAveragePooling2D(name="gap")(y)  # MEAN over 28,224 values -> [1,16]
     y = L.Dense(10, name="fc")(y)
     return tf.keras.Model(x, y)
 
@@ -398,14 +399,15 @@ SPECS = [
         "expect": {"ops": ["DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "CONV_2D", "MEAN", "FULLY_CONNECTED"],
                    "summary": ["DEPTHWISE_CONV_2D k5x5 s2x2 VALID mult8 RELU : [1, 180, 180, 1] -> [1, 88, 88, 8]",
                                "AVERAGE_POOL_2D k2x2 s2x2 VALID : [1, 88, 88, 8] -> [1, 44, 44, 8]",
-                               "CONV_2D k3x3 s2x2 VALID RELU : [1, 44, 44, 8] -> [1, 21, 21, 16]"]},
-        # One input: the model input and the 88x88x8 activations alone are
-        # ~94 KiB per input.
+                               "CONV_2D k3x3 s1x1 VALID RELU : [1, 44, 44, 8] -> [1, 42, 42, 16]"]},
+        # One input: the model input and the activations (88x88x8, 44x44x8,
+        # 42x42x16) are ~135 KiB per input.
         "k": 1,
         "max_bytes": 192 * 1024,
         "covers": "1-channel 180x180 int8 input: DEPTHWISE_CONV_2D with input depth 1 and depth_multiplier 8 "
-                  "(k5 stride 2 VALID, RELU) -> 88x88x8, AVERAGE_POOL_2D 2x2 VALID, CONV_2D k3 stride 2 VALID "
-                  "(RELU), MEAN (GlobalAveragePooling2D), FULLY_CONNECTED; int8 I/O; one input (K = 1).",
+                  "(k5 stride 2 VALID, RELU) -> 88x88x8, AVERAGE_POOL_2D 2x2 VALID, CONV_2D k3 stride 1 VALID "
+                  "(RELU) -> 42x42x16, MEAN (GlobalAveragePooling2D) over one flat window of 28,224 values, "
+                  "FULLY_CONNECTED; int8 I/O; one input (K = 1).",
     },
     {
         "name": "unaligned_zero_points",

@@ -2,20 +2,24 @@
 //! that together cover every supported op and option (kernel sizes, strides,
 //! SAME/VALID, dilation, groups, depth multipliers, broadcasting, pools over
 //! the border, PAD, MEAN over several axes, CONCATENATION, SOFTMAX,
-//! QUANTIZE/DEQUANTIZE, a 180x180 input, int64 zero points that are not 8-byte
-//! aligned in the file). The reference executor's value of every tensor an op
-//! writes, and the runtime's values (layer-by-layer plans, and patch plans at
-//! every split point), are compared with tflite-micro's for each stored input.
+//! QUANTIZE/DEQUANTIZE, a 180x180 input whose MEAN reads one flat window of
+//! 28,224 values, int64 zero points that are not 8-byte aligned in the file).
+//! The reference executor's value of every tensor an op writes, and the
+//! runtime's values (layer-by-layer plans, and patch plans at every split
+//! point with the input resident and streamed), are compared with
+//! tflite-micro's for each stored input.
 //! A model the runtime cannot run must be refused with the sentence listed in
 //! [`REFUSED`]. Goldens: `goldens/zoo/` (its README has the regeneration
 //! command).
 
 use std::path::PathBuf;
 
+use quantmcu::ir::OpKind;
 use quantmcu::patch::arena::InputMode;
 use quantmcu::patch::{split_points, PlanRunner, Tiling};
 use quantmcu::tensor::TensorData;
 use quantmcu::{assets, npy, tflite, Graph, ReferenceExecutor};
+use quantmcu_rt::plan::MAX_DIM;
 
 /// Every zoo model, in `index.json` order.
 const MODELS: [&str; 15] = [
@@ -70,7 +74,8 @@ const REFUSED: [(&str, &str); 7] = [
 ];
 
 /// Zoo models with split points: each runs patch plans at every split point
-/// for every grid of [`GRIDS`] that tiles it.
+/// for every grid of [`GRIDS`] that tiles it, with the input resident and
+/// streamed in turn.
 const PATCHED: [&str; 6] = [
     "conv_kernels",
     "conv_grouped",
@@ -272,7 +277,7 @@ fn runtime_plans_equal_tflite_micro() {
                 layer_based.push(name);
             }
         }
-        let mut plans = 0;
+        let mut modes = Vec::new();
         for (s, stage) in stages.iter().enumerate() {
             for (g, grid) in GRIDS.into_iter().enumerate() {
                 let Some(tp) = Tiling::new(&zoo.graph, stage, grid) else {
@@ -291,10 +296,13 @@ fn runtime_plans_equal_tflite_micro() {
                 );
                 let runner = PlanRunner::new(&interp, Some((&tp, mode))).unwrap_or_else(|e| panic!("{what}: {e}"));
                 assert!(run_plan(&zoo, &runner, &what) > 0);
-                plans += 1;
+                modes.push(mode);
             }
         }
-        if plans > 0 {
+        if !modes.is_empty() {
+            for mode in [InputMode::Resident, InputMode::Streamed] {
+                assert!(modes.contains(&mode), "{name}: no patch plan with {mode:?} input");
+            }
             patched.push(name);
         }
     }
@@ -304,4 +312,22 @@ fn runtime_plans_equal_tflite_micro() {
         .collect();
     assert_eq!(layer_based, runnable);
     assert_eq!(patched, PATCHED);
+}
+
+/// The runtime once capped every window at [`MAX_DIM`] values; the MEAN of
+/// `depthwise_mult8_180` reads its whole 42x42x16 input as one flat window,
+/// so the plans [`runtime_plans_equal_tflite_micro`] runs for it exercise a
+/// window longer than that.
+#[test]
+fn depthwise_mult8_180_mean_reads_a_window_longer_than_max_dim() {
+    let zoo = Zoo::load("depthwise_mult8_180");
+    let means: Vec<usize> = zoo
+        .graph
+        .ops
+        .iter()
+        .filter(|op| matches!(op.kind, OpKind::Mean { .. }))
+        .map(|op| zoo.graph.tensors[op.inputs[0].unwrap()].elements())
+        .collect();
+    assert_eq!(means, [42 * 42 * 16]);
+    assert!(means[0] > MAX_DIM, "{} values, MAX_DIM {MAX_DIM}", means[0]);
 }
