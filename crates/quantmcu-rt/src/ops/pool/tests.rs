@@ -14,10 +14,10 @@ use super::*;
 use crate::fixedpoint::quantize_multiplier;
 use crate::geometry::{Geometry, Rect};
 use crate::ops::testutil::codes::{
-    any_outlier, bits, bounds, clamp, codes, every_pair, pack, tiled, value, value_range, zero_point, zeroed, Bounds,
-    Requant,
+    any_outlier, bits, bounds, clamp, codes, every_pair, pack, tiled_map, value, value_range, zero_point, zeroed,
+    Bounds, Requant,
 };
-use crate::ops::testutil::{geometry, grid, tiled as tiled_int8};
+use crate::ops::testutil::{geometry, grid, tiled_map as tiled_int8};
 use crate::view::{Clean, Codes, CodesMut, Outlier, Window, WindowMut};
 
 /// One random pooling between maps of any widths, with its input.
@@ -91,21 +91,10 @@ impl Case {
     /// The kernel tile by tile over the case's grid.
     fn tiled(&self, avg: bool) -> Vec<i8> {
         let (p, r) = (self.params(), self.rescale());
-        let [_, iw, c] = self.g.input;
-        let [oh, ow, _] = self.g.output;
         let x = pack(&self.x, self.in_bits);
-        tiled(
-            [oh, ow],
-            c,
-            self.out.bits,
-            &self.grid,
-            &x,
-            self.in_bits,
-            iw,
-            c,
-            |t| self.g.input_rect(t),
-            |x, y| kernel(avg)(&p, &r, x, y, None),
-        )
+        tiled_map(&self.g, self.out.bits, &self.grid, &x, self.in_bits, |x, y| {
+            kernel(avg)(&p, &r, x, y, None)
+        })
         .unwrap()
     }
 
@@ -256,16 +245,7 @@ fn int8_matches_naive_and_tiles(c: &Case, avg: bool) -> Result<(), TestCaseError
         },
     );
     prop_assert_eq!(&y, &want);
-    let tiles = tiled_int8(
-        [oh, ow],
-        ch,
-        &c.grid,
-        &x,
-        iw,
-        ch,
-        |r| c.g.input_rect(r),
-        |x, y| f(&p, x, y),
-    );
+    let tiles = tiled_int8(&c.g, &c.grid, &x, |x, y| f(&p, x, y));
     prop_assert_eq!(&tiles, &want);
     Ok(())
 }

@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 use super::{cuts, multipliers, requant};
-use crate::geometry::Rect;
+use crate::geometry::{Geometry, Rect};
 use crate::packed::{self, packed_len};
 use crate::view::OutputStage;
 use crate::view::{Codes, CodesMut, Outlier};
@@ -222,6 +222,31 @@ pub fn tiled(
         }
     }
     Ok(full.into_iter().map(|b| b as i8).collect())
+}
+
+/// [`tiled`] over the output map of `g` at `out_bits` bits, each tile
+/// reading `g.input_rect(tile)` of the full input map at `in_bits` bits.
+pub fn tiled_map(
+    g: &Geometry,
+    out_bits: u32,
+    grid: &(Vec<u16>, Vec<u16>),
+    input: &[i8],
+    in_bits: u32,
+    run: impl FnMut(Codes, CodesMut) -> Result<(), Outlier>,
+) -> Result<Vec<i8>, Outlier> {
+    let [oh, ow, oc] = g.output;
+    tiled(
+        [oh, ow],
+        oc,
+        out_bits,
+        grid,
+        input,
+        in_bits,
+        g.input[1],
+        g.input[2],
+        |r| g.input_rect(r),
+        run,
+    )
 }
 
 /// Seeds of random accumulator bounds, turned into bounds by

@@ -4,6 +4,8 @@
 extern crate std;
 
 pub mod codes;
+pub mod layer;
+pub mod windowed;
 
 use std::vec::Vec;
 
@@ -155,6 +157,27 @@ pub fn tiled(
         }
     }
     full
+}
+
+/// [`tiled`] over the output map of `g`, each tile reading
+/// `g.input_rect(tile)` of the full input map.
+pub fn tiled_map(
+    g: &Geometry,
+    grid: &(Vec<u16>, Vec<u16>),
+    input: &[i8],
+    run: impl FnMut(Window, WindowMut),
+) -> Vec<i8> {
+    let [oh, ow, oc] = g.output;
+    tiled(
+        [oh, ow],
+        oc,
+        grid,
+        input,
+        g.input[1],
+        g.input[2],
+        |r| g.input_rect(r),
+        run,
+    )
 }
 
 /// Naive requantization of an exact accumulator (wrapped to 32 bits like the

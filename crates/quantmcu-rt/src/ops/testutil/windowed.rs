@@ -1,0 +1,176 @@
+//! The harness shared by the windowed kernels with weights (convolution,
+//! depthwise convolution): a random case over a sliding-window geometry,
+//! its forms run on the whole map and tile by tile, and the checks of every
+//! int8 and low-bit form against the op's naive oracle.
+
+extern crate std;
+
+use core::fmt::Debug;
+use std::vec::Vec;
+
+use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+
+use super::codes::{any_outlier, pack, tiled_map as tiled_codes, zeroed};
+use super::layer::{layer, Layer};
+use super::{grid, tiled_map};
+use crate::geometry::{Geometry, Rect};
+use crate::view::{Clean, Codes, CodesMut, Outlier, Window, WindowMut};
+
+/// One random windowed layer: its geometry, its input and constants (input
+/// codes `[h][w][c]`), a tile grid and what only the op `E` draws.
+#[derive(Debug)]
+pub struct Windowed<E> {
+    pub g: Geometry,
+    pub layer: Layer,
+    pub grid: (Vec<u16>, Vec<u16>),
+    pub op: E,
+}
+
+/// Random layers of geometry `g` with `weights` int8 weights, biases in
+/// `-20000..20000`, widths `widths` and the op's own draw `op`.
+pub fn windowed<E: Debug>(
+    g: Geometry,
+    weights: usize,
+    widths: (u32, u32),
+    op: impl Strategy<Value = E>,
+) -> impl Strategy<Value = Windowed<E>> {
+    let [h, w, c] = g.input;
+    (
+        layer(h * w * c, weights, g.output[2], -20000..20000, widths),
+        grid(),
+        op,
+    )
+        .prop_map(move |(layer, grid, op)| Windowed { g, layer, grid, op })
+}
+
+/// What a windowed op's tests say about it: its oracle and its forms.
+pub trait Op: Debug + Sized {
+    /// An int8 form (8 bits in and out).
+    type Int8: Copy;
+    /// A low-bit form (any widths, optional outlier check).
+    type Lowbit: Copy;
+    /// The dispatching int8 kernel.
+    const INT8: Self::Int8;
+    /// The dispatching low-bit kernel.
+    const LOWBIT: Self::Lowbit;
+
+    /// The naive oracle: the exact accumulators and output codes of the
+    /// whole map, full-map loops over every tap in i64.
+    fn naive(c: &Windowed<Self>) -> (Vec<i64>, Vec<u8>);
+
+    /// The int8 forms that apply to the case, named.
+    fn int8_forms(c: &Windowed<Self>) -> Vec<(&'static str, Self::Int8)>;
+
+    /// The low-bit forms that apply to the case, named.
+    fn lowbit_forms(c: &Windowed<Self>) -> Vec<(&'static str, Self::Lowbit)>;
+
+    /// An int8 form bound to the case's params (and any scratch it keeps
+    /// across the windows it runs on).
+    fn int8_run(c: &Windowed<Self>, kernel: Self::Int8) -> impl FnMut(Window, WindowMut);
+
+    /// A low-bit form on the case's params.
+    fn lowbit_run(
+        c: &Windowed<Self>,
+        kernel: Self::Lowbit,
+        x: Codes,
+        y: CodesMut,
+        clean: Option<Clean>,
+    ) -> Result<(), Outlier>;
+}
+
+impl<E: Op> Windowed<E> {
+    /// The oracle's output map, packed at the output width.
+    pub fn want(&self) -> Vec<i8> {
+        pack(&E::naive(self).1, self.layer.out.bits)
+    }
+
+    /// An int8 form on the whole output map.
+    pub fn int8(&self, kernel: E::Int8) -> Vec<i8> {
+        let [ih, iw, _] = self.g.input;
+        let [oh, ow, oc] = self.g.output;
+        let x = pack(&self.layer.x, 8);
+        let mut y = std::vec![0i8; oh * ow * oc];
+        E::int8_run(self, kernel)(
+            Window {
+                data: &x,
+                rect: Rect::full(ih, iw),
+            },
+            WindowMut {
+                data: &mut y,
+                rect: Rect::full(oh, ow),
+            },
+        );
+        y
+    }
+
+    /// The dispatching int8 kernel tile by tile over the case's grid.
+    pub fn int8_tiled(&self) -> Vec<i8> {
+        let x = pack(&self.layer.x, 8);
+        tiled_map(&self.g, &self.grid, &x, E::int8_run(self, E::INT8))
+    }
+
+    /// A low-bit form on the whole output map (a zeroed packed buffer).
+    pub fn lowbit(&self, kernel: E::Lowbit, clean: Option<Clean>) -> Result<Vec<i8>, Outlier> {
+        let (in_bits, out_bits) = (self.layer.in_bits, self.layer.out.bits);
+        let [ih, iw, _] = self.g.input;
+        let [oh, ow, oc] = self.g.output;
+        let x = pack(&self.layer.x, in_bits);
+        let mut y = zeroed(oh * ow * oc, out_bits);
+        let x = Codes {
+            data: &x,
+            rect: Rect::full(ih, iw),
+            bits: in_bits,
+        };
+        let y_codes = CodesMut {
+            data: &mut y,
+            rect: Rect::full(oh, ow),
+            bits: out_bits,
+        };
+        E::lowbit_run(self, kernel, x, y_codes, clean)?;
+        Ok(y)
+    }
+
+    /// The dispatching low-bit kernel tile by tile over the case's grid.
+    pub fn lowbit_tiled(&self) -> Vec<i8> {
+        let (in_bits, out_bits) = (self.layer.in_bits, self.layer.out.bits);
+        let x = pack(&self.layer.x, in_bits);
+        tiled_codes(&self.g, out_bits, &self.grid, &x, in_bits, |x, y| {
+            E::lowbit_run(self, E::LOWBIT, x, y, None)
+        })
+        .unwrap()
+    }
+}
+
+/// Every int8 form writes the oracle's bytes (the dispatching kernel also
+/// tile by tile), and so does every low-bit form at 8 bits.
+pub fn int8_forms_match_naive<E: Op>(c: Windowed<E>) -> Result<(), TestCaseError> {
+    let want = c.want();
+    for (name, kernel) in E::int8_forms(&c) {
+        prop_assert_eq!(&c.int8(kernel), &want, "{}", name);
+    }
+    prop_assert_eq!(&c.int8_tiled(), &want, "tiled");
+    lowbit_forms_match_naive(c)
+}
+
+/// Every low-bit form writes the oracle's codes (the dispatching kernel also
+/// tile by tile) and, with random bounds, fails iff an oracle accumulator is
+/// outside them.
+pub fn lowbit_forms_match_naive<E: Op>(c: Windowed<E>) -> Result<(), TestCaseError> {
+    let (accs, codes) = E::naive(&c);
+    let want = pack(&codes, c.layer.out.bits);
+    prop_assert_eq!(&c.lowbit_tiled(), &want, "tiled");
+    let oc = c.g.output[2];
+    let (lo, hi) = c.layer.bounds.place(&accs, oc);
+    let outlier = any_outlier(&lo, &hi, &accs, oc);
+    for (name, kernel) in E::lowbit_forms(&c) {
+        prop_assert_eq!(c.lowbit(kernel, None), Ok(want.clone()), "{}", name);
+        let got = c.lowbit(kernel, Some(Clean { lo: &lo, hi: &hi }));
+        if outlier {
+            prop_assert_eq!(got, Err(Outlier), "{}", name);
+        } else {
+            prop_assert_eq!(got, Ok(want.clone()), "{}", name);
+        }
+    }
+    Ok(())
+}
