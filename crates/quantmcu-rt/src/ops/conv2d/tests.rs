@@ -13,10 +13,10 @@ use proptest::prelude::*;
 use super::params::is_pointwise;
 use super::*;
 use crate::geometry::Rect;
-use crate::ops::testutil::codes::{bits, every_pair, pack, value, Bounds, Requant, Spatial};
+use crate::ops::testutil::codes::{bits, every_pair, int8, oracle, pack, value, widths, Bounds, Requant, Spatial};
 use crate::ops::testutil::layer::Layer;
 use crate::ops::testutil::windowed::{int8_forms_match_naive, lowbit_forms_match_naive, windowed, Op, Windowed};
-use crate::ops::testutil::{geometry, spatial};
+use crate::ops::testutil::{geometry, spatial, taps};
 use crate::view::{Clean, Codes, CodesMut, Outlier, Window, WindowMut};
 
 /// What only a convolution's case draws.
@@ -59,59 +59,29 @@ impl Case {
 impl Op for Conv {
     type Int8 = Int8Kernel;
     type Lowbit = LowbitKernel;
-    const INT8: Int8Kernel = conv2d;
-    const LOWBIT: LowbitKernel = conv2d_lowbit;
+    const INT8: [Int8Kernel; 3] = [conv2d, conv2d_portable, dsp_int8];
+    const LOWBIT: [LowbitKernel; 3] = [conv2d_lowbit, conv2d_lowbit_portable, conv2d_lowbit_dsp];
+
+    fn dsp(c: &Case, in_bits: u32) -> bool {
+        is_dsp_conv(&c.params(), in_bits)
+    }
 
     fn naive(c: &Case) -> (Vec<i64>, Vec<u8>) {
         let (g, l) = (&c.g, &c.layer);
-        let [ih, iw, ic] = g.input;
-        let [oh, ow, oc] = g.output;
-        let [kh, kw] = g.kernel;
-        let fc = l.filter.len() / (oc * kh * kw);
+        let (ic, oc, taps_len) = (g.input[2], g.output[2], g.kernel[0] * g.kernel[1]);
+        let fc = l.filter.len() / (oc * taps_len);
         let opg = oc / (ic / fc);
-        let (mut accs, mut out) = (Vec::new(), Vec::new());
-        for oy in 0..oh {
-            for ox in 0..ow {
-                for o in 0..oc {
-                    let mut acc = i64::from(l.bias[o]);
-                    for ky in 0..kh {
-                        for kx in 0..kw {
-                            let iy = (oy * g.stride[0] + ky * g.dilation[0]) as i64 - g.pad[0] as i64;
-                            let ix = (ox * g.stride[1] + kx * g.dilation[1]) as i64 - g.pad[1] as i64;
-                            if iy < 0 || ix < 0 || iy >= ih as i64 || ix >= iw as i64 {
-                                continue;
-                            }
-                            for k in 0..fc {
-                                let code = l.x[(iy as usize * iw + ix as usize) * ic + (o / opg) * fc + k];
-                                let w = l.filter[((o * kh + ky) * kw + kx) * fc + k];
-                                acc += (value(code, l.in_bits) - i64::from(l.input_zp)) * i64::from(w);
-                            }
-                        }
-                    }
-                    accs.push(acc);
-                    out.push(l.out.code(acc, o));
+        oracle(g, &l.out, |oy, ox, o| {
+            let mut acc = i64::from(l.bias[o]);
+            for (t, pixel) in taps(g, oy, ox) {
+                for k in 0..fc {
+                    let code = l.x[pixel * ic + (o / opg) * fc + k];
+                    let w = l.filter[(o * taps_len + t) * fc + k];
+                    acc += (value(code, l.in_bits) - i64::from(l.input_zp)) * i64::from(w);
                 }
             }
-        }
-        (accs, out)
-    }
-
-    fn int8_forms(c: &Case) -> Vec<(&'static str, Int8Kernel)> {
-        let mut forms: Vec<(&'static str, Int8Kernel)> =
-            std::vec![("dispatching", conv2d), ("portable", conv2d_portable)];
-        if is_dsp_conv(&c.params(), 8) {
-            forms.push(("dsp", dsp_int8));
-        }
-        forms
-    }
-
-    fn lowbit_forms(c: &Case) -> Vec<(&'static str, LowbitKernel)> {
-        let mut forms: Vec<(&'static str, LowbitKernel)> =
-            std::vec![("dispatching", conv2d_lowbit), ("portable", conv2d_lowbit_portable)];
-        if is_dsp_conv(&c.params(), c.layer.in_bits) {
-            forms.push(("dsp", conv2d_lowbit_dsp));
-        }
-        forms
+            acc
+        })
     }
 
     fn int8_run(c: &Case, kernel: Int8Kernel) -> impl FnMut(Window, WindowMut) {
@@ -144,16 +114,6 @@ fn case(
             scratch.prop_map(|scratch| Conv { scratch }),
         )
     })
-}
-
-/// 8 bits in and out: the int8 kernel's case.
-fn int8() -> impl Strategy<Value = (u32, u32)> {
-    Just((8, 8))
-}
-
-/// Any pair of widths.
-fn widths() -> impl Strategy<Value = (u32, u32)> {
-    (bits(), bits())
 }
 
 /// Grouped convolutions of any geometry.

@@ -12,9 +12,9 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
 use super::*;
-use crate::ops::testutil::codes::{bits, every_pair, pack, value, Spatial};
+use crate::ops::testutil::codes::{bits, every_pair, int8, oracle, pack, value, widths, Spatial};
 use crate::ops::testutil::windowed::{self, lowbit_forms_match_naive, windowed, Op, Windowed};
-use crate::ops::testutil::{geometry, spatial};
+use crate::ops::testutil::{geometry, spatial, taps};
 use crate::view::{Clean, Codes, CodesMut, Outlier, Window, WindowMut};
 
 /// A depthwise convolution's case draws nothing of its own.
@@ -57,60 +57,30 @@ impl Case {
 impl Op for Depthwise {
     type Int8 = Int8Kernel;
     type Lowbit = LowbitKernel;
-    const INT8: Int8Kernel = depthwise_conv2d;
-    const LOWBIT: LowbitKernel = depthwise_conv2d_lowbit;
+    const INT8: [Int8Kernel; 3] = [depthwise_conv2d, depthwise_conv2d_portable, depthwise_conv2d_dsp_int8];
+    const LOWBIT: [LowbitKernel; 3] = [
+        depthwise_conv2d_lowbit,
+        depthwise_conv2d_lowbit_portable,
+        depthwise_conv2d_lowbit_dsp,
+    ];
+
+    fn dsp(c: &Case, in_bits: u32) -> bool {
+        is_dsp_depthwise(&c.params(), in_bits)
+    }
 
     fn naive(c: &Case) -> (Vec<i64>, Vec<u8>) {
         let (g, l) = (&c.g, &c.layer);
-        let [ih, iw, ic] = g.input;
-        let [oh, ow, oc] = g.output;
-        let [kh, kw] = g.kernel;
+        let (ic, oc) = (g.input[2], g.output[2]);
         let m = oc / ic;
-        let (mut accs, mut out) = (Vec::new(), Vec::new());
-        for oy in 0..oh {
-            for ox in 0..ow {
-                for o in 0..oc {
-                    let mut acc = i64::from(l.bias[o]);
-                    for ky in 0..kh {
-                        for kx in 0..kw {
-                            let iy = (oy * g.stride[0] + ky * g.dilation[0]) as i64 - g.pad[0] as i64;
-                            let ix = (ox * g.stride[1] + kx * g.dilation[1]) as i64 - g.pad[1] as i64;
-                            if iy < 0 || ix < 0 || iy >= ih as i64 || ix >= iw as i64 {
-                                continue;
-                            }
-                            let code = l.x[(iy as usize * iw + ix as usize) * ic + o / m];
-                            let w = l.filter[(ky * kw + kx) * oc + o];
-                            acc += (value(code, l.in_bits) - i64::from(l.input_zp)) * i64::from(w);
-                        }
-                    }
-                    accs.push(acc);
-                    out.push(l.out.code(acc, o));
-                }
+        oracle(g, &l.out, |oy, ox, o| {
+            let mut acc = i64::from(l.bias[o]);
+            for (t, pixel) in taps(g, oy, ox) {
+                let code = l.x[pixel * ic + o / m];
+                let w = l.filter[t * oc + o];
+                acc += (value(code, l.in_bits) - i64::from(l.input_zp)) * i64::from(w);
             }
-        }
-        (accs, out)
-    }
-
-    fn int8_forms(c: &Case) -> Vec<(&'static str, Int8Kernel)> {
-        let mut forms: Vec<(&'static str, Int8Kernel)> = std::vec![
-            ("dispatching", depthwise_conv2d),
-            ("portable", depthwise_conv2d_portable)
-        ];
-        if is_dsp_depthwise(&c.params(), 8) {
-            forms.push(("dsp", depthwise_conv2d_dsp_int8));
-        }
-        forms
-    }
-
-    fn lowbit_forms(c: &Case) -> Vec<(&'static str, LowbitKernel)> {
-        let mut forms: Vec<(&'static str, LowbitKernel)> = std::vec![
-            ("dispatching", depthwise_conv2d_lowbit),
-            ("portable", depthwise_conv2d_lowbit_portable),
-        ];
-        if is_dsp_depthwise(&c.params(), c.layer.in_bits) {
-            forms.push(("dsp", depthwise_conv2d_lowbit_dsp));
-        }
-        forms
+            acc
+        })
     }
 
     fn int8_run(c: &Case, kernel: Int8Kernel) -> impl FnMut(Window, WindowMut) {
@@ -136,16 +106,6 @@ fn case(
         let g = geometry([hw[0], hw[1], ic], oc, k, s, d, same);
         windowed(g, k[0] * k[1] * oc, widths, Just(Depthwise))
     })
-}
-
-/// 8 bits in and out: the int8 kernel's case.
-fn int8() -> impl Strategy<Value = (u32, u32)> {
-    Just((8, 8))
-}
-
-/// Any pair of widths.
-fn widths() -> impl Strategy<Value = (u32, u32)> {
-    (bits(), bits())
 }
 
 /// Depthwise convolutions of any geometry, multiplier 1 to 3 (2 most often).

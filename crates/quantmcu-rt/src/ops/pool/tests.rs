@@ -14,10 +14,10 @@ use super::*;
 use crate::fixedpoint::quantize_multiplier;
 use crate::geometry::{Geometry, Rect};
 use crate::ops::testutil::codes::{
-    any_outlier, bits, bounds, clamp, codes, every_pair, pack, tiled_map, value, value_range, zero_point, zeroed,
-    Bounds, Requant,
+    any_outlier, bits, bounds, clamp, codes, every_pair, oracle, pack, tiled_map, value, value_range, zero_point,
+    zeroed, Bounds, Requant,
 };
-use crate::ops::testutil::{geometry, grid, tiled_map as tiled_int8};
+use crate::ops::testutil::{geometry, grid, taps, tiled_map as tiled_int8};
 use crate::view::{Clean, Codes, CodesMut, Outlier, Window, WindowMut};
 
 /// One random pooling between maps of any widths, with its input.
@@ -103,46 +103,29 @@ impl Case {
     /// average rounds half away from zero; the maximum of no taps is the
     /// lowest input value.
     fn naive(&self, avg: bool) -> (Vec<i64>, Vec<u8>) {
-        let g = &self.g;
-        let [ih, iw, c] = g.input;
-        let [oh, ow, _] = g.output;
-        let (mut accs, mut out) = (Vec::new(), Vec::new());
-        for oy in 0..oh {
-            for ox in 0..ow {
-                for ch in 0..c {
-                    let (mut sum, mut count, mut max) = (0i64, 0i64, i64::from(value_range(self.in_bits).0));
-                    for ky in 0..g.kernel[0] {
-                        for kx in 0..g.kernel[1] {
-                            let iy = (oy * g.stride[0] + ky * g.dilation[0]) as i64 - g.pad[0] as i64;
-                            let ix = (ox * g.stride[1] + kx * g.dilation[1]) as i64 - g.pad[1] as i64;
-                            if iy < 0 || ix < 0 || iy >= ih as i64 || ix >= iw as i64 {
-                                continue;
-                            }
-                            let v = value(self.x[(iy as usize * iw + ix as usize) * c + ch], self.in_bits);
-                            sum += v;
-                            count += 1;
-                            max = max.max(v);
-                        }
-                    }
-                    let pooled = if !avg {
-                        max
-                    } else if count == 0 {
-                        0
-                    } else {
-                        let q = (2 * sum.abs() + count) / (2 * count);
-                        if sum < 0 {
-                            -q
-                        } else {
-                            q
-                        }
-                    };
-                    let acc = pooled - i64::from(self.input_zp);
-                    accs.push(acc);
-                    out.push(self.out.code(acc, ch));
-                }
+        let c = self.g.input[2];
+        oracle(&self.g, &self.out, |oy, ox, ch| {
+            let (mut sum, mut count, mut max) = (0i64, 0i64, i64::from(value_range(self.in_bits).0));
+            for (_, pixel) in taps(&self.g, oy, ox) {
+                let v = value(self.x[pixel * c + ch], self.in_bits);
+                sum += v;
+                count += 1;
+                max = max.max(v);
             }
-        }
-        (accs, out)
+            let pooled = if !avg {
+                max
+            } else if count == 0 {
+                0
+            } else {
+                let q = (2 * sum.abs() + count) / (2 * count);
+                if sum < 0 {
+                    -q
+                } else {
+                    q
+                }
+            };
+            pooled - i64::from(self.input_zp)
+        })
     }
 }
 

@@ -36,6 +36,16 @@ pub fn bits() -> impl Strategy<Value = u32> {
     ]
 }
 
+/// 8 bits in and out: the int8 kernels' (input, output) widths.
+pub fn int8() -> impl Strategy<Value = (u32, u32)> {
+    Just((8, 8))
+}
+
+/// Any pair of (input, output) widths.
+pub fn widths() -> impl Strategy<Value = (u32, u32)> {
+    (bits(), bits())
+}
+
 /// The lowest and highest value a map at `bits` bits holds: `0..=2^b - 1`
 /// below 8 bits, `-128..=127` at 8.
 pub fn value_range(bits: u32) -> (i32, i32) {
@@ -138,6 +148,24 @@ impl Requant {
         let k = if self.mult.len() == 1 { 0 } else { c };
         requant(acc, self.mult[k], self.shift[k], self.offset, self.min, self.max) as u8
     }
+}
+
+/// An oracle's exact accumulators and output codes over the whole output
+/// map of `g`, `[h][w][c]`: `acc(oy, ox, o)` is the accumulator of output
+/// channel `o` at output pixel `(oy, ox)`, requantized by `out`.
+pub fn oracle(g: &Geometry, out: &Requant, mut acc: impl FnMut(usize, usize, usize) -> i64) -> (Vec<i64>, Vec<u8>) {
+    let [oh, ow, oc] = g.output;
+    let (mut accs, mut codes) = (Vec::new(), Vec::new());
+    for oy in 0..oh {
+        for ox in 0..ow {
+            for o in 0..oc {
+                let a = acc(oy, ox, o);
+                accs.push(a);
+                codes.push(out.code(a, o));
+            }
+        }
+    }
+    (accs, codes)
 }
 
 /// The bytes of a map at `bits` bits holding `codes`: packed with

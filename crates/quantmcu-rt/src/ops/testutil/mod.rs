@@ -180,6 +180,21 @@ pub fn tiled_map(
     )
 }
 
+/// The taps of output pixel `(oy, ox)` of `g` that fall inside the input
+/// map, as (tap index `ky * kernel_w + kx`, input pixel index
+/// `iy * in_w + ix`), in tap order.
+pub fn taps(g: &Geometry, oy: usize, ox: usize) -> impl Iterator<Item = (usize, usize)> {
+    let g = *g;
+    let [ih, iw, _] = g.input;
+    let kw = g.kernel[1];
+    (0..g.kernel[0] * kw).filter_map(move |t| {
+        let (ky, kx) = (t / kw, t % kw);
+        let iy = (oy * g.stride[0] + ky * g.dilation[0]).checked_sub(g.pad[0])?;
+        let ix = (ox * g.stride[1] + kx * g.dilation[1]).checked_sub(g.pad[1])?;
+        (iy < ih && ix < iw).then_some((t, iy * iw + ix))
+    })
+}
+
 /// Naive requantization of an exact accumulator (wrapped to 32 bits like the
 /// C kernels): multiplier, output offset, clamp.
 pub fn requant(acc: i64, m: i32, s: i32, offset: i32, min: i32, max: i32) -> i8 {

@@ -44,26 +44,23 @@ pub fn windowed<E: Debug>(
         .prop_map(move |(layer, grid, op)| Windowed { g, layer, grid, op })
 }
 
-/// What a windowed op's tests say about it: its oracle and its forms.
+/// What a windowed op's tests say about it: its forms and its oracle.
 pub trait Op: Debug + Sized {
     /// An int8 form (8 bits in and out).
     type Int8: Copy;
     /// A low-bit form (any widths, optional outlier check).
     type Lowbit: Copy;
-    /// The dispatching int8 kernel.
-    const INT8: Self::Int8;
-    /// The dispatching low-bit kernel.
-    const LOWBIT: Self::Lowbit;
+    /// The dispatching, portable and DSP int8 forms.
+    const INT8: [Self::Int8; 3];
+    /// The dispatching, portable and DSP low-bit forms.
+    const LOWBIT: [Self::Lowbit; 3];
+
+    /// Whether the DSP forms take the case at input width `in_bits`.
+    fn dsp(c: &Windowed<Self>, in_bits: u32) -> bool;
 
     /// The naive oracle: the exact accumulators and output codes of the
     /// whole map, full-map loops over every tap in i64.
     fn naive(c: &Windowed<Self>) -> (Vec<i64>, Vec<u8>);
-
-    /// The int8 forms that apply to the case, named.
-    fn int8_forms(c: &Windowed<Self>) -> Vec<(&'static str, Self::Int8)>;
-
-    /// The low-bit forms that apply to the case, named.
-    fn lowbit_forms(c: &Windowed<Self>) -> Vec<(&'static str, Self::Lowbit)>;
 
     /// An int8 form bound to the case's params (and any scratch it keeps
     /// across the windows it runs on).
@@ -77,6 +74,14 @@ pub trait Op: Debug + Sized {
         y: CodesMut,
         clean: Option<Clean>,
     ) -> Result<(), Outlier>;
+}
+
+/// The dispatching, portable and (where `dsp`) DSP form of `all`, named.
+fn forms<K>(all: [K; 3], dsp: bool) -> impl Iterator<Item = (&'static str, K)> {
+    ["dispatching", "portable", "dsp"]
+        .into_iter()
+        .zip(all)
+        .take(if dsp { 3 } else { 2 })
 }
 
 impl<E: Op> Windowed<E> {
@@ -107,7 +112,7 @@ impl<E: Op> Windowed<E> {
     /// The dispatching int8 kernel tile by tile over the case's grid.
     pub fn int8_tiled(&self) -> Vec<i8> {
         let x = pack(&self.layer.x, 8);
-        tiled_map(&self.g, &self.grid, &x, E::int8_run(self, E::INT8))
+        tiled_map(&self.g, &self.grid, &x, E::int8_run(self, E::INT8[0]))
     }
 
     /// A low-bit form on the whole output map (a zeroed packed buffer).
@@ -136,7 +141,7 @@ impl<E: Op> Windowed<E> {
         let (in_bits, out_bits) = (self.layer.in_bits, self.layer.out.bits);
         let x = pack(&self.layer.x, in_bits);
         tiled_codes(&self.g, out_bits, &self.grid, &x, in_bits, |x, y| {
-            E::lowbit_run(self, E::LOWBIT, x, y, None)
+            E::lowbit_run(self, E::LOWBIT[0], x, y, None)
         })
         .unwrap()
     }
@@ -146,7 +151,7 @@ impl<E: Op> Windowed<E> {
 /// tile by tile), and so does every low-bit form at 8 bits.
 pub fn int8_forms_match_naive<E: Op>(c: Windowed<E>) -> Result<(), TestCaseError> {
     let want = c.want();
-    for (name, kernel) in E::int8_forms(&c) {
+    for (name, kernel) in forms(E::INT8, E::dsp(&c, 8)) {
         prop_assert_eq!(&c.int8(kernel), &want, "{}", name);
     }
     prop_assert_eq!(&c.int8_tiled(), &want, "tiled");
@@ -163,7 +168,7 @@ pub fn lowbit_forms_match_naive<E: Op>(c: Windowed<E>) -> Result<(), TestCaseErr
     let oc = c.g.output[2];
     let (lo, hi) = c.layer.bounds.place(&accs, oc);
     let outlier = any_outlier(&lo, &hi, &accs, oc);
-    for (name, kernel) in E::lowbit_forms(&c) {
+    for (name, kernel) in forms(E::LOWBIT, E::dsp(&c, c.layer.in_bits)) {
         prop_assert_eq!(c.lowbit(kernel, None), Ok(want.clone()), "{}", name);
         let got = c.lowbit(kernel, Some(Clean { lo: &lo, hi: &hi }));
         if outlier {
