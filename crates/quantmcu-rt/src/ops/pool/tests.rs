@@ -12,13 +12,13 @@ use proptest::test_runner::TestCaseError;
 
 use super::*;
 use crate::fixedpoint::quantize_multiplier;
-use crate::geometry::{Geometry, Rect};
+use crate::geometry::Geometry;
 use crate::ops::testutil::codes::{
-    any_outlier, bits, bounds, clamp, codes, every_pair, oracle, pack, tiled_map, value, value_range, zero_point,
-    zeroed, Bounds, Requant,
+    any_outlier, bits, bounds, clamp, codes, every_pair, oracle, pack, tiled_map, value, value_range, whole_map,
+    zero_point, Bounds, Requant,
 };
-use crate::ops::testutil::{geometry, grid, taps, tiled_map as tiled_int8};
-use crate::view::{Clean, Codes, CodesMut, Outlier, Window, WindowMut};
+use crate::ops::testutil::{geometry, grid, taps, tiled_map as tiled_int8, whole_map as whole_map_int8};
+use crate::view::{Clean, Codes, CodesMut, Outlier};
 
 /// One random pooling between maps of any widths, with its input.
 #[derive(Debug)]
@@ -66,26 +66,10 @@ impl Case {
 
     /// The kernel on the whole output map (a zeroed packed buffer).
     fn full(&self, avg: bool, clean: Option<Clean>) -> Result<Vec<i8>, Outlier> {
-        let [ih, iw, _] = self.g.input;
-        let [oh, ow, c] = self.g.output;
         let x = pack(&self.x, self.in_bits);
-        let mut y = zeroed(oh * ow * c, self.out.bits);
-        kernel(avg)(
-            &self.params(),
-            &self.rescale(),
-            Codes {
-                data: &x,
-                rect: Rect::full(ih, iw),
-                bits: self.in_bits,
-            },
-            CodesMut {
-                data: &mut y,
-                rect: Rect::full(oh, ow),
-                bits: self.out.bits,
-            },
-            clean,
-        )?;
-        Ok(y)
+        whole_map(&self.g, self.out.bits, &x, self.in_bits, |x, y| {
+            kernel(avg)(&self.params(), &self.rescale(), x, y, clean)
+        })
     }
 
     /// The kernel tile by tile over the case's grid.
@@ -212,22 +196,8 @@ fn int8_matches_naive_and_tiles(c: &Case, avg: bool) -> Result<(), TestCaseError
         .collect();
     let f = if avg { average_pool2d } else { max_pool2d };
     let p = c.params();
-    let [ih, iw, ch] = c.g.input;
-    let [oh, ow, _] = c.g.output;
     let x = pack(&c.x, 8);
-    let mut y = std::vec![0i8; oh * ow * ch];
-    f(
-        &p,
-        Window {
-            data: &x,
-            rect: Rect::full(ih, iw),
-        },
-        WindowMut {
-            data: &mut y,
-            rect: Rect::full(oh, ow),
-        },
-    );
-    prop_assert_eq!(&y, &want);
+    prop_assert_eq!(&whole_map_int8(&c.g, &x, |x, y| f(&p, x, y)), &want);
     let tiles = tiled_int8(&c.g, &c.grid, &x, |x, y| f(&p, x, y));
     prop_assert_eq!(&tiles, &want);
     Ok(())

@@ -252,6 +252,34 @@ pub fn tiled(
     Ok(full.into_iter().map(|b| b as i8).collect())
 }
 
+/// Runs a windowed kernel once on the whole maps of `g`: the full packed
+/// `input` at `in_bits` bits and a zeroed output map at `out_bits` bits,
+/// which it returns unless the kernel returns [`Outlier`].
+pub fn whole_map(
+    g: &Geometry,
+    out_bits: u32,
+    input: &[i8],
+    in_bits: u32,
+    run: impl FnOnce(Codes, CodesMut) -> Result<(), Outlier>,
+) -> Result<Vec<i8>, Outlier> {
+    let [ih, iw, _] = g.input;
+    let [oh, ow, oc] = g.output;
+    let mut y = zeroed(oh * ow * oc, out_bits);
+    run(
+        Codes {
+            data: input,
+            rect: Rect::full(ih, iw),
+            bits: in_bits,
+        },
+        CodesMut {
+            data: &mut y,
+            rect: Rect::full(oh, ow),
+            bits: out_bits,
+        },
+    )?;
+    Ok(y)
+}
+
 /// [`tiled`] over the output map of `g` at `out_bits` bits, each tile
 /// reading `g.input_rect(tile)` of the full input map at `in_bits` bits.
 pub fn tiled_map(

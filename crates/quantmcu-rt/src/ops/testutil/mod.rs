@@ -159,6 +159,25 @@ pub fn tiled(
     full
 }
 
+/// Runs a windowed kernel once on the whole maps of `g`: the full `input`
+/// and a zeroed output map, which it returns.
+pub fn whole_map(g: &Geometry, input: &[i8], run: impl FnOnce(Window, WindowMut)) -> Vec<i8> {
+    let [ih, iw, _] = g.input;
+    let [oh, ow, oc] = g.output;
+    let mut y = std::vec![0i8; oh * ow * oc];
+    run(
+        Window {
+            data: input,
+            rect: Rect::full(ih, iw),
+        },
+        WindowMut {
+            data: &mut y,
+            rect: Rect::full(oh, ow),
+        },
+    );
+    y
+}
+
 /// [`tiled`] over the output map of `g`, each tile reading
 /// `g.input_rect(tile)` of the full input map.
 pub fn tiled_map(

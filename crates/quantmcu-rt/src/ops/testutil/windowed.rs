@@ -11,10 +11,10 @@ use std::vec::Vec;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
-use super::codes::{any_outlier, pack, tiled_map as tiled_codes, zeroed};
+use super::codes::{any_outlier, pack, tiled_map as tiled_codes, whole_map as whole_map_codes};
 use super::layer::{layer, Layer};
-use super::{grid, tiled_map};
-use crate::geometry::{Geometry, Rect};
+use super::{grid, tiled_map, whole_map};
+use crate::geometry::Geometry;
 use crate::view::{Clean, Codes, CodesMut, Outlier, Window, WindowMut};
 
 /// One random windowed layer: its geometry, its input and constants (input
@@ -92,21 +92,7 @@ impl<E: Op> Windowed<E> {
 
     /// An int8 form on the whole output map.
     pub fn int8(&self, kernel: E::Int8) -> Vec<i8> {
-        let [ih, iw, _] = self.g.input;
-        let [oh, ow, oc] = self.g.output;
-        let x = pack(&self.layer.x, 8);
-        let mut y = std::vec![0i8; oh * ow * oc];
-        E::int8_run(self, kernel)(
-            Window {
-                data: &x,
-                rect: Rect::full(ih, iw),
-            },
-            WindowMut {
-                data: &mut y,
-                rect: Rect::full(oh, ow),
-            },
-        );
-        y
+        whole_map(&self.g, &pack(&self.layer.x, 8), E::int8_run(self, kernel))
     }
 
     /// The dispatching int8 kernel tile by tile over the case's grid.
@@ -118,22 +104,10 @@ impl<E: Op> Windowed<E> {
     /// A low-bit form on the whole output map (a zeroed packed buffer).
     pub fn lowbit(&self, kernel: E::Lowbit, clean: Option<Clean>) -> Result<Vec<i8>, Outlier> {
         let (in_bits, out_bits) = (self.layer.in_bits, self.layer.out.bits);
-        let [ih, iw, _] = self.g.input;
-        let [oh, ow, oc] = self.g.output;
         let x = pack(&self.layer.x, in_bits);
-        let mut y = zeroed(oh * ow * oc, out_bits);
-        let x = Codes {
-            data: &x,
-            rect: Rect::full(ih, iw),
-            bits: in_bits,
-        };
-        let y_codes = CodesMut {
-            data: &mut y,
-            rect: Rect::full(oh, ow),
-            bits: out_bits,
-        };
-        E::lowbit_run(self, kernel, x, y_codes, clean)?;
-        Ok(y)
+        whole_map_codes(&self.g, out_bits, &x, in_bits, |x, y| {
+            E::lowbit_run(self, kernel, x, y, clean)
+        })
     }
 
     /// The dispatching low-bit kernel tile by tile over the case's grid.
