@@ -9,34 +9,25 @@ extern crate std;
 use std::vec::Vec;
 
 use proptest::prelude::*;
-use proptest::test_runner::TestCaseError;
 
 use super::params::is_pointwise;
 use super::*;
-use crate::geometry::{Geometry, Rect};
-use crate::ops::testutil::codes::{
-    any_outlier, bits, bounds, codes, every_pair, pack, requant_to, tiled as tiled_codes, value, zero_point, zeroed,
-    Bounds, Requant, Spatial,
-};
-use crate::ops::testutil::{bytes, geometry, grid, spatial, tiled};
+use crate::geometry::Rect;
+use crate::ops::testutil::codes::{bits, every_pair, int8, oracle, pack, value, widths, Bounds, Requant, Spatial};
+use crate::ops::testutil::layer::Layer;
+use crate::ops::testutil::windowed::{int8_forms_match_naive, lowbit_forms_match_naive, windowed, Op, Windowed};
+use crate::ops::testutil::{geometry, spatial, taps};
 use crate::view::{Clean, Codes, CodesMut, Outlier, Window, WindowMut};
 
-/// One random convolution between maps of any widths, with its input.
+/// What only a convolution's case draws.
 #[derive(Debug)]
-struct Case {
-    g: Geometry,
-    in_bits: u32,
-    input_zp: i32,
-    /// Input codes, `[h][w][c]`.
-    x: Vec<u8>,
-    filter: Vec<i8>,
-    bias: Vec<i32>,
-    out: Requant,
-    bounds: Bounds,
-    grid: (Vec<u16>, Vec<u16>),
+struct Conv {
     /// The int8 kernel gets its scratch (else none: no folded biases).
     scratch: bool,
 }
+
+/// One random convolution between maps of any widths, with its input.
+type Case = Windowed<Conv>;
 
 /// Signature of the int8 forms.
 type Int8Kernel = fn(&Conv2dParams, Window, WindowMut, &mut [i32]);
@@ -53,149 +44,53 @@ impl Case {
     fn params(&self) -> Conv2dParams<'_> {
         Conv2dParams {
             geometry: self.g,
-            input_offset: -self.input_zp,
-            filter: &self.filter,
-            bias: &self.bias,
-            output: self.out.stage(),
+            input_offset: -self.layer.input_zp,
+            filter: &self.layer.filter,
+            bias: &self.layer.bias,
+            output: self.layer.out.stage(),
         }
     }
 
     fn scratch(&self) -> Vec<i32> {
-        std::vec![0; if self.scratch { conv2d_scratch_len(&self.params()) } else { 0 }]
+        std::vec![0; if self.op.scratch { conv2d_scratch_len(&self.params()) } else { 0 }]
+    }
+}
+
+impl Op for Conv {
+    type Int8 = Int8Kernel;
+    type Lowbit = LowbitKernel;
+    const INT8: [Int8Kernel; 3] = [conv2d, conv2d_portable, dsp_int8];
+    const LOWBIT: [LowbitKernel; 3] = [conv2d_lowbit, conv2d_lowbit_portable, conv2d_lowbit_dsp];
+
+    fn dsp(c: &Case, in_bits: u32) -> bool {
+        is_dsp_conv(&c.params(), in_bits)
     }
 
-    /// The naive oracle: the exact accumulators and output codes of the
-    /// whole map, full-map loops over every tap in i64.
-    fn naive(&self) -> (Vec<i64>, Vec<u8>) {
-        let g = &self.g;
-        let [ih, iw, ic] = g.input;
-        let [oh, ow, oc] = g.output;
-        let [kh, kw] = g.kernel;
-        let fc = self.filter.len() / (oc * kh * kw);
+    fn naive(c: &Case) -> (Vec<i64>, Vec<u8>) {
+        let (g, l) = (&c.g, &c.layer);
+        let (ic, oc, taps_len) = (g.input[2], g.output[2], g.kernel[0] * g.kernel[1]);
+        let fc = l.filter.len() / (oc * taps_len);
         let opg = oc / (ic / fc);
-        let (mut accs, mut out) = (Vec::new(), Vec::new());
-        for oy in 0..oh {
-            for ox in 0..ow {
-                for o in 0..oc {
-                    let mut acc = i64::from(self.bias[o]);
-                    for ky in 0..kh {
-                        for kx in 0..kw {
-                            let iy = (oy * g.stride[0] + ky * g.dilation[0]) as i64 - g.pad[0] as i64;
-                            let ix = (ox * g.stride[1] + kx * g.dilation[1]) as i64 - g.pad[1] as i64;
-                            if iy < 0 || ix < 0 || iy >= ih as i64 || ix >= iw as i64 {
-                                continue;
-                            }
-                            for c in 0..fc {
-                                let code = self.x[(iy as usize * iw + ix as usize) * ic + (o / opg) * fc + c];
-                                let w = self.filter[((o * kh + ky) * kw + kx) * fc + c];
-                                acc += (value(code, self.in_bits) - i64::from(self.input_zp)) * i64::from(w);
-                            }
-                        }
-                    }
-                    accs.push(acc);
-                    out.push(self.out.code(acc, o));
+        oracle(g, &l.out, |oy, ox, o| {
+            let mut acc = i64::from(l.bias[o]);
+            for (t, pixel) in taps(g, oy, ox) {
+                for k in 0..fc {
+                    let code = l.x[pixel * ic + (o / opg) * fc + k];
+                    let w = l.filter[(o * taps_len + t) * fc + k];
+                    acc += (value(code, l.in_bits) - i64::from(l.input_zp)) * i64::from(w);
                 }
             }
-        }
-        (accs, out)
+            acc
+        })
     }
 
-    /// The oracle's output map, packed at the output width.
-    fn want(&self) -> Vec<i8> {
-        pack(&self.naive().1, self.out.bits)
+    fn int8_run(c: &Case, kernel: Int8Kernel) -> impl FnMut(Window, WindowMut) {
+        let (p, mut scratch) = (c.params(), c.scratch());
+        move |x, y| kernel(&p, x, y, &mut scratch)
     }
 
-    /// An int8 form on the whole output map.
-    fn int8(&self, kernel: Int8Kernel) -> Vec<i8> {
-        let [ih, iw, _] = self.g.input;
-        let [oh, ow, oc] = self.g.output;
-        let x = pack(&self.x, 8);
-        let mut y = std::vec![0i8; oh * ow * oc];
-        let x = Window {
-            data: &x,
-            rect: Rect::full(ih, iw),
-        };
-        let y_rect = Rect::full(oh, ow);
-        kernel(
-            &self.params(),
-            x,
-            WindowMut {
-                data: &mut y,
-                rect: y_rect,
-            },
-            &mut self.scratch(),
-        );
-        y
-    }
-
-    /// The dispatching int8 kernel tile by tile over the case's grid.
-    fn int8_tiled(&self) -> Vec<i8> {
-        let p = self.params();
-        let mut scratch = self.scratch();
-        let [_, iw, ic] = self.g.input;
-        let [oh, ow, oc] = self.g.output;
-        let x = pack(&self.x, 8);
-        tiled(
-            [oh, ow],
-            oc,
-            &self.grid,
-            &x,
-            iw,
-            ic,
-            |r| self.g.input_rect(r),
-            |x, y| conv2d(&p, x, y, &mut scratch),
-        )
-    }
-
-    /// A low-bit form on the whole output map (a zeroed packed buffer).
-    fn lowbit(&self, kernel: LowbitKernel, clean: Option<Clean>) -> Result<Vec<i8>, Outlier> {
-        let [ih, iw, _] = self.g.input;
-        let [oh, ow, oc] = self.g.output;
-        let x = pack(&self.x, self.in_bits);
-        let mut y = zeroed(oh * ow * oc, self.out.bits);
-        let x = Codes {
-            data: &x,
-            rect: Rect::full(ih, iw),
-            bits: self.in_bits,
-        };
-        let y_codes = CodesMut {
-            data: &mut y,
-            rect: Rect::full(oh, ow),
-            bits: self.out.bits,
-        };
-        kernel(&self.params(), x, y_codes, clean)?;
-        Ok(y)
-    }
-
-    /// The dispatching low-bit kernel tile by tile over the case's grid.
-    fn lowbit_tiled(&self) -> Vec<i8> {
-        let p = self.params();
-        let [_, iw, ic] = self.g.input;
-        let [oh, ow, oc] = self.g.output;
-        let x = pack(&self.x, self.in_bits);
-        tiled_codes(
-            [oh, ow],
-            oc,
-            self.out.bits,
-            &self.grid,
-            &x,
-            self.in_bits,
-            iw,
-            ic,
-            |r| self.g.input_rect(r),
-            |x, y| conv2d_lowbit(&p, x, y, None),
-        )
-        .unwrap()
-    }
-
-    /// The low-bit forms that apply to this case.
-    fn lowbit_forms(&self) -> Vec<(&'static str, LowbitKernel)> {
-        let mut forms: Vec<(&'static str, LowbitKernel)> =
-            std::vec![("dispatching", conv2d_lowbit), ("portable", conv2d_lowbit_portable)];
-        if is_dsp_conv(&self.params(), self.in_bits) {
-            forms.push(("dsp", conv2d_lowbit_dsp));
-        }
-        forms
+    fn lowbit_run(c: &Case, kernel: LowbitKernel, x: Codes, y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
+        kernel(&c.params(), x, y, clean)
     }
 }
 
@@ -208,43 +103,17 @@ fn case(
     opg: impl Strategy<Value = usize>,
     widths: impl Strategy<Value = (u32, u32)>,
 ) -> impl Strategy<Value = Case> {
-    (spatial, groups, fc, opg, widths).prop_flat_map(|((hw, k, s, d, same), groups, fc, opg, (ib, ob))| {
+    (spatial, groups, fc, opg, widths).prop_flat_map(|((hw, k, s, d, same), groups, fc, opg, widths)| {
         let (ic, oc) = (groups * fc, groups * opg);
         let g = geometry([hw[0], hw[1], ic], oc, k, s, d, same);
-        (
-            (Just(g), Just(ib), zero_point(ib), codes(hw[0] * hw[1] * ic, ib)),
-            bytes(oc * k[0] * k[1] * fc),
-            prop::collection::vec(-20000i32..20000, oc),
-            requant_to(ob, oc),
-            bounds(oc),
-            grid(),
-            prop_oneof![4 => Just(true), 1 => Just(false)],
+        let scratch = prop_oneof![4 => Just(true), 1 => Just(false)];
+        windowed(
+            g,
+            oc * k[0] * k[1] * fc,
+            widths,
+            scratch.prop_map(|scratch| Conv { scratch }),
         )
-            .prop_map(
-                |((g, in_bits, input_zp, x), filter, bias, out, bounds, grid, scratch)| Case {
-                    g,
-                    in_bits,
-                    input_zp,
-                    x,
-                    filter,
-                    bias,
-                    out,
-                    bounds,
-                    grid,
-                    scratch,
-                },
-            )
     })
-}
-
-/// 8 bits in and out: the int8 kernel's case.
-fn int8() -> impl Strategy<Value = (u32, u32)> {
-    Just((8, 8))
-}
-
-/// Any pair of widths.
-fn widths() -> impl Strategy<Value = (u32, u32)> {
-    (bits(), bits())
 }
 
 /// Grouped convolutions of any geometry.
@@ -289,41 +158,6 @@ fn deep_pointwise(widths: impl Strategy<Value = (u32, u32)>) -> impl Strategy<Va
         1usize..=3,
         widths,
     )
-}
-
-/// Every int8 form writes the oracle's bytes (the dispatching kernel also
-/// tile by tile), and so does every low-bit form at 8 bits.
-fn int8_forms_match_naive(c: Case) -> Result<(), TestCaseError> {
-    let want = c.want();
-    prop_assert_eq!(&c.int8(conv2d), &want, "dispatching");
-    prop_assert_eq!(&c.int8(conv2d_portable), &want, "portable");
-    prop_assert_eq!(&c.int8_tiled(), &want, "tiled");
-    if is_dsp_conv(&c.params(), 8) {
-        prop_assert_eq!(&c.int8(dsp_int8), &want, "dsp");
-    }
-    lowbit_forms_match_naive(c)
-}
-
-/// Every low-bit form writes the oracle's codes (the dispatching kernel also
-/// tile by tile) and, with random bounds, fails iff an oracle accumulator is
-/// outside them.
-fn lowbit_forms_match_naive(c: Case) -> Result<(), TestCaseError> {
-    let (accs, codes) = c.naive();
-    let want = pack(&codes, c.out.bits);
-    prop_assert_eq!(&c.lowbit_tiled(), &want, "tiled");
-    let oc = c.g.output[2];
-    let (lo, hi) = c.bounds.place(&accs, oc);
-    let outlier = any_outlier(&lo, &hi, &accs, oc);
-    for (name, kernel) in c.lowbit_forms() {
-        prop_assert_eq!(c.lowbit(kernel, None), Ok(want.clone()), "{}", name);
-        let got = c.lowbit(kernel, Some(Clean { lo: &lo, hi: &hi }));
-        if outlier {
-            prop_assert_eq!(got, Err(Outlier), "{}", name);
-        } else {
-            prop_assert_eq!(got, Ok(want.clone()), "{}", name);
-        }
-    }
-    Ok(())
 }
 
 proptest! {
@@ -385,7 +219,7 @@ proptest! {
         1usize..=5,
         (prop_oneof![Just(2u32), Just(4)], bits()),
     )) {
-        prop_assert!(is_dsp_conv(&c.params(), c.in_bits));
+        prop_assert!(is_dsp_conv(&c.params(), c.layer.in_bits));
         lowbit_forms_match_naive(c)?;
     }
 }
@@ -411,10 +245,11 @@ proptest! {
         w in prop_oneof![Just(-128i8), Just(127i8)],
     ) {
         // The lowest and highest value as stored codes.
-        let (lo, hi) = if c.in_bits == 8 { (0x80, 0x7f) } else { (0, ((1u16 << c.in_bits) - 1) as u8) };
-        c.x.fill(if high { hi } else { lo });
-        c.filter.fill(w);
-        if c.out.bits == 8 && c.in_bits == 8 {
+        let l = &mut c.layer;
+        let (lo, hi) = if l.in_bits == 8 { (0x80, 0x7f) } else { (0, ((1u16 << l.in_bits) - 1) as u8) };
+        l.x.fill(if high { hi } else { lo });
+        l.filter.fill(w);
+        if l.out.bits == 8 && l.in_bits == 8 {
             int8_forms_match_naive(c)?;
         } else {
             lowbit_forms_match_naive(c)?;
@@ -437,28 +272,30 @@ fn larger_window_than_needed() {
     let x: Vec<u8> = (0..72).map(|i| (i * 13 % 251) as u8).collect();
     let c = Case {
         g,
-        in_bits: 8,
-        input_zp: -5,
-        x,
-        filter,
-        bias: std::vec![1, -2, 3],
-        out: Requant {
-            bits: 8,
-            mult: std::vec![1 << 30],
-            shift: std::vec![-3],
-            offset: -4,
-            min: -128,
-            max: 127,
+        layer: Layer {
+            in_bits: 8,
+            input_zp: -5,
+            x,
+            filter,
+            bias: std::vec![1, -2, 3],
+            out: Requant {
+                bits: 8,
+                mult: std::vec![1 << 30],
+                shift: std::vec![-3],
+                offset: -4,
+                min: -128,
+                max: 127,
+            },
+            bounds: Bounds::widest(),
         },
-        bounds: Bounds::widest(),
         grid: (Vec::new(), Vec::new()),
-        scratch: true,
+        op: Conv { scratch: true },
     };
     let full = c.want();
     let tile = Rect { y: 2, x: 1, h: 2, w: 3 };
     let mut y = std::vec![0i8; tile.area() * 3];
     let mut scratch = c.scratch();
-    let x = pack(&c.x, 8);
+    let x = pack(&c.layer.x, 8);
     let xw = Window {
         data: &x,
         rect: Rect::full(6, 6),

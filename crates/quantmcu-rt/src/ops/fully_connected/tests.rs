@@ -12,10 +12,8 @@ use proptest::test_runner::TestCaseError;
 
 use super::*;
 use crate::geometry::Rect;
-use crate::ops::testutil::bytes;
-use crate::ops::testutil::codes::{
-    any_outlier, bits, bounds, codes, every_pair, pack, requant_to, tiled, value, zero_point, zeroed, Bounds, Requant,
-};
+use crate::ops::testutil::codes::{any_outlier, bits, every_pair, pack, tiled, value, zeroed};
+use crate::ops::testutil::layer::{layer, Layer};
 use crate::view::{Clean, Codes, CodesMut, Outlier};
 
 /// One random fully connected layer between maps of any widths, with its
@@ -24,47 +22,41 @@ use crate::view::{Clean, Codes, CodesMut, Outlier};
 struct Case {
     rows: usize,
     depth: usize,
-    in_bits: u32,
-    input_zp: i32,
-    /// Input codes, `[rows][depth]`.
-    x: Vec<u8>,
-    filter: Vec<i8>,
-    bias: Vec<i32>,
-    out: Requant,
-    bounds: Bounds,
+    /// Input codes `[rows][depth]`, weights `[units][depth]`.
+    layer: Layer,
     /// Cut points of the row blocks of the tiled run.
     cuts: Vec<u16>,
 }
 
 impl Case {
     fn units(&self) -> usize {
-        self.bias.len()
+        self.layer.bias.len()
     }
 
     fn params(&self) -> FullyConnectedParams<'_> {
         FullyConnectedParams {
-            input_offset: -self.input_zp,
-            filter: &self.filter,
-            bias: &self.bias,
-            output: self.out.stage(),
+            input_offset: -self.layer.input_zp,
+            filter: &self.layer.filter,
+            bias: &self.layer.bias,
+            output: self.layer.out.stage(),
         }
     }
 
     /// The kernel on all rows (a zeroed packed buffer).
     fn full(&self, clean: Option<Clean>) -> Result<Vec<i8>, Outlier> {
-        let x = pack(&self.x, self.in_bits);
-        let mut y = zeroed(self.rows * self.units(), self.out.bits);
+        let x = pack(&self.layer.x, self.layer.in_bits);
+        let mut y = zeroed(self.rows * self.units(), self.layer.out.bits);
         fully_connected_lowbit(
             &self.params(),
             Codes {
                 data: &x,
                 rect: Rect::full(1, self.rows * self.depth),
-                bits: self.in_bits,
+                bits: self.layer.in_bits,
             },
             CodesMut {
                 data: &mut y,
                 rect: Rect::full(1, self.rows * self.units()),
-                bits: self.out.bits,
+                bits: self.layer.out.bits,
             },
             clean,
         )?;
@@ -75,15 +67,15 @@ impl Case {
     /// its own packed buffer.
     fn tiled(&self) -> Vec<i8> {
         let p = self.params();
-        let x = pack(&self.x, self.in_bits);
+        let x = pack(&self.layer.x, self.layer.in_bits);
         let depth = self.depth;
         tiled(
             [self.rows, self.units()],
             1,
-            self.out.bits,
+            self.layer.out.bits,
             &(self.cuts.clone(), Vec::new()),
             &x,
-            self.in_bits,
+            self.layer.in_bits,
             depth,
             1,
             |r| Rect {
@@ -102,13 +94,14 @@ impl Case {
         let (mut accs, mut out) = (Vec::new(), Vec::new());
         for r in 0..self.rows {
             for u in 0..self.units() {
-                let mut acc = i64::from(self.bias[u]);
+                let mut acc = i64::from(self.layer.bias[u]);
                 for d in 0..self.depth {
-                    let v = value(self.x[r * self.depth + d], self.in_bits) - i64::from(self.input_zp);
-                    acc += v * i64::from(self.filter[u * self.depth + d]);
+                    let v =
+                        value(self.layer.x[r * self.depth + d], self.layer.in_bits) - i64::from(self.layer.input_zp);
+                    acc += v * i64::from(self.layer.filter[u * self.depth + d]);
                 }
                 accs.push(acc);
-                out.push(self.out.code(acc, u));
+                out.push(self.layer.out.code(acc, u));
             }
         }
         (accs, out)
@@ -118,42 +111,24 @@ impl Case {
 /// Random layers: 1 to 3 rows, 1 to 11 units, depth 0 to 40, (input,
 /// output) widths from `widths`.
 fn case(widths: impl Strategy<Value = (u32, u32)>) -> impl Strategy<Value = Case> {
-    (1usize..=3, 1usize..=11, 0usize..=40, widths).prop_flat_map(|(rows, units, depth, (ib, ob))| {
+    (1usize..=3, 1usize..=11, 0usize..=40, widths).prop_flat_map(|(rows, units, depth, widths)| {
         (
-            (
-                Just(rows),
-                Just(depth),
-                Just(ib),
-                zero_point(ib),
-                codes(rows * depth, ib),
-            ),
-            bytes(units * depth),
-            prop::collection::vec(-30000i32..30000, units),
-            requant_to(ob, units),
-            bounds(units),
+            layer(rows * depth, units * depth, units, -30000..30000, widths),
             prop::collection::vec(any::<u16>(), 0..3),
         )
-            .prop_map(
-                |((rows, depth, in_bits, input_zp, x), filter, bias, out, bounds, cuts)| Case {
-                    rows,
-                    depth,
-                    in_bits,
-                    input_zp,
-                    x,
-                    filter,
-                    bias,
-                    out,
-                    bounds,
-                    cuts,
-                },
-            )
+            .prop_map(move |(layer, cuts)| Case {
+                rows,
+                depth,
+                layer,
+                cuts,
+            })
     })
 }
 
 /// All rows equal the reference, and so does the run by row blocks.
 fn matches_naive_and_tiles(c: Case) -> Result<(), TestCaseError> {
     let full = c.full(None).unwrap();
-    prop_assert_eq!(&full, &pack(&c.naive().1, c.out.bits));
+    prop_assert_eq!(&full, &pack(&c.naive().1, c.layer.out.bits));
     prop_assert_eq!(&c.tiled(), &full);
     Ok(())
 }
@@ -171,12 +146,12 @@ proptest! {
     #[test]
     fn outlier_iff_outside_bounds(c in case((bits(), bits()))) {
         let (accs, want) = c.naive();
-        let (lo, hi) = c.bounds.place(&accs, c.units());
+        let (lo, hi) = c.layer.bounds.place(&accs, c.units());
         let got = c.full(Some(Clean { lo: &lo, hi: &hi }));
         if any_outlier(&lo, &hi, &accs, c.units()) {
             prop_assert_eq!(got, Err(Outlier));
         } else {
-            prop_assert_eq!(got, Ok(pack(&want, c.out.bits)));
+            prop_assert_eq!(got, Ok(pack(&want, c.layer.out.bits)));
         }
     }
 
@@ -184,7 +159,7 @@ proptest! {
     #[test]
     fn int8_matches_naive(c in case(Just((8, 8)))) {
         let mut y = std::vec![0i8; c.rows * c.units()];
-        fully_connected(&c.params(), &pack(&c.x, 8), &mut y);
+        fully_connected(&c.params(), &pack(&c.layer.x, 8), &mut y);
         prop_assert_eq!(y, pack(&c.naive().1, 8));
     }
 }

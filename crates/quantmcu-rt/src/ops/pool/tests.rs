@@ -12,13 +12,13 @@ use proptest::test_runner::TestCaseError;
 
 use super::*;
 use crate::fixedpoint::quantize_multiplier;
-use crate::geometry::{Geometry, Rect};
+use crate::geometry::Geometry;
 use crate::ops::testutil::codes::{
-    any_outlier, bits, bounds, clamp, codes, every_pair, pack, tiled, value, value_range, zero_point, zeroed, Bounds,
-    Requant,
+    any_outlier, bits, bounds, clamp, codes, every_pair, oracle, pack, tiled_map, value, value_range, whole_map,
+    zero_point, Bounds, Requant,
 };
-use crate::ops::testutil::{geometry, grid, tiled as tiled_int8};
-use crate::view::{Clean, Codes, CodesMut, Outlier, Window, WindowMut};
+use crate::ops::testutil::{geometry, grid, taps, tiled_map as tiled_int8, whole_map as whole_map_int8};
+use crate::view::{Clean, Codes, CodesMut, Outlier};
 
 /// One random pooling between maps of any widths, with its input.
 #[derive(Debug)]
@@ -66,46 +66,19 @@ impl Case {
 
     /// The kernel on the whole output map (a zeroed packed buffer).
     fn full(&self, avg: bool, clean: Option<Clean>) -> Result<Vec<i8>, Outlier> {
-        let [ih, iw, _] = self.g.input;
-        let [oh, ow, c] = self.g.output;
         let x = pack(&self.x, self.in_bits);
-        let mut y = zeroed(oh * ow * c, self.out.bits);
-        kernel(avg)(
-            &self.params(),
-            &self.rescale(),
-            Codes {
-                data: &x,
-                rect: Rect::full(ih, iw),
-                bits: self.in_bits,
-            },
-            CodesMut {
-                data: &mut y,
-                rect: Rect::full(oh, ow),
-                bits: self.out.bits,
-            },
-            clean,
-        )?;
-        Ok(y)
+        whole_map(&self.g, self.out.bits, &x, self.in_bits, |x, y| {
+            kernel(avg)(&self.params(), &self.rescale(), x, y, clean)
+        })
     }
 
     /// The kernel tile by tile over the case's grid.
     fn tiled(&self, avg: bool) -> Vec<i8> {
         let (p, r) = (self.params(), self.rescale());
-        let [_, iw, c] = self.g.input;
-        let [oh, ow, _] = self.g.output;
         let x = pack(&self.x, self.in_bits);
-        tiled(
-            [oh, ow],
-            c,
-            self.out.bits,
-            &self.grid,
-            &x,
-            self.in_bits,
-            iw,
-            c,
-            |t| self.g.input_rect(t),
-            |x, y| kernel(avg)(&p, &r, x, y, None),
-        )
+        tiled_map(&self.g, self.out.bits, &self.grid, &x, self.in_bits, |x, y| {
+            kernel(avg)(&p, &r, x, y, None)
+        })
         .unwrap()
     }
 
@@ -114,46 +87,29 @@ impl Case {
     /// average rounds half away from zero; the maximum of no taps is the
     /// lowest input value.
     fn naive(&self, avg: bool) -> (Vec<i64>, Vec<u8>) {
-        let g = &self.g;
-        let [ih, iw, c] = g.input;
-        let [oh, ow, _] = g.output;
-        let (mut accs, mut out) = (Vec::new(), Vec::new());
-        for oy in 0..oh {
-            for ox in 0..ow {
-                for ch in 0..c {
-                    let (mut sum, mut count, mut max) = (0i64, 0i64, i64::from(value_range(self.in_bits).0));
-                    for ky in 0..g.kernel[0] {
-                        for kx in 0..g.kernel[1] {
-                            let iy = (oy * g.stride[0] + ky * g.dilation[0]) as i64 - g.pad[0] as i64;
-                            let ix = (ox * g.stride[1] + kx * g.dilation[1]) as i64 - g.pad[1] as i64;
-                            if iy < 0 || ix < 0 || iy >= ih as i64 || ix >= iw as i64 {
-                                continue;
-                            }
-                            let v = value(self.x[(iy as usize * iw + ix as usize) * c + ch], self.in_bits);
-                            sum += v;
-                            count += 1;
-                            max = max.max(v);
-                        }
-                    }
-                    let pooled = if !avg {
-                        max
-                    } else if count == 0 {
-                        0
-                    } else {
-                        let q = (2 * sum.abs() + count) / (2 * count);
-                        if sum < 0 {
-                            -q
-                        } else {
-                            q
-                        }
-                    };
-                    let acc = pooled - i64::from(self.input_zp);
-                    accs.push(acc);
-                    out.push(self.out.code(acc, ch));
-                }
+        let c = self.g.input[2];
+        oracle(&self.g, &self.out, |oy, ox, ch| {
+            let (mut sum, mut count, mut max) = (0i64, 0i64, i64::from(value_range(self.in_bits).0));
+            for (_, pixel) in taps(&self.g, oy, ox) {
+                let v = value(self.x[pixel * c + ch], self.in_bits);
+                sum += v;
+                count += 1;
+                max = max.max(v);
             }
-        }
-        (accs, out)
+            let pooled = if !avg {
+                max
+            } else if count == 0 {
+                0
+            } else {
+                let q = (2 * sum.abs() + count) / (2 * count);
+                if sum < 0 {
+                    -q
+                } else {
+                    q
+                }
+            };
+            pooled - i64::from(self.input_zp)
+        })
     }
 }
 
@@ -240,32 +196,9 @@ fn int8_matches_naive_and_tiles(c: &Case, avg: bool) -> Result<(), TestCaseError
         .collect();
     let f = if avg { average_pool2d } else { max_pool2d };
     let p = c.params();
-    let [ih, iw, ch] = c.g.input;
-    let [oh, ow, _] = c.g.output;
     let x = pack(&c.x, 8);
-    let mut y = std::vec![0i8; oh * ow * ch];
-    f(
-        &p,
-        Window {
-            data: &x,
-            rect: Rect::full(ih, iw),
-        },
-        WindowMut {
-            data: &mut y,
-            rect: Rect::full(oh, ow),
-        },
-    );
-    prop_assert_eq!(&y, &want);
-    let tiles = tiled_int8(
-        [oh, ow],
-        ch,
-        &c.grid,
-        &x,
-        iw,
-        ch,
-        |r| c.g.input_rect(r),
-        |x, y| f(&p, x, y),
-    );
+    prop_assert_eq!(&whole_map_int8(&c.g, &x, |x, y| f(&p, x, y)), &want);
+    let tiles = tiled_int8(&c.g, &c.grid, &x, |x, y| f(&p, x, y));
     prop_assert_eq!(&tiles, &want);
     Ok(())
 }

@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 use super::{cuts, multipliers, requant};
-use crate::geometry::Rect;
+use crate::geometry::{Geometry, Rect};
 use crate::packed::{self, packed_len};
 use crate::view::OutputStage;
 use crate::view::{Codes, CodesMut, Outlier};
@@ -34,6 +34,16 @@ pub fn bits() -> impl Strategy<Value = u32> {
         1 => Just(6u32),
         1 => Just(7u32),
     ]
+}
+
+/// 8 bits in and out: the int8 kernels' (input, output) widths.
+pub fn int8() -> impl Strategy<Value = (u32, u32)> {
+    Just((8, 8))
+}
+
+/// Any pair of (input, output) widths.
+pub fn widths() -> impl Strategy<Value = (u32, u32)> {
+    (bits(), bits())
 }
 
 /// The lowest and highest value a map at `bits` bits holds: `0..=2^b - 1`
@@ -140,6 +150,24 @@ impl Requant {
     }
 }
 
+/// An oracle's exact accumulators and output codes over the whole output
+/// map of `g`, `[h][w][c]`: `acc(oy, ox, o)` is the accumulator of output
+/// channel `o` at output pixel `(oy, ox)`, requantized by `out`.
+pub fn oracle(g: &Geometry, out: &Requant, mut acc: impl FnMut(usize, usize, usize) -> i64) -> (Vec<i64>, Vec<u8>) {
+    let [oh, ow, oc] = g.output;
+    let (mut accs, mut codes) = (Vec::new(), Vec::new());
+    for oy in 0..oh {
+        for ox in 0..ow {
+            for o in 0..oc {
+                let a = acc(oy, ox, o);
+                accs.push(a);
+                codes.push(out.code(a, o));
+            }
+        }
+    }
+    (accs, codes)
+}
+
 /// The bytes of a map at `bits` bits holding `codes`: packed with
 /// [`packed::pack`] below 8 bits (unused trailing bits zero), the codes
 /// themselves at 8.
@@ -222,6 +250,59 @@ pub fn tiled(
         }
     }
     Ok(full.into_iter().map(|b| b as i8).collect())
+}
+
+/// Runs a windowed kernel once on the whole maps of `g`: the full packed
+/// `input` at `in_bits` bits and a zeroed output map at `out_bits` bits,
+/// which it returns unless the kernel returns [`Outlier`].
+pub fn whole_map(
+    g: &Geometry,
+    out_bits: u32,
+    input: &[i8],
+    in_bits: u32,
+    run: impl FnOnce(Codes, CodesMut) -> Result<(), Outlier>,
+) -> Result<Vec<i8>, Outlier> {
+    let [ih, iw, _] = g.input;
+    let [oh, ow, oc] = g.output;
+    let mut y = zeroed(oh * ow * oc, out_bits);
+    run(
+        Codes {
+            data: input,
+            rect: Rect::full(ih, iw),
+            bits: in_bits,
+        },
+        CodesMut {
+            data: &mut y,
+            rect: Rect::full(oh, ow),
+            bits: out_bits,
+        },
+    )?;
+    Ok(y)
+}
+
+/// [`tiled`] over the output map of `g` at `out_bits` bits, each tile
+/// reading `g.input_rect(tile)` of the full input map at `in_bits` bits.
+pub fn tiled_map(
+    g: &Geometry,
+    out_bits: u32,
+    grid: &(Vec<u16>, Vec<u16>),
+    input: &[i8],
+    in_bits: u32,
+    run: impl FnMut(Codes, CodesMut) -> Result<(), Outlier>,
+) -> Result<Vec<i8>, Outlier> {
+    let [oh, ow, oc] = g.output;
+    tiled(
+        [oh, ow],
+        oc,
+        out_bits,
+        grid,
+        input,
+        in_bits,
+        g.input[1],
+        g.input[2],
+        |r| g.input_rect(r),
+        run,
+    )
 }
 
 /// Seeds of random accumulator bounds, turned into bounds by

@@ -4,6 +4,8 @@
 extern crate std;
 
 pub mod codes;
+pub mod layer;
+pub mod windowed;
 
 use std::vec::Vec;
 
@@ -155,6 +157,61 @@ pub fn tiled(
         }
     }
     full
+}
+
+/// Runs a windowed kernel once on the whole maps of `g`: the full `input`
+/// and a zeroed output map, which it returns.
+pub fn whole_map(g: &Geometry, input: &[i8], run: impl FnOnce(Window, WindowMut)) -> Vec<i8> {
+    let [ih, iw, _] = g.input;
+    let [oh, ow, oc] = g.output;
+    let mut y = std::vec![0i8; oh * ow * oc];
+    run(
+        Window {
+            data: input,
+            rect: Rect::full(ih, iw),
+        },
+        WindowMut {
+            data: &mut y,
+            rect: Rect::full(oh, ow),
+        },
+    );
+    y
+}
+
+/// [`tiled`] over the output map of `g`, each tile reading
+/// `g.input_rect(tile)` of the full input map.
+pub fn tiled_map(
+    g: &Geometry,
+    grid: &(Vec<u16>, Vec<u16>),
+    input: &[i8],
+    run: impl FnMut(Window, WindowMut),
+) -> Vec<i8> {
+    let [oh, ow, oc] = g.output;
+    tiled(
+        [oh, ow],
+        oc,
+        grid,
+        input,
+        g.input[1],
+        g.input[2],
+        |r| g.input_rect(r),
+        run,
+    )
+}
+
+/// The taps of output pixel `(oy, ox)` of `g` that fall inside the input
+/// map, as (tap index `ky * kernel_w + kx`, input pixel index
+/// `iy * in_w + ix`), in tap order.
+pub fn taps(g: &Geometry, oy: usize, ox: usize) -> impl Iterator<Item = (usize, usize)> {
+    let g = *g;
+    let [ih, iw, _] = g.input;
+    let kw = g.kernel[1];
+    (0..g.kernel[0] * kw).filter_map(move |t| {
+        let (ky, kx) = (t / kw, t % kw);
+        let iy = (oy * g.stride[0] + ky * g.dilation[0]).checked_sub(g.pad[0])?;
+        let ix = (ox * g.stride[1] + kx * g.dilation[1]).checked_sub(g.pad[1])?;
+        (iy < ih && ix < iw).then_some((t, iy * iw + ix))
+    })
 }
 
 /// Naive requantization of an exact accumulator (wrapped to 32 bits like the
