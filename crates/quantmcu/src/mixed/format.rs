@@ -3,6 +3,18 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Largest code of a `bits`-bit map (`bits` in 1..=7): `2^bits - 1`, except
+/// that 3-bit maps keep 7 levels (codes 0..=6), so a code minus the map's
+/// centre lies in -3..=3 and two pixels fit one 16-bit SMLAD half on a
+/// Cortex-M4. BitOPs still count such a map at 3 bits.
+pub fn max_code(bits: u32) -> i32 {
+    if bits == 3 {
+        6
+    } else {
+        (1 << bits) - 1
+    }
+}
+
 /// Storage of a map: `real = scale[c] * (v - zero_point)` for a value `v`
 /// of channel `c` (`scale` has one entry for the whole map or one per
 /// channel; the zero point is shared, so real 0 is the same code in every
@@ -44,7 +56,7 @@ impl Format {
     /// codes. A channel whose range is the zero point alone gets the int8
     /// scale.
     pub fn low(bits: u32, scale: f32, zero_point: i32, ranges: &[(i32, i32)]) -> Self {
-        let n = f64::from((1u32 << bits) - 1);
+        let n = f64::from(max_code(bits));
         let s8 = f64::from(scale);
         let lo = ranges.iter().map(|r| r.0).min().unwrap_or(zero_point).min(zero_point);
         let hi = ranges.iter().map(|r| r.1).max().unwrap_or(zero_point).max(zero_point);
@@ -92,7 +104,30 @@ impl Format {
         if self.bits >= 8 {
             (-128, 127)
         } else {
-            (0, (1 << self.bits) - 1)
+            (0, max_code(self.bits))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 3-bit maps use codes 0..=6 whatever their range; every other low
+    /// width uses all `2^bits` codes.
+    #[test]
+    fn three_bit_maps_keep_seven_levels() {
+        for bits in 1..8 {
+            let f = Format::low(bits, 0.05, -20, &[(-128, 127)]);
+            let want = if bits == 3 { 6 } else { (1 << bits) - 1 };
+            assert_eq!(f.code_range(), (0, want), "{bits} bits");
+            assert!(
+                (0..=want).contains(&f.zero_point),
+                "{bits} bits: zero code {}",
+                f.zero_point
+            );
+            // Values beyond the range clamp to the top code, not above it.
+            assert_eq!(f.code_of(f.real_of(want, 0) * 10.0 + 1.0, 0), want, "{bits} bits");
         }
     }
 }
