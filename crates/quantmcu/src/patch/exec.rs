@@ -19,7 +19,7 @@ use crate::reference::ReferenceExecutor;
 use crate::tensor::TensorData;
 use crate::{Error, Result};
 
-/// An encoded schedule bound to a prepared interpreter of the same graph.
+/// An encoded schedule bound to a prepared reference executor of the same graph.
 pub struct PlanRunner<'a, 'g> {
     interp: &'a ReferenceExecutor<'g>,
     encoded: EncodedPlan,
