@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use indicatif::ProgressStyle;
+use quantmcu::mixed::flash::FlashAction;
 use quantmcu::mixed::search::SearchConfig;
 use quantmcu::mixed::MixedConfig;
 use quantmcu::pipeline::{self, Options, Progress, Report};
@@ -83,12 +84,31 @@ pub struct Args {
     /// over the widths of the first N maps (timed; 0 = off).
     #[arg(long, default_value_t = 0)]
     pub exhaustive: usize,
+    /// The quantmcu plan's flash (plan bytes) at most this many times
+    /// patch-int8's: maps whose per-channel ranges would give their
+    /// convolution readers a second weight set past it take one range per
+    /// tensor (0 = no limit).
+    #[arg(long, default_value_t = DEFAULT_MAX_FLASH_RATIO, value_parser = parse_flash_ratio, allow_negative_numbers = true)]
+    pub max_flash_ratio: f64,
     /// Output directory.
     #[arg(short = 'o', long = "output")]
     pub output: PathBuf,
     /// Print report.json instead of the table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Default of `--max-flash-ratio`.
+pub const DEFAULT_MAX_FLASH_RATIO: f64 = 1.25;
+
+/// Parses `--max-flash-ratio`: 0 (no limit) or a finite number >= 1.
+fn parse_flash_ratio(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x == 0.0 || (x.is_finite() && x >= 1.0) => Ok(x),
+        _ => Err(format!(
+            "'{s}' is neither 0 (no limit) nor a finite ratio of at least 1"
+        )),
+    }
 }
 
 /// Options of `quantmcu demo`.
@@ -161,10 +181,12 @@ pub fn compile(a: &Args) -> Result<()> {
             },
             rescaled_omega: a.rescaled_omega,
             max_maps: None,
+            flash_budget: None,
         },
         sweep_lambdas: a.sweep_lambda.clone(),
         sweep_eval_limit: a.sweep_eval_limit,
         exhaustive_maps: a.exhaustive,
+        max_flash_ratio: (a.max_flash_ratio > 0.0).then_some(a.max_flash_ratio),
     };
     let per_sweep = a.sweep_eval_limit.map_or(eval.len(), |n| n.min(eval.len()));
     let evaluations = eval.len() * 4 + per_sweep * a.sweep_lambda.len();
@@ -222,17 +244,30 @@ pub fn print_table(r: &Report, dir: &Path) {
         r.outlier_quantile
     );
     println!(
-        "{:<18} {:>10} {:>11} {:>11} {:>11} {:>9} {:>9} {:>8} {:>8} {:>8}",
-        "plan", "peak SRAM", "MACs", "BitOPs", "stage BOPs", "accuracy", "agree", "SQNR dB", "outlier", "search s"
+        "{:<18} {:>10} {:>8} {:>10} {:>11} {:>11} {:>11} {:>9} {:>9} {:>8} {:>8} {:>8}",
+        "plan",
+        "peak SRAM",
+        "scratch",
+        "flash",
+        "MACs",
+        "BitOPs",
+        "stage BOPs",
+        "accuracy",
+        "agree",
+        "SQNR dB",
+        "outlier",
+        "search s"
     );
     let patch = r.plans.iter().find(|p| p.name == "patch-int8");
     for p in &r.plans {
         let acc = p.accuracy.map_or("-".into(), |a| format!("{:.2}%", 100.0 * a));
         let sqnr = p.sqnr_db.map_or("exact".into(), |s| format!("{s:.1}"));
         println!(
-            "{:<18} {:>10} {:>11} {:>11.4e} {:>11.4e} {:>9} {:>8.2}% {:>8} {:>7.1}% {:>8.2}",
+            "{:<18} {:>10} {:>8} {:>10} {:>11} {:>11.4e} {:>11.4e} {:>9} {:>8.2}% {:>8} {:>7.1}% {:>8.2}",
             p.name,
             p.peak_sram_bytes,
+            p.scratch_bytes,
+            p.flash_bytes,
             p.macs,
             p.bitops,
             p.bitops_patch_stage,
@@ -245,9 +280,18 @@ pub fn print_table(r: &Report, dir: &Path) {
     }
     if let (Some(base), Some(q)) = (patch, r.plans.iter().find(|p| p.name == "quantmcu")) {
         println!(
-            "quantmcu vs patch-int8: patch-stage BitOPs {:.2}x lower, whole network {:.2}x lower",
+            "quantmcu vs patch-int8: patch-stage BitOPs {:.2}x lower, whole network {:.2}x lower, flash {:.2}x",
             base.bitops_patch_stage / q.bitops_patch_stage,
-            base.bitops / q.bitops
+            base.bitops / q.bitops,
+            q.flash_bytes as f64 / base.flash_bytes.max(1) as f64
+        );
+    }
+    if let Some(budget) = r.flash_budget_bytes {
+        let took = |a: FlashAction| r.flash_fit.iter().filter(|s| s.action == a).count();
+        println!(
+            "flash budget {budget} B: {} maps gave up per-channel ranges (second weight sets), {} went back to 8 bits",
+            took(FlashAction::PerTensor),
+            took(FlashAction::Int8)
         );
     }
     if let Some(c) = &r.search_comparison {
@@ -321,6 +365,7 @@ pub fn demo(d: &DemoArgs) -> Result<()> {
         sweep_lambda: vec![0.0, 0.02, 0.05],
         sweep_eval_limit: Some(1000),
         exhaustive: 3,
+        max_flash_ratio: DEFAULT_MAX_FLASH_RATIO,
         output: d.output.clone(),
         json: d.json,
     };

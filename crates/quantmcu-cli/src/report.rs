@@ -250,13 +250,15 @@ pub fn html(r: &Report) -> Result<String> {
         "<p>SRAM budget {} B; patch stage up to op {} on a {}x{} grid ({:?} input); {} calibration and {} evaluation images; candidate widths {:?}, lambda {}, outlier quantile {}.</p>",
         r.sram_budget_bytes, r.split_op, r.grid[0], r.grid[1], r.input, r.calibration_images, r.evaluation_images, r.candidates, r.lambda, r.outlier_quantile
     )?;
-    writeln!(w, "<section id=\"plans\"><h2>The four plans</h2><table><tr><th>plan</th><th>peak SRAM (B)</th><th>MACs</th><th>BitOPs (M)</th><th>patch-stage BitOPs (M)</th><th>accuracy</th><th>agreement</th><th>SQNR (dB)</th><th>outlier tiles</th><th>search (s)</th></tr>")?;
+    writeln!(w, "<section id=\"plans\"><h2>The four plans</h2><table><tr><th>plan</th><th>peak SRAM (B)</th><th>scratch (B)</th><th>flash (B)</th><th>MACs</th><th>BitOPs (M)</th><th>patch-stage BitOPs (M)</th><th>accuracy</th><th>agreement</th><th>SQNR (dB)</th><th>outlier tiles</th><th>search (s)</th></tr>")?;
     for p in &r.plans {
         writeln!(
             w,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2} %</td><td>{}</td><td>{:.1} %</td><td>{:.2}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2} %</td><td>{}</td><td>{:.1} %</td><td>{:.2}</td></tr>",
             p.name,
             p.peak_sram_bytes,
+            p.scratch_bytes,
+            p.flash_bytes,
             p.macs,
             mb(p.bitops),
             mb(p.bitops_patch_stage),
@@ -267,7 +269,7 @@ pub fn html(r: &Report) -> Result<String> {
             p.search_seconds
         )?;
     }
-    writeln!(w, "</table><p>BitOPs = executed MACs (halo included) x 8 weight bits x the activation bits each tile really read, averaged over the evaluation images. Agreement and SQNR compare each plan's output with layer-int8.</p></section>")?;
+    writeln!(w, "</table><p>BitOPs = executed MACs (halo included) x 8 weight bits x the activation bits each tile really read, averaged over the evaluation images. Agreement and SQNR compare each plan's output with layer-int8. Peak SRAM is the plan's arena; the kernels' scratch buffer comes on top of it, and so does the stack the kernels use (measured by <code>quantmcu mcu-run</code>). Flash is the plan's bytes (weights, biases, requantization parameters, windows, steps), without the runtime's code.</p></section>")?;
     let figure = |w: &mut String, id: &str, title: &str, svg: String, caption: &str| -> std::fmt::Result {
         writeln!(
             w,

@@ -151,6 +151,13 @@ fn bad_input_gives_clear_errors() {
         let out = quantmcu(&["bench", m, "--seconds", bad]);
         assert_clean_failure(&out, &format!("'{bad}' is not a finite number above 0"));
     }
+    for bad in ["0.5", "inf", "-1", "lots"] {
+        let out = quantmcu(&["compile", m, "--calib", m, "-o", "x", "--max-flash-ratio", bad]);
+        assert_clean_failure(
+            &out,
+            &format!("'{bad}' is neither 0 (no limit) nor a finite ratio of at least 1"),
+        );
+    }
     assert_clean_failure(
         &quantmcu(&["eval", m, "--data", m, "--limit", "0"]),
         "'0' is not a whole number of at least 1",

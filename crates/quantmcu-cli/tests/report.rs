@@ -77,9 +77,11 @@ fn report_html_has_every_section_and_the_json_numbers() {
     // A few numbers of the table, formatted from report.json.
     for p in report["plans"].as_array().unwrap() {
         let row = format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td>",
             p["name"].as_str().unwrap(),
             p["peak_sram_bytes"],
+            p["scratch_bytes"],
+            p["flash_bytes"],
             p["macs"],
             p["bitops"].as_f64().unwrap() / 1e6
         );
@@ -88,6 +90,14 @@ fn report_html_has_every_section_and_the_json_numbers() {
         assert!(html.contains(&agree));
     }
     assert!(html.contains(&format!("SRAM budget {} B", report["sram_budget_bytes"])));
+    // The quantmcu row's flash is the plan file compile wrote; its scratch
+    // is the plan header's word 3 (x 4 bytes).
+    let plan = std::fs::read(out.join("plan.qmcu")).unwrap();
+    let quant = &report["plans"][3];
+    assert_eq!(quant["name"], "quantmcu");
+    assert_eq!(quant["flash_bytes"].as_u64().unwrap() as usize, plan.len());
+    let scratch_words = u32::from_le_bytes(plan[12..16].try_into().unwrap());
+    assert_eq!(quant["scratch_bytes"].as_u64().unwrap(), 4 * u64::from(scratch_words));
     // `quantmcu report DIR` rebuilds the same page.
     std::fs::remove_file(out.join("report.html")).unwrap();
     let o = quantmcu(&["report", out.to_str().unwrap()]);

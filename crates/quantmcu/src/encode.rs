@@ -75,6 +75,8 @@ pub struct EncodedPlan {
     pub host_ops_before: std::ops::Range<usize>,
     pub host_ops_after: std::ops::Range<usize>,
     pub arena_bytes: usize,
+    /// Words of kernel scratch the plan asks for (header field 3).
+    pub scratch_words: usize,
     /// Tiles the plan numbers (patch tiles, plus the layer stage with mixed
     /// scope `all`).
     pub tiles: usize,
@@ -622,6 +624,7 @@ pub fn encode(
         host_ops_before: 0..first,
         host_ops_after: end..n,
         arena_bytes,
+        scratch_words: wr.scratch_words,
         tiles: (patch.map_or(0, |(tp, _)| tp.tiles.len()) + usize::from(layer_mixed)),
     })
 }

@@ -43,6 +43,9 @@ pub struct Options {
     /// Compare VDQS with an exhaustive, accuracy-evaluated search over the
     /// widths of the first N maps (0: off).
     pub exhaustive_maps: usize,
+    /// The quantmcu plan's flash at most this many times patch-int8's
+    /// (sets `search.flash_budget`; `None`: no limit).
+    pub max_flash_ratio: Option<f64>,
 }
 
 /// One row of the four-plan table (the `report.json` schema).
@@ -50,6 +53,15 @@ pub struct Options {
 pub struct ReportRow {
     pub name: String,
     pub peak_sram_bytes: usize,
+    /// The plan's bytes, what a firmware keeps in flash: weights, biases,
+    /// requantization parameters, windows and steps (the runtime's code is
+    /// not included).
+    #[serde(default)]
+    pub flash_bytes: usize,
+    /// The kernels' scratch buffer the plan asks for (`Plan::scratch_words` x 4),
+    /// in SRAM beside the arena.
+    #[serde(default)]
+    pub scratch_bytes: usize,
     pub macs: u64,
     pub bitops: f64,
     pub bitops_patch_stage: f64,
@@ -128,6 +140,12 @@ pub struct Report {
     #[serde(default)]
     pub search_comparison: Option<SearchComparison>,
     pub trajectory: Vec<Move>,
+    /// The quantmcu plan's flash budget (plan bytes), if any, and what
+    /// fitting the searched plan into it took back.
+    #[serde(default)]
+    pub flash_budget_bytes: Option<usize>,
+    #[serde(default)]
+    pub flash_fit: Vec<crate::mixed::flash::FlashStep>,
     /// Chosen width per map of the patch stage (in stage order).
     pub bits: Vec<u32>,
     pub maps: Vec<String>,
@@ -175,10 +193,13 @@ pub struct Progress<'a> {
     pub tick: &'a (dyn Fn() + Sync),
 }
 
-fn row(name: &str, peak: usize, macs: u64, c: &Comparison, search_seconds: f64) -> ReportRow {
+fn row(name: &str, runner: &PlanRunner, macs: u64, c: &Comparison, search_seconds: f64) -> ReportRow {
+    let plan = runner.encoded();
     ReportRow {
         name: name.into(),
-        peak_sram_bytes: peak,
+        peak_sram_bytes: plan.arena_bytes,
+        flash_bytes: plan.bytes().len(),
+        scratch_bytes: 4 * plan.scratch_words,
         macs,
         bitops: c.bitops,
         bitops_patch_stage: c.bitops_patch_stage,
@@ -267,6 +288,10 @@ pub fn compile(
         )
     };
     let mut search_cfg = opts.search.clone();
+    let patch = PlanRunner::new(interp, Some((&tp, opts.input)))?;
+    if let Some(r) = opts.max_flash_ratio {
+        search_cfg.flash_budget = Some((r * patch.encoded().bytes().len() as f64) as usize);
+    }
     let mut outlier_quantile_sweep = Vec::new();
     if opts.auto_eps {
         (progress.phase)("choosing the outlier quantile");
@@ -295,21 +320,20 @@ pub fn compile(
     let found = search(interp, &tp, opts.input, &inputs, &search_cfg, &|m| (progress.phase)(m))?;
 
     let layer = PlanRunner::new(interp, None)?;
-    let patch = PlanRunner::new(interp, Some((&tp, opts.input)))?;
     let uniform_runner = PlanRunner::with_mixed(interp, Some((&tp, opts.input)), Some(&uniform))?;
     let quant = PlanRunner::with_mixed(interp, Some((&tp, opts.input)), Some(&found.plan))?;
     let patch_macs = chosen.macs;
     (progress.phase)("evaluating the four plans");
     let comparisons = compare_all(interp, &[&layer, &patch, &uniform_runner, &quant], eval, progress.tick)?;
     let plans: Vec<ReportRow> = [
-        ("layer-int8", layer.arena_bytes(), graph.macs(), 0.0),
-        ("patch-int8", patch.arena_bytes(), patch_macs, 0.0),
-        ("patch-uniform-low", uniform_runner.arena_bytes(), patch_macs, 0.0),
-        ("quantmcu", quant.arena_bytes(), patch_macs, found.seconds),
+        ("layer-int8", &layer, graph.macs(), 0.0),
+        ("patch-int8", &patch, patch_macs, 0.0),
+        ("patch-uniform-low", &uniform_runner, patch_macs, 0.0),
+        ("quantmcu", &quant, patch_macs, found.seconds),
     ]
     .iter()
     .zip(&comparisons)
-    .map(|(&(name, peak, macs, secs), c)| row(name, peak, macs, c, secs))
+    .map(|(&(name, runner, macs, secs), c)| row(name, runner, macs, c, secs))
     .collect();
 
     let mut lambda_sweep = Vec::new();
@@ -360,6 +384,8 @@ pub fn compile(
         outlier_quantile_sweep,
         search_comparison,
         trajectory: found.trajectory.clone(),
+        flash_budget_bytes: search_cfg.flash_budget,
+        flash_fit: found.flash_fit.clone(),
         bits: found.bits.clone(),
         maps: found.plan.maps.iter().map(|m| m.name.clone()).collect(),
         stage_ops: tp.stage.ops.clone(),

@@ -53,6 +53,7 @@ fn config(lambda: f64, candidates: &[u32]) -> SearchConfig {
         },
         rescaled_omega: false,
         max_maps: None,
+        flash_budget: None,
     }
 }
 
@@ -142,6 +143,66 @@ fn lambda_zero_lowers_everything_and_one_nothing() {
     );
 }
 
+/// Plan bytes of `tp` with mixed plan `m` (None: patch-int8).
+fn plan_bytes(interp: &ReferenceExecutor, tp: &Tiling, m: Option<&quantmcu::mixed::MixedPrecision>) -> usize {
+    PlanRunner::with_mixed(interp, Some((tp, InputMode::Streamed)), m)
+        .unwrap()
+        .encoded()
+        .bytes()
+        .len()
+}
+
+#[test]
+fn a_flash_budget_keeps_the_plan_within_it_by_dropping_per_channel_ranges() {
+    let graph = vww();
+    let interp = ReferenceExecutor::new(&graph).unwrap();
+    let tp = tile_plan(&graph);
+    let calib = images(&graph, "imagenet", 6);
+    let int8 = plan_bytes(&interp, &tp, None);
+    let free = search(
+        &interp,
+        &tp,
+        InputMode::Streamed,
+        &calib,
+        &config(0.0, &[8, 4]),
+        &|_| (),
+    )
+    .unwrap();
+    let free_bytes = plan_bytes(&interp, &tp, Some(&free.plan));
+    // Per-channel ranges of maps read by 1x1 convolutions cost flash.
+    let budget = int8 + (free_bytes - int8) / 3;
+    assert!(free_bytes > budget, "{free_bytes} B vs patch-int8 {int8} B");
+    let capped = search(
+        &interp,
+        &tp,
+        InputMode::Streamed,
+        &calib,
+        &SearchConfig {
+            flash_budget: Some(budget),
+            ..config(0.0, &[8, 4])
+        },
+        &|_| (),
+    )
+    .unwrap();
+    let capped_bytes = plan_bytes(&interp, &tp, Some(&capped.plan));
+    assert!(capped_bytes <= budget, "{capped_bytes} B > budget {budget} B");
+    // The fit's steps: measured sizes falling to the plan's, per-tensor steps first.
+    let fit = &capped.flash_fit;
+    assert_eq!(fit.last().unwrap().flash_bytes, capped_bytes);
+    assert!(fit.windows(2).all(|w| w[1].flash_bytes < w[0].flash_bytes));
+    assert!(fit[0].flash_bytes < free_bytes);
+    assert!(fit.iter().all(|s| s.tensor == capped.plan.maps[s.map].name));
+    // Maps gave up per-channel ranges, and those are per tensor now.
+    let per_channel =
+        |r: &quantmcu::mixed::search::SearchResult| r.plan.maps.iter().filter(|m| m.format.per_channel()).count();
+    assert!(per_channel(&capped) < per_channel(&free));
+    for s in fit {
+        assert!(!capped.plan.maps[s.map].format.per_channel());
+    }
+    // Without a budget nothing is fitted.
+    assert!(free.flash_fit.is_empty());
+}
+
 #[test]
 fn compiled_plan_on_disk_runs_like_the_one_in_memory() {
     let graph = vww();
@@ -159,6 +220,7 @@ fn compiled_plan_on_disk_runs_like_the_one_in_memory() {
         sweep_lambdas: vec![],
         sweep_eval_limit: None,
         exhaustive_maps: 0,
+        max_flash_ratio: None,
     };
     let progress = Progress {
         phase: &|_| (),

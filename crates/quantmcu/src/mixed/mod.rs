@@ -15,6 +15,7 @@
 pub mod bitops;
 pub mod calib;
 pub mod check;
+pub mod flash;
 pub mod format;
 pub mod search;
 pub(crate) mod variant;
@@ -285,6 +286,27 @@ fn quantization_error(
         n += k;
     }
     (sq, sum, n)
+}
+
+/// Squared error of map `spec`'s clean-tile codes over the values of `hist`
+/// inside its clean ranges, relative to those values' squared magnitude
+/// (reals, 0 when there are none).
+pub(super) fn relative_code_error(graph: &Graph, spec: &MapSpec, hist: &Histogram) -> f64 {
+    let (s8, z8) = graph.scale_zp(spec.tensor);
+    let (mut err, mut signal) = (0.0, 0.0);
+    for (c, counts) in hist.counts.iter().enumerate() {
+        let range = spec.clean[if spec.clean.len() == 1 { 0 } else { c }];
+        err += quantization_error(counts, range, &spec.format, c, f64::from(s8), z8).0;
+        for v in range.0..=range.1 {
+            let real = f64::from(s8) * f64::from(v - z8);
+            signal += counts[(v + 128) as usize] as f64 * real * real;
+        }
+    }
+    if signal > 0.0 {
+        err / signal
+    } else {
+        0.0
+    }
 }
 
 /// The code range inside clean range `clean` with the least squared error

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bitops::WEIGHT_BITS;
 use super::calib::{calibrate, clean_range, entropy, Histogram};
+use super::flash::{fit_flash, FlashStep};
 use super::{map_channels, map_spec, MixedConfig, MixedPrecision};
 use crate::ir::Graph;
 use crate::patch::arena::InputMode;
@@ -38,6 +39,9 @@ pub struct SearchConfig {
     pub rescaled_omega: bool,
     /// Only the first N maps may move (the search-time comparison's space).
     pub max_maps: Option<usize>,
+    /// Most plan bytes (flash) the searched plan may take; see
+    /// [`super::flash::fit_flash`] for how a plan over it is brought back.
+    pub flash_budget: Option<usize>,
 }
 
 /// One applied move of the search.
@@ -62,6 +66,8 @@ pub struct SearchResult {
     pub trajectory: Vec<Move>,
     /// BitOPs of the int8 plan (whole network, halos included).
     pub int8_bitops: f64,
+    /// What fitting the plan into `flash_budget` changed, in order.
+    pub flash_fit: Vec<FlashStep>,
     pub seconds: f64,
 }
 
@@ -229,11 +235,19 @@ pub fn search(
             break;
         }
     }
+    let flash_fit = match cfg.flash_budget {
+        Some(budget) => fit_flash(interp, tp, mode, &mut plan, &hists, &cfg.mixed, budget)?,
+        None => Vec::new(),
+    };
+    for (b, m) in bits.iter_mut().zip(&plan.maps) {
+        *b = m.format.bits;
+    }
     Ok(SearchResult {
         plan,
         bits,
         trajectory,
         int8_bitops,
+        flash_fit,
         seconds: start.elapsed().as_secs_f64(),
     })
 }
