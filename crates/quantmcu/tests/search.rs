@@ -36,6 +36,16 @@ fn tile_plan(graph: &Graph) -> Tiling {
     Tiling::new(graph, &stage, [2, 4]).unwrap()
 }
 
+/// VDQS on `tp` with streamed input, no progress messages.
+fn vww_search(
+    interp: &ReferenceExecutor,
+    tp: &Tiling,
+    calib: &[Vec<TensorData>],
+    cfg: &SearchConfig,
+) -> quantmcu::mixed::search::SearchResult {
+    search(interp, tp, InputMode::Streamed, calib, cfg, &|_| ()).unwrap()
+}
+
 fn config(lambda: f64, candidates: &[u32]) -> SearchConfig {
     SearchConfig {
         candidates: candidates.to_vec(),
@@ -64,8 +74,8 @@ fn moves_score_and_save_what_the_bitops_accounting_says() {
     let tp = tile_plan(&graph);
     let calib = images(&graph, "imagenet", 20);
     let cfg = config(0.02, &[8, 4, 2]);
-    let a = search(&interp, &tp, InputMode::Streamed, &calib, &cfg, &|_| ()).unwrap();
-    let b = search(&interp, &tp, InputMode::Streamed, &calib, &cfg, &|_| ()).unwrap();
+    let a = vww_search(&interp, &tp, &calib, &cfg);
+    let b = vww_search(&interp, &tp, &calib, &cfg);
     assert_eq!(a.trajectory, b.trajectory, "deterministic trajectory");
     assert_eq!(a.plan, b.plan, "deterministic plan");
     assert!(!a.trajectory.is_empty());
@@ -103,38 +113,19 @@ fn lambda_zero_lowers_everything_and_one_nothing() {
     let interp = ReferenceExecutor::new(&graph).unwrap();
     let tp = tile_plan(&graph);
     let calib = images(&graph, "imagenet", 8);
-    let all = search(
-        &interp,
-        &tp,
-        InputMode::Streamed,
-        &calib,
-        &config(0.0, &[8, 4]),
-        &|_| (),
-    )
-    .unwrap();
+    let all = vww_search(&interp, &tp, &calib, &config(0.0, &[8, 4]));
     assert!(all.bits.iter().all(|&b| b == 4), "{:?}", all.bits);
-    let none = search(
-        &interp,
-        &tp,
-        InputMode::Streamed,
-        &calib,
-        &config(1.0, &[8, 4]),
-        &|_| (),
-    )
-    .unwrap();
+    let none = vww_search(&interp, &tp, &calib, &config(1.0, &[8, 4]));
     assert!(none.trajectory.is_empty() && none.bits.iter().all(|&b| b == 8));
-    let target = search(
+    let target = vww_search(
         &interp,
         &tp,
-        InputMode::Streamed,
         &calib,
         &SearchConfig {
             target_bitops: Some(all.int8_bitops * 0.95),
             ..config(0.0, &[8, 4])
         },
-        &|_| (),
-    )
-    .unwrap();
+    );
     let last = target.trajectory.last().unwrap();
     assert!(last.bitops <= all.int8_bitops * 0.95);
     assert!(
@@ -159,31 +150,20 @@ fn a_flash_budget_keeps_the_plan_within_it_by_dropping_per_channel_ranges() {
     let tp = tile_plan(&graph);
     let calib = images(&graph, "imagenet", 6);
     let int8 = plan_bytes(&interp, &tp, None);
-    let free = search(
-        &interp,
-        &tp,
-        InputMode::Streamed,
-        &calib,
-        &config(0.0, &[8, 4]),
-        &|_| (),
-    )
-    .unwrap();
+    let free = vww_search(&interp, &tp, &calib, &config(0.0, &[8, 4]));
     let free_bytes = plan_bytes(&interp, &tp, Some(&free.plan));
     // Per-channel ranges of maps read by 1x1 convolutions cost flash.
     let budget = int8 + (free_bytes - int8) / 3;
     assert!(free_bytes > budget, "{free_bytes} B vs patch-int8 {int8} B");
-    let capped = search(
+    let capped = vww_search(
         &interp,
         &tp,
-        InputMode::Streamed,
         &calib,
         &SearchConfig {
             flash_budget: Some(budget),
             ..config(0.0, &[8, 4])
         },
-        &|_| (),
-    )
-    .unwrap();
+    );
     let capped_bytes = plan_bytes(&interp, &tp, Some(&capped.plan));
     assert!(capped_bytes <= budget, "{capped_bytes} B > budget {budget} B");
     // The fit's steps: measured sizes falling to the plan's, per-tensor steps first.
