@@ -2,7 +2,8 @@
 //! the host `libquantmcu_c.a` built for this test run and checks, for real
 //! plans of the reference model (layer int8, patch int8, mixed precision),
 //! every output byte and width against the host runtime
-//! ([`FirmwareExport`]), plus every error code. Also: the header declares
+//! ([`FirmwareExport`]), plus every error code; `tests/export_test.c` runs
+//! the same cases from the C export ([`FirmwareExport::write_c`]). Also: the header declares
 //! exactly the functions the library exports, and its enum values are the
 //! library's [`STATUSES`] codes.
 
@@ -44,19 +45,22 @@ fn inputs(graph: &Graph, n: usize) -> Vec<Vec<TensorData>> {
         .collect()
 }
 
-/// Compiles `abi_test.c` against the header and the host library.
-fn compile(out: &Path) -> PathBuf {
-    let exe = out.join("abi_test");
+/// Compiles `tests/{name}.c` (plus `extra` sources, `-I include`) against
+/// the header and the host library into `out/{name}`.
+fn compile(out: &Path, name: &str, include: Option<&Path>, extra: &[PathBuf]) -> PathBuf {
+    let exe = out.join(name);
     let status = Command::new("cc")
         .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", "-I"])
         .arg(crate_dir().join("include"))
-        .arg(crate_dir().join("tests/abi_test.c"))
+        .args(include.map(|d| format!("-I{}", d.display())))
+        .arg(crate_dir().join(format!("tests/{name}.c")))
+        .args(extra)
         .arg(staticlib())
         .args(["-lpthread", "-ldl", "-lm", "-o"])
         .arg(&exe)
         .status()
         .expect("the host C compiler `cc`");
-    assert!(status.success(), "abi_test.c does not compile against quantmcu.h");
+    assert!(status.success(), "{name}.c does not compile against quantmcu.h");
     exe
 }
 
@@ -64,7 +68,7 @@ fn compile(out: &Path) -> PathBuf {
 fn c_program_runs_reference_model_plans_bit_exact() {
     let tmp = std::env::temp_dir().join(format!("quantmcu-c-abi-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
-    let exe = compile(&tmp);
+    let exe = compile(&tmp, "abi_test", None, &[]);
     let path = assets::repo_root().join("models/fmnist_mobilenetv2_int8.tflite");
     let graph = tflite::load(&path).unwrap();
     let interp = ReferenceExecutor::new(&graph).unwrap();
@@ -107,6 +111,13 @@ fn c_program_runs_reference_model_plans_bit_exact() {
         let stdout = String::from_utf8_lossy(&run.stdout);
         assert!(run.status.success(), "{name}: {stdout}");
         assert_eq!(stdout.trim(), "ok 3 inputs", "{name}");
+        // The C export of the same plan runs the same cases from flash arrays.
+        export.write_c(&dir).unwrap();
+        let c_exe = compile(&dir, "export_test", Some(&dir), &[dir.join("quantmcu_plan.c")]);
+        let run = Command::new(&c_exe).output().unwrap();
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert!(run.status.success(), "{name} export: {stdout}");
+        assert_eq!(stdout.trim(), "ok 3", "{name} export");
     }
     std::fs::remove_dir_all(&tmp).unwrap();
 }
