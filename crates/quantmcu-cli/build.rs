@@ -89,7 +89,7 @@ fn main() {
         let abs = abs.to_str().expect("source paths are UTF-8");
         let text = match rel {
             "Cargo.toml" => Some(workspace_manifest(&root)),
-            "crates/quantmcu-c/Cargo.toml" => Some(without_dev_dependencies(&abs)),
+            "crates/quantmcu-c/Cargo.toml" => Some(without_dev_dependencies(abs)),
             _ => None,
         };
         if let Some(text) = text {
