@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the Cortex-M firmware (firmware/) needs to build and run under
-# QEMU: the thumbv7em-none-eabihf Rust target and Debian's qemu-system-arm.
-# Idempotent: does nothing when both are present. Installing qemu needs root
-# (apt-get); otherwise prints the command to run and fails.
+# QEMU: the thumbv7em-none-eabihf Rust target, Debian's qemu-system-arm and,
+# for the C example (firmware/c), arm-none-eabi-gcc with newlib.
+# Idempotent: does nothing when all are present. Installing packages needs
+# root (apt-get); otherwise prints the command to run and fails.
 set -euo pipefail
 
 if ! command -v rustup >/dev/null; then
@@ -28,6 +29,19 @@ if ! command -v qemu-system-arm >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   apt-get install -y -q --no-install-recommends qemu-system-arm
+fi
+
+if ! command -v arm-none-eabi-gcc >/dev/null || [ ! -d /usr/lib/arm-none-eabi/newlib ]; then
+  cmd="apt-get update && apt-get install -y --no-install-recommends gcc-arm-none-eabi libnewlib-arm-none-eabi"
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+    echo "setup-firmware.sh: arm-none-eabi-gcc or newlib is missing (the C example needs them); install as root with:" >&2
+    echo "  sudo sh -c '$cmd'" >&2
+    exit 1
+  fi
+  echo "setup-firmware.sh: installing gcc-arm-none-eabi and libnewlib-arm-none-eabi" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends gcc-arm-none-eabi libnewlib-arm-none-eabi
 fi
 
 if ! qemu-system-arm -machine help | grep -q '^mps2-an386'; then

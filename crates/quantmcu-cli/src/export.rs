@@ -34,14 +34,19 @@ pub struct ExportArgs {
     pub limit: usize,
 }
 
-/// Options of `quantmcu export`.
+/// Options of `quantmcu export`: at least one of `--firmware` and `--c`.
 #[derive(clap::Args)]
+#[group(id = "dest", required = true, multiple = true, args = ["firmware", "c"])]
 pub struct Args {
     #[command(flatten)]
     pub what: ExportArgs,
-    /// The directory to write (plan.qmcu, inputs.bin, expected.bin, consts.rs, ...).
+    /// The directory to write for the Rust firmware (plan.qmcu, inputs.bin,
+    /// expected.bin, consts.rs, ...).
     #[arg(long)]
-    pub firmware: PathBuf,
+    pub firmware: Option<PathBuf>,
+    /// The directory to write for C firmware (quantmcu_plan.h, quantmcu_plan.c).
+    #[arg(long)]
+    pub c: Option<PathBuf>,
 }
 
 /// An export and a one-line description of its schedule.
@@ -130,19 +135,26 @@ fn test_inputs(graph: &Graph, args: &ExportArgs) -> Result<Vec<Vec<TensorData>>>
     }
 }
 
-/// `quantmcu export`: prepares and writes the directory.
+/// `quantmcu export`: prepares and writes the directories.
 pub fn export(a: &Args) -> Result<()> {
-    let dir: &Path = &a.firmware;
     let p = prepare(&a.what)?;
-    p.export
-        .write(dir)
-        .with_context(|| format!("writing the firmware export to {}", dir.display()))?;
     let e = &p.export;
+    let mut dirs = Vec::new();
+    if let Some(dir) = &a.firmware {
+        e.write(dir)
+            .with_context(|| format!("writing the firmware export to {}", dir.display()))?;
+        dirs.push(dir.display().to_string());
+    }
+    if let Some(dir) = &a.c {
+        e.write_c(dir)
+            .with_context(|| format!("writing the C export to {}", dir.display()))?;
+        dirs.push(dir.display().to_string());
+    }
     println!(
         "{}: {} -> {}\n  plan {} B, arena {} B, scratch {} words, input {} B, output {} B, {} test inputs, {} MACs per inference",
         e.model,
         p.schedule,
-        dir.display(),
+        dirs.join(", "),
         e.plan_bytes,
         e.arena_bytes,
         e.scratch_words,
@@ -151,9 +163,18 @@ pub fn export(a: &Args) -> Result<()> {
         e.n_inputs,
         e.macs
     );
-    println!(
-        "  build: cd firmware && QUANTMCU_FIRMWARE_DIR={} cargo run --release",
-        std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()).display()
-    );
+    let abs = |dir: &Path| std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    if let Some(dir) = &a.firmware {
+        println!(
+            "  build: cd firmware && QUANTMCU_FIRMWARE_DIR={} cargo run --release",
+            abs(dir).display()
+        );
+    }
+    if let Some(dir) = &a.c {
+        println!(
+            "  C: make -C firmware/c EXPORT_DIR={} (see firmware/README.md, \"C firmware\")",
+            abs(dir).display()
+        );
+    }
     Ok(())
 }

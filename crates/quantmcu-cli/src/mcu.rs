@@ -171,6 +171,10 @@ pub struct Args {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Run the C example (firmware/c: the C ABI library libquantmcu_c.a, the
+    /// `export --c` files, arm-none-eabi-gcc) instead of the Rust firmware.
+    #[arg(long, conflicts_with_all = ["kernels", "per_op"])]
+    pub c: bool,
 }
 
 /// Runs `mcu-run`.
@@ -187,7 +191,13 @@ pub fn mcu_run(opts: &Args) -> Result<()> {
         .into_iter()
         .filter_map(|(on, f)| on.then_some(f))
         .collect();
-    let elf = build(&paths, &dir, &features)?;
+    let elf = if opts.c {
+        e.write_c(&dir)
+            .with_context(|| format!("writing the C export to {}", dir.display()))?;
+        build_c(&paths, &dir)?
+    } else {
+        build(&paths, &dir, &features)?
+    };
     let out = run_qemu(&elf, timeout)?;
     let report = parse(&out).with_context(|| format!("firmware output:\n{}", tail(&out, 30)))?;
     let sizes = elf_sizes(&std::fs::read(&elf).with_context(|| format!("reading {}", elf.display()))?)
@@ -391,6 +401,68 @@ fn build(paths: &Paths, dir: &Path, features: &[&str]) -> Result<PathBuf> {
     let elf = dir.join(features.iter().fold("firmware".to_string(), |n, f| n + "-" + f) + ".elf");
     std::fs::copy(&built, &elf).with_context(|| format!("copying {} to {}", built.display(), elf.display()))?;
     Ok(elf)
+}
+
+/// Builds the C example for the export in `dir`: `libquantmcu_c.a` (release,
+/// fat LTO and one codegen unit, as the Rust firmware's profile), then
+/// `make` in `firmware/c`. Returns the ELF.
+fn build_c(paths: &Paths, dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(&paths.work).with_context(|| format!("creating {}", paths.work.display()))?;
+    let _lock = BuildLock::acquire(paths.work.join("build.lock"), Duration::from_secs(1800))?;
+    paths.write_sources()?;
+    let target_dir = paths.work.join("cargo");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let lib = target_dir.join(TARGET).join("release").join("libquantmcu_c.a");
+    let out = Command::new(&cargo)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "quantmcu-c",
+            "--features",
+            "dsp",
+            "--target",
+            TARGET,
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .current_dir(&paths.src)
+        .env("CARGO_PROFILE_RELEASE_LTO", "fat")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_TARGET_DIR")
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {} build", cargo.to_string_lossy()))?;
+    if !out.status.success() {
+        bail!(
+            "building libquantmcu_c.a failed ({}):\n{}",
+            out.status,
+            tail(&String::from_utf8_lossy(&out.stderr), 40)
+        );
+    }
+    let build = dir.join("c-build");
+    let out = Command::new("make")
+        .arg("-C")
+        .arg(paths.firmware.join("c"))
+        .arg(format!("EXPORT_DIR={}", dir.display()))
+        .arg(format!("BUILD={}", build.display()))
+        .arg(format!("QUANTMCU_LIB={}", lib.display()))
+        .stdin(Stdio::null())
+        .output()
+        .context("running make (the C example needs make and arm-none-eabi-gcc: scripts/setup-firmware.sh)")?;
+    if !out.status.success() {
+        bail!(
+            "building the C example failed ({}):\n{}{}",
+            out.status,
+            tail(&String::from_utf8_lossy(&out.stdout), 20),
+            tail(&String::from_utf8_lossy(&out.stderr), 40)
+        );
+    }
+    Ok(build.join("quantmcu-c.elf"))
 }
 
 /// Runs the firmware under QEMU; returns its output (stdout then stderr).

@@ -1,7 +1,8 @@
 //! Plans on a Cortex-M4F under QEMU (`quantmcu mcu-run`): the firmware's
 //! outputs equal the host runtime's byte for byte for layer-by-layer int8, a
 //! patch plan and a 4-bit mixed plan of VWW, and the instruction counts are
-//! plausible. Needs `scripts/setup-firmware.sh` (thumbv7em target, QEMU):
+//! plausible; the C example matches them. Needs `scripts/setup-firmware.sh`
+//! (thumbv7em target, QEMU, arm-none-eabi-gcc):
 //! without them these tests fail, they never skip.
 
 use std::path::{Path, PathBuf};
@@ -54,6 +55,11 @@ fn vww_plan(dir: &Path, name: &str, extra: &[&str]) -> String {
 
 /// Runs `mcu-run --json` and checks the report; returns it.
 fn mcu_run(plan: Option<&str>, min_ram: u64) -> serde_json::Value {
+    mcu_run_with(plan, min_ram, &[])
+}
+
+/// [`mcu_run`] with `extra` options (`--c`).
+fn mcu_run_with(plan: Option<&str>, min_ram: u64, extra: &[&str]) -> serde_json::Value {
     let (model, images) = (vww(), foolbox());
     let mut args = vec![
         "mcu-run",
@@ -69,6 +75,7 @@ fn mcu_run(plan: Option<&str>, min_ram: u64) -> serde_json::Value {
     if let Some(p) = plan {
         args.extend_from_slice(&["--plan", p]);
     }
+    args.extend_from_slice(extra);
     let out = quantmcu(&args);
     let text = ok(&out);
     let j: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
@@ -99,6 +106,22 @@ fn mcu_run(plan: Option<&str>, min_ram: u64) -> serde_json::Value {
     assert!(flash > 245_000 && flash < 1_000_000, "{text}");
     assert!(ram >= min_ram && ram < min_ram + 4096, "{text}");
     j
+}
+
+/// The C example (`mcu-run --c`: firmware/c through libquantmcu_c.a) is
+/// bit-exact on a patch plan and within 3 % of the Rust firmware's
+/// instructions on the same plan.
+#[test]
+fn c_example_is_bit_exact_and_as_fast_as_the_rust_firmware() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = vww_plan(dir.path(), "patch.plan", &[]);
+    let c = mcu_run_with(Some(&plan), 21_928, &["--c"]);
+    let rust = mcu_run(Some(&plan), 21_928);
+    let (c, rust) = (
+        c["instructions_per_inference"].as_u64().unwrap() as f64,
+        rust["instructions_per_inference"].as_u64().unwrap() as f64,
+    );
+    assert!((c / rust - 1.0).abs() < 0.03, "C {c} vs Rust {rust} instructions");
 }
 
 #[test]

@@ -14,9 +14,14 @@
 //! of the crate. Without it, or off `arm`, those forms still exist with
 //! emulated instructions (tests compare them with the portable kernels), and
 //! the portable kernels run.
+//!
+//! Feature `c-abi`: the `qmcu_*` C functions ([`c_abi`]) that the
+//! `quantmcu-c` static library exports to C firmware.
 #![no_std]
 #![deny(unsafe_code)]
 
+#[cfg(feature = "c-abi")]
+pub mod c_abi;
 pub mod dsp;
 pub mod fixedpoint;
 pub mod geometry;
