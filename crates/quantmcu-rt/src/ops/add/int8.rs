@@ -31,17 +31,33 @@ pub struct AddParams {
     pub max: i32,
 }
 
+/// Input `k`'s value `v` on the common scale: `(v + offset) << LEFT_SHIFT`
+/// rescaled by its multiplier (TFLite double rounding, wrapping like the C
+/// kernel).
+#[inline(always)]
+pub(crate) fn scaled(p: &AddParams, v: i8, k: usize) -> i32 {
+    let shifted = i32::from(v)
+        .wrapping_add(p.input_offsets[k])
+        .wrapping_mul(1 << LEFT_SHIFT);
+    multiply_by_quantized_multiplier(shifted, p.input_multipliers[k], p.input_shifts[k])
+}
+
 /// `y[i] = a[i] + b[i]` in the quantized domain (all three slices the same
-/// length; extra elements of the longer slices are ignored).
+/// length; extra elements of the longer slices are ignored):
+/// [`super::table::add_table`] from [`super::table::TABLE_MIN`] elements,
+/// else [`add_portable`].
 pub fn add(p: &AddParams, a: &[i8], b: &[i8], y: &mut [i8]) {
-    let scaled = |v: i8, k: usize| {
-        let shifted = i32::from(v)
-            .wrapping_add(p.input_offsets[k])
-            .wrapping_mul(1 << LEFT_SHIFT);
-        multiply_by_quantized_multiplier(shifted, p.input_multipliers[k], p.input_shifts[k])
-    };
+    if y.len().min(a.len()).min(b.len()) >= super::table::TABLE_MIN {
+        return super::table::add_table(p, a, b, y);
+    }
+    add_portable(p, a, b, y)
+}
+
+/// [`add`] element by element by TFLite's formula: the reference the table
+/// form equals.
+pub fn add_portable(p: &AddParams, a: &[i8], b: &[i8], y: &mut [i8]) {
     for ((v, &qa), &qb) in y.iter_mut().zip(a).zip(b) {
-        let sum = scaled(qa, 0).wrapping_add(scaled(qb, 1));
+        let sum = scaled(p, qa, 0).wrapping_add(scaled(p, qb, 1));
         let r = multiply_by_quantized_multiplier(sum, p.output_multiplier, p.output_shift);
         *v = r.saturating_add(p.output_offset).clamp(p.min, p.max) as i8;
     }

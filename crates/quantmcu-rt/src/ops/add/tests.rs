@@ -196,22 +196,41 @@ proptest! {
         }
     }
 
-    /// At 8 bits everywhere the int8 kernel writes the oracle's bytes, on
-    /// the whole map and in two slices (a tile of an elementwise op).
+    /// At 8 bits everywhere every int8 form (dispatching, portable, table)
+    /// writes the oracle's bytes, on the whole map and in two slices (a tile
+    /// of an elementwise op).
     #[test]
     fn int8_matches_naive(c in case(Just([8, 8, 8]))) {
         let want = pack(&c.naive().1, 8);
         let (a, b) = (pack(&c.a, 8), pack(&c.b, 8));
-        let mut y = std::vec![0i8; c.n()];
+        for kernel in INT8 {
+            let mut y = std::vec![0i8; c.n()];
+            kernel(&c.p, &a, &b, &mut y);
+            prop_assert_eq!(&y, &want);
+            let half = c.n() / 2;
+            let mut y2 = std::vec![0i8; c.n()];
+            kernel(&c.p, &a[..half], &b[..half], &mut y2[..half]);
+            kernel(&c.p, &a[half..], &b[half..], &mut y2[half..]);
+            prop_assert_eq!(&y2, &want);
+        }
+    }
+
+    /// Maps of at least `TABLE_MIN` elements: the dispatching kernel takes
+    /// the table form and still writes the oracle's bytes.
+    #[test]
+    fn int8_large_matches_naive(c in case(Just([8, 8, 8])), reps in 4usize..=8) {
+        let want = pack(&c.naive().1, 8).repeat(reps * table::TABLE_MIN.div_ceil(c.n()));
+        let (a, b) = (pack(&c.a, 8), pack(&c.b, 8));
+        let (a, b) = (a.repeat(want.len() / c.n()), b.repeat(want.len() / c.n()));
+        prop_assert!(want.len() >= table::TABLE_MIN);
+        let mut y = std::vec![0i8; want.len()];
         add(&c.p, &a, &b, &mut y);
         prop_assert_eq!(&y, &want);
-        let half = c.n() / 2;
-        let mut y2 = std::vec![0i8; c.n()];
-        add(&c.p, &a[..half], &b[..half], &mut y2[..half]);
-        add(&c.p, &a[half..], &b[half..], &mut y2[half..]);
-        prop_assert_eq!(&y2, &want);
     }
 }
+
+/// The int8 forms: dispatching, portable, table.
+const INT8: [fn(&AddParams, &[i8], &[i8], &mut [i8]); 3] = [add, add_portable, table::add_table];
 
 #[test]
 fn every_width_triple_matches_naive_and_tiles() {
