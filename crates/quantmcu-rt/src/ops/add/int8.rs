@@ -43,19 +43,9 @@ pub(crate) fn scaled(p: &AddParams, v: i8, k: usize) -> i32 {
 }
 
 /// `y[i] = a[i] + b[i]` in the quantized domain (all three slices the same
-/// length; extra elements of the longer slices are ignored):
-/// [`super::table::add_table`] from [`super::table::TABLE_MIN`] elements,
-/// else [`add_portable`].
+/// length; extra elements of the longer slices are ignored): the reference
+/// [`super::table::AddTable`] equals.
 pub fn add(p: &AddParams, a: &[i8], b: &[i8], y: &mut [i8]) {
-    if y.len().min(a.len()).min(b.len()) >= super::table::TABLE_MIN {
-        return super::table::add_table(p, a, b, y);
-    }
-    add_portable(p, a, b, y)
-}
-
-/// [`add`] element by element by TFLite's formula: the reference the table
-/// form equals.
-pub fn add_portable(p: &AddParams, a: &[i8], b: &[i8], y: &mut [i8]) {
     for ((v, &qa), &qb) in y.iter_mut().zip(a).zip(b) {
         let sum = scaled(p, qa, 0).wrapping_add(scaled(p, qb, 1));
         let r = multiply_by_quantized_multiplier(sum, p.output_multiplier, p.output_shift);

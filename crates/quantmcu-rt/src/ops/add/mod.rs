@@ -8,5 +8,6 @@ pub mod table;
 #[cfg(test)]
 mod tests;
 
-pub use int8::{add, add_portable, AddParams, LEFT_SHIFT};
+pub use int8::{add, AddParams, LEFT_SHIFT};
 pub use lowbit::add_lowbit;
+pub use table::{AddTable, TABLE_MIN};

@@ -196,7 +196,7 @@ proptest! {
         }
     }
 
-    /// At 8 bits everywhere every int8 form (dispatching, portable, table)
+    /// At 8 bits everywhere both int8 forms (reference, table)
     /// writes the oracle's bytes, on the whole map and in two slices (a tile
     /// of an elementwise op).
     #[test]
@@ -215,22 +215,18 @@ proptest! {
         }
     }
 
-    /// Maps of at least `TABLE_MIN` elements: the dispatching kernel takes
-    /// the table form and still writes the oracle's bytes.
-    #[test]
-    fn int8_large_matches_naive(c in case(Just([8, 8, 8])), reps in 4usize..=8) {
-        let want = pack(&c.naive().1, 8).repeat(reps * table::TABLE_MIN.div_ceil(c.n()));
-        let (a, b) = (pack(&c.a, 8), pack(&c.b, 8));
-        let (a, b) = (a.repeat(want.len() / c.n()), b.repeat(want.len() / c.n()));
-        prop_assert!(want.len() >= table::TABLE_MIN);
-        let mut y = std::vec![0i8; want.len()];
-        add(&c.p, &a, &b, &mut y);
-        prop_assert_eq!(&y, &want);
-    }
 }
 
-/// The int8 forms: dispatching, portable, table.
-const INT8: [fn(&AddParams, &[i8], &[i8], &mut [i8]); 3] = [add, add_portable, table::add_table];
+/// Signature of the int8 forms.
+type Int8Kernel = fn(&AddParams, &[i8], &[i8], &mut [i8]);
+
+/// [`AddTable`] built for the call, as an [`Int8Kernel`].
+fn table(p: &AddParams, a: &[i8], b: &[i8], y: &mut [i8]) {
+    AddTable::new(p).add(a, b, y);
+}
+
+/// The int8 forms: the reference and the table.
+const INT8: [Int8Kernel; 2] = [add, table];
 
 #[test]
 fn every_width_triple_matches_naive_and_tiles() {
