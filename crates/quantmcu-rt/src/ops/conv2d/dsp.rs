@@ -162,6 +162,7 @@ pub fn conv2d_dsp(p: &Conv2dParams, x: Codes, out: Rect, sink: &mut dyn Sink) ->
     // from its kernel rows. Positions past a segment meet zero weights.
     let int8_zero = i8::try_from(-p.input_offset).ok().filter(|_| x.bits >= 8 && !pointwise);
     let mut raw = [int8_zero.unwrap_or(0); MAX_FIELD];
+    let direct = (g.kernel[1] * g.input[2]).is_multiple_of(4);
     let mut acc = [[0i32; CHUNK]; 2];
     let mut part = [[0i32; CHUNK]; 2];
     let mut i = 0;
@@ -178,7 +179,7 @@ pub fn conv2d_dsp(p: &Conv2dParams, x: Codes, out: Rect, sink: &mut dyn Sink) ->
                 let src = x.rect.offset(oy * g.stride[0], ox * g.stride[1], k);
                 expand(&mut pixels[lay.base(q, 0)..][..pw], side, x, src, k, p.input_offset);
             } else if let Some(zero) = int8_zero {
-                if !expand_inside(pixels, &lay, q, side, x, p, oy, ox) {
+                if !(direct && expand_inside(pixels, &lay, q, side, x, p, oy, ox)) {
                     stage(&mut raw[..k], x, p, oy, ox, zero);
                     for s in 0..lay.segs {
                         let field = Codes {
@@ -197,40 +198,25 @@ pub fn conv2d_dsp(p: &Conv2dParams, x: Codes, out: Rect, sink: &mut dyn Sink) ->
         while o < oc {
             let o1 = (o + 1).min(oc - 1);
             let bias = [p.bias[o], p.bias[o1]];
-            // The fused output stage needs the whole sum in one pass.
-            let mut fused = if lay.segs == 1 { sink.int8(o, o1) } else { None };
+            let fused = if lay.segs == 1 { sink.int8(o, o1) } else { None };
             let emit = fused.is_none();
-            for s in 0..lay.segs {
-                let row = |c: usize| &p.filter[c * k + s * lay.seg..][..lay.seg];
-                split(wp, row(o), row(o1));
-                let xs = &pixels[lay.base(0, s)..][..pairs * pw];
-                let (out, bias) = match fused.take() {
-                    Some((y, q)) => (
-                        PairSums::Int8 {
-                            y,
-                            at: offsets,
-                            base: [o, o1],
-                            q,
-                        },
-                        bias,
-                    ),
-                    None if s == 0 => {
-                        let [acc0, acc1] = &mut acc;
-                        (PairSums::Raw([&mut acc0[..], &mut acc1[..]]), bias)
-                    }
+            if lay.segs == 1 {
+                split(wp, &p.filter[o * k..][..k], &p.filter[o1 * k..][..k]);
+                let out = match fused {
+                    Some((y, q)) => PairSums::Int8 {
+                        y,
+                        at: offsets,
+                        base: [o, o1],
+                        q,
+                    },
                     None => {
-                        let [part0, part1] = &mut part;
-                        (PairSums::Raw([&mut part0[..], &mut part1[..]]), [0, 0])
+                        let [acc0, acc1] = &mut acc;
+                        PairSums::Raw([&mut acc0[..], &mut acc1[..]])
                     }
                 };
-                dsp_loops::dot_pairs_2x2(xs, wp, lay.sw, pairs, bias, out);
-                if s > 0 {
-                    for (acc, part) in acc.iter_mut().zip(&part) {
-                        for (a, &v) in acc[..2 * pairs].iter_mut().zip(part) {
-                            *a = a.wrapping_add(v);
-                        }
-                    }
-                }
+                dsp_loops::dot_pairs_2x2(&pixels[..pairs * pw], wp, lay.sw, pairs, bias, out);
+            } else {
+                segment_sums(p, &lay, wp, pixels, pairs, [o, o1], &mut acc, &mut part);
             }
             if emit {
                 let second: &[i32] = if o1 > o { &acc[1][..n] } else { &[] };
@@ -241,6 +227,43 @@ pub fn conv2d_dsp(p: &Conv2dParams, x: Codes, out: Rect, sink: &mut dyn Sink) ->
         i += n;
     }
     Ok(())
+}
+
+/// The sums of channels `o` (`acc[0]`) and `o[1]` (`acc[1]`) for a chunk's
+/// `pairs` pixel pairs over every segment of their rows: one
+/// [`dsp_loops::dot_pairs_2x2`] pass per segment (the first with the biases,
+/// the others into `part`, then added, wrapping).
+#[allow(clippy::too_many_arguments)]
+fn segment_sums(
+    p: &Conv2dParams,
+    lay: &Layout,
+    wp: &mut [u32],
+    pixels: &[u32],
+    pairs: usize,
+    o: [usize; 2],
+    acc: &mut [[i32; CHUNK]; 2],
+    part: &mut [[i32; CHUNK]; 2],
+) {
+    let k = lay.seg * lay.segs;
+    for s in 0..lay.segs {
+        let row = |c: usize| &p.filter[c * k + s * lay.seg..][..lay.seg];
+        split(wp, row(o[0]), row(o[1]));
+        let xs = &pixels[lay.base(0, s)..][..pairs * lay.pw()];
+        let (sums, bias) = if s == 0 {
+            (&mut *acc, [p.bias[o[0]], p.bias[o[1]]])
+        } else {
+            (&mut *part, [0, 0])
+        };
+        let [s0, s1] = sums;
+        dsp_loops::dot_pairs_2x2(xs, wp, lay.sw, pairs, bias, PairSums::Raw([&mut s0[..], &mut s1[..]]));
+        if s > 0 {
+            for (acc, part) in acc.iter_mut().zip(&*part) {
+                for (a, &v) in acc[..2 * pairs].iter_mut().zip(part) {
+                    *a = a.wrapping_add(v);
+                }
+            }
+        }
+    }
 }
 
 /// Splits weight rows `a` and `b` (equal lengths) into `wp`'s halfword pairs,
@@ -299,8 +322,8 @@ fn stage(raw: &mut [i8], x: Codes, p: &Conv2dParams, oy: usize, ox: usize, zero:
 
 /// Expands the int8 receptive field of output pixel `(oy, ox)` straight
 /// from the input into side `j` (0 = A, 1 = B) of pixel pair `q` when every
-/// tap lies inside and each kernel row (`kw * ic` adjacent values) starts a
-/// whole group; false (nothing written) otherwise.
+/// tap lies inside; false (nothing written) otherwise. Each kernel row
+/// (`kw * ic` adjacent values) must be whole groups.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn expand_inside(
@@ -319,7 +342,7 @@ fn expand_inside(
     let n = kw * ic;
     let ry = TapRange::new(oy, g.stride[0], g.pad[0], g.dilation[0], kh, g.input[0]);
     let rx = TapRange::new(ox, g.stride[1], g.pad[1], g.dilation[1], kw, g.input[1]);
-    if !(ry.full(kh) && rx.full(kw) && rx.step == 1 && n.is_multiple_of(4)) {
+    if !(ry.full(kh) && rx.full(kw) && rx.step == 1) {
         return false;
     }
     for ky in 0..kh {
