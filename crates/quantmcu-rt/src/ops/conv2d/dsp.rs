@@ -19,7 +19,8 @@
 //! expands int8 input a word at a time, 4- and 2-bit codes a word or byte at
 //! a time; an int8 receptive field inside the input whose kernel rows are
 //! whole words is expanded a word at a time straight from those rows, one
-//! crossing the border is staged as bytes first. Offset values must
+//! crossing the border is staged as bytes first (a row longer than
+//! [`MAX_ROW`] gathered value by value). Offset values must
 //! fit an `i16` ([`crate::view::offset_values_fit_lane`]).
 
 use super::dsp_loops::{self, PairSums};
@@ -32,10 +33,6 @@ use crate::view::{Codes, Outlier, Requant, ShortRequant, TapRange, Window, Windo
 /// `kh * kw * ic` up to this long is one segment, a longer one is cut into
 /// its `kh` kernel rows (`kw * ic` each), whose dot products are summed.
 pub const MAX_ROW: usize = 4 * dsp_loops::MAX_GROUPS;
-
-/// Longest filter row `kh * kw * ic` (an int8 receptive field is staged in a
-/// stack buffer of this many bytes where it crosses the border).
-pub const MAX_FIELD: usize = 4 * MAX_ROW;
 
 /// Words of the stack buffer holding the split weight rows of one segment
 /// (`4 * ceil(segment / 4)` words) and the expanded pixel pairs (4 KiB: at
@@ -88,15 +85,13 @@ impl Layout {
 }
 
 /// True when [`conv2d_dsp`] computes this convolution on an input of `bits`
-/// bits: one group, filter rows of at most [`MAX_FIELD`] values in segments
-/// of at most [`MAX_ROW`], the stack buffer holding one segment's weights
+/// bits: one group, filter rows in segments of at most [`MAX_ROW`] values, the stack buffer holding one segment's weights
 /// and one pixel pair, offset values fitting a halfword.
 pub fn is_dsp_conv(p: &Conv2dParams, bits: u32) -> bool {
     let g = &p.geometry;
     let row = g.kernel[0] * g.kernel[1] * g.input[2];
     let l = Layout::new(p);
     row > 0
-        && row + 3 <= MAX_FIELD
         && l.seg <= MAX_ROW
         && l.seg * l.segs == row
         && (1 + l.segs) * l.pw() <= BUF_WORDS
@@ -161,7 +156,7 @@ pub fn conv2d_dsp(p: &Conv2dParams, x: Codes, out: Rect, sink: &mut dyn Sink) ->
     // expanded a word at a time; one inside the input is expanded straight
     // from its kernel rows. Positions past a segment meet zero weights.
     let int8_zero = i8::try_from(-p.input_offset).ok().filter(|_| x.bits >= 8 && !pointwise);
-    let mut raw = [int8_zero.unwrap_or(0); MAX_FIELD];
+    let mut raw = [int8_zero.unwrap_or(0); MAX_ROW];
     let direct = (g.kernel[1] * g.input[2]).is_multiple_of(4);
     let mut acc = [[0i32; CHUNK]; 2];
     let mut part = [[0i32; CHUNK]; 2];
@@ -180,13 +175,13 @@ pub fn conv2d_dsp(p: &Conv2dParams, x: Codes, out: Rect, sink: &mut dyn Sink) ->
                 expand(&mut pixels[lay.base(q, 0)..][..pw], side, x, src, k, p.input_offset);
             } else if let Some(zero) = int8_zero {
                 if !(direct && expand_inside(pixels, &lay, q, side, x, p, oy, ox)) {
-                    stage(&mut raw[..k], x, p, oy, ox, zero);
-                    for s in 0..lay.segs {
-                        let field = Codes {
-                            data: &raw[s * lay.seg..][..pw],
-                            ..x
-                        };
-                        expand(&mut pixels[lay.base(q, s)..][..pw], side, field, 0, pw, p.input_offset);
+                    if lay.segs == 1 {
+                        stage(&mut raw[..k], x, p, oy, ox, zero);
+                        let field = Codes { data: &raw[..pw], ..x };
+                        expand(&mut pixels[lay.base(q, 0)..][..pw], side, field, 0, pw, p.input_offset);
+                    } else {
+                        // A long row crossing the border: value by value.
+                        gather(pixels, &lay, q, side, x, p, oy, ox);
                     }
                 }
             } else {
