@@ -23,7 +23,7 @@ use static_cell::ConstStaticCell;
 
 const MAX_IN: usize = 48 * 48 * 16;
 const MAX_OUT: usize = 48 * 48 * 8;
-const MAX_FILTER: usize = 128 * 128;
+const MAX_FILTER: usize = 64 * 64 * 9;
 const MAX_CH: usize = 128;
 /// In-place depthwise temporary (a padded 12x12 plane).
 const MAX_TEMP: usize = 256;
@@ -71,7 +71,7 @@ struct Case {
     bits: u32,
 }
 
-const CASES: [Case; 11] = [
+const CASES: [Case; 14] = [
     Case {
         name: "conv1x1_24x24x32_32",
         depthwise: false,
@@ -147,6 +147,39 @@ const CASES: [Case; 11] = [
         kernel: 3,
         stride: 2,
         pad: 0,
+        bits: 8,
+    },
+    Case {
+        name: "conv3x3_s1_32x32x16_16",
+        depthwise: false,
+        in_place: false,
+        input: [32, 32, 16],
+        output: [32, 32, 16],
+        kernel: 3,
+        stride: 1,
+        pad: 1,
+        bits: 8,
+    },
+    Case {
+        name: "conv3x3_s1_16x16x32_32",
+        depthwise: false,
+        in_place: false,
+        input: [16, 16, 32],
+        output: [16, 16, 32],
+        kernel: 3,
+        stride: 1,
+        pad: 1,
+        bits: 8,
+    },
+    Case {
+        name: "conv3x3_s1_8x8x64_64",
+        depthwise: false,
+        in_place: false,
+        input: [8, 8, 64],
+        output: [8, 8, 64],
+        kernel: 3,
+        stride: 1,
+        pad: 1,
         bits: 8,
     },
     Case {

@@ -5,7 +5,7 @@
 use core::fmt;
 
 use crate::geometry::Rect;
-use crate::ops::add::{add, add_lowbit};
+use crate::ops::add::{add, add_lowbit, AddParams, AddTable, TABLE_MIN};
 use crate::ops::conv2d::{conv2d, conv2d_lowbit};
 use crate::ops::depthwise_conv2d::{
     depthwise_conv2d, depthwise_conv2d_in_place, depthwise_conv2d_lowbit, in_place_temp_len,
@@ -386,6 +386,9 @@ fn run_op(op: &Op, xs: &[&[i8]], ins: &[Place], y: &mut [i8], rect: Rect, scratc
         Op::AveragePool2d(p, _) => average_pool2d(p, win(0), WindowMut { data: y, rect }),
         Op::MaxPool2d(p, _) => max_pool2d(p, win(0), WindowMut { data: y, rect }),
         Op::Pad(p) => pad(p, win(0), WindowMut { data: y, rect }),
+        Op::Add(p, ch) if rect.area() * ch >= TABLE_MIN => {
+            add_by_table(p, [win(0), win(1)], WindowMut { data: y, rect }, *ch)
+        }
         Op::Add(p, ch) => rows(&[win(0), win(1)], WindowMut { data: y, rect }, *ch, |a, y| {
             add(p, a[0], a[1], y)
         }),
@@ -418,6 +421,14 @@ fn run_op(op: &Op, xs: &[&[i8]], ins: &[Place], y: &mut [i8], rect: Rect, scratc
             }
         }
     }
+}
+
+/// An int8 ADD row by row through one [`AddTable`]. Not inlined: the
+/// tables' 2 KiB stay out of `run_op`'s frame while other ops run.
+#[inline(never)]
+fn add_by_table(p: &AddParams, xs: [Window; 2], out: WindowMut, ch: usize) {
+    let t = AddTable::new(p);
+    rows(&xs, out, ch, |a, y| t.add(a[0], a[1], y));
 }
 
 /// Applies a row kernel over each row of `out.rect`, reading the same rows of

@@ -31,17 +31,23 @@ pub struct AddParams {
     pub max: i32,
 }
 
+/// Input `k`'s value `v` on the common scale: `(v + offset) << LEFT_SHIFT`
+/// rescaled by its multiplier (TFLite double rounding, wrapping like the C
+/// kernel).
+#[inline(always)]
+pub(crate) fn scaled(p: &AddParams, v: i8, k: usize) -> i32 {
+    let shifted = i32::from(v)
+        .wrapping_add(p.input_offsets[k])
+        .wrapping_mul(1 << LEFT_SHIFT);
+    multiply_by_quantized_multiplier(shifted, p.input_multipliers[k], p.input_shifts[k])
+}
+
 /// `y[i] = a[i] + b[i]` in the quantized domain (all three slices the same
-/// length; extra elements of the longer slices are ignored).
+/// length; extra elements of the longer slices are ignored): the reference
+/// [`super::table::AddTable`] equals.
 pub fn add(p: &AddParams, a: &[i8], b: &[i8], y: &mut [i8]) {
-    let scaled = |v: i8, k: usize| {
-        let shifted = i32::from(v)
-            .wrapping_add(p.input_offsets[k])
-            .wrapping_mul(1 << LEFT_SHIFT);
-        multiply_by_quantized_multiplier(shifted, p.input_multipliers[k], p.input_shifts[k])
-    };
     for ((v, &qa), &qb) in y.iter_mut().zip(a).zip(b) {
-        let sum = scaled(qa, 0).wrapping_add(scaled(qb, 1));
+        let sum = scaled(p, qa, 0).wrapping_add(scaled(p, qb, 1));
         let r = multiply_by_quantized_multiplier(sum, p.output_multiplier, p.output_shift);
         *v = r.saturating_add(p.output_offset).clamp(p.min, p.max) as i8;
     }

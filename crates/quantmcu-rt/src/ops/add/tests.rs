@@ -196,22 +196,37 @@ proptest! {
         }
     }
 
-    /// At 8 bits everywhere the int8 kernel writes the oracle's bytes, on
-    /// the whole map and in two slices (a tile of an elementwise op).
+    /// At 8 bits everywhere both int8 forms (reference, table)
+    /// writes the oracle's bytes, on the whole map and in two slices (a tile
+    /// of an elementwise op).
     #[test]
     fn int8_matches_naive(c in case(Just([8, 8, 8]))) {
         let want = pack(&c.naive().1, 8);
         let (a, b) = (pack(&c.a, 8), pack(&c.b, 8));
-        let mut y = std::vec![0i8; c.n()];
-        add(&c.p, &a, &b, &mut y);
-        prop_assert_eq!(&y, &want);
-        let half = c.n() / 2;
-        let mut y2 = std::vec![0i8; c.n()];
-        add(&c.p, &a[..half], &b[..half], &mut y2[..half]);
-        add(&c.p, &a[half..], &b[half..], &mut y2[half..]);
-        prop_assert_eq!(&y2, &want);
+        for kernel in INT8 {
+            let mut y = std::vec![0i8; c.n()];
+            kernel(&c.p, &a, &b, &mut y);
+            prop_assert_eq!(&y, &want);
+            let half = c.n() / 2;
+            let mut y2 = std::vec![0i8; c.n()];
+            kernel(&c.p, &a[..half], &b[..half], &mut y2[..half]);
+            kernel(&c.p, &a[half..], &b[half..], &mut y2[half..]);
+            prop_assert_eq!(&y2, &want);
+        }
     }
+
 }
+
+/// Signature of the int8 forms.
+type Int8Kernel = fn(&AddParams, &[i8], &[i8], &mut [i8]);
+
+/// [`AddTable`] built for the call, as an [`Int8Kernel`].
+fn table(p: &AddParams, a: &[i8], b: &[i8], y: &mut [i8]) {
+    AddTable::new(p).add(a, b, y);
+}
+
+/// The int8 forms: the reference and the table.
+const INT8: [Int8Kernel; 2] = [add, table];
 
 #[test]
 fn every_width_triple_matches_naive_and_tiles() {

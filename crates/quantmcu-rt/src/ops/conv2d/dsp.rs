@@ -13,9 +13,14 @@
 //! and [`dsp_loops::dot_pairs_2x2`] runs every pixel pair of the chunk (no
 //! unpacking in the inner loop: 2 LDM and 8 SMLAD per 16 MACs), handing the
 //! sums to a [`Sink`] or, for int8 outputs in the short requantization form,
-//! requantizing and storing them itself. A 1x1 convolution expands int8
-//! input a word at a time, 4- and 2-bit codes a word or byte at a time;
-//! other int8 receptive fields are staged as bytes first. Offset values must
+//! requantizing and storing them itself. A filter row longer than
+//! [`MAX_ROW`] is cut into its kernel rows: one dot-product pass per
+//! segment, the sums added (no fused output stage). A 1x1 convolution
+//! expands int8 input a word at a time, 4- and 2-bit codes a word or byte at
+//! a time; an int8 receptive field inside the input whose kernel rows are
+//! whole words is expanded a word at a time straight from those rows, one
+//! crossing the border is staged as bytes first (a row longer than
+//! [`MAX_ROW`] gathered value by value). Offset values must
 //! fit an `i16` ([`crate::view::offset_values_fit_lane`]).
 
 use super::dsp_loops::{self, PairSums};
@@ -24,27 +29,72 @@ use crate::dsp;
 use crate::geometry::Rect;
 use crate::view::{Codes, Outlier, Requant, ShortRequant, TapRange, Window, WindowMut};
 
-/// Longest filter row `kh * kw * ic`.
+/// Longest row segment [`dsp_loops::dot_pairs_2x2`] takes: a filter row
+/// `kh * kw * ic` up to this long is one segment, a longer one is cut into
+/// its `kh` kernel rows (`kw * ic` each), whose dot products are summed.
 pub const MAX_ROW: usize = 4 * dsp_loops::MAX_GROUPS;
 
-/// Words of the stack buffer holding the split weight rows (`4 * ceil(k /
-/// 4)` words) and the expanded pixel pairs (4 KiB: at least three pairs of
-/// the longest row; measured on the MCU, 6x6x128 1x1 convolutions need 0.91
-/// / 0.85 instructions per MAC with 4 / 5 KiB).
+/// Words of the stack buffer holding the split weight rows of one segment
+/// (`4 * ceil(segment / 4)` words) and the expanded pixel pairs (4 KiB: at
+/// least three pairs of a 256-value row, one of a 576-value row; measured
+/// on the MCU, 6x6x128 1x1 convolutions need 0.91 / 0.85 instructions per
+/// MAC with 4 / 5 KiB).
 const BUF_WORDS: usize = 1024;
 
 /// Most output pixels per chunk (the weight rows are split once per channel
 /// pair and chunk).
 pub const CHUNK: usize = 32;
 
+/// Where the halfword pairs of a chunk's receptive fields live in the pixel
+/// buffer: each row cut into `segs` segments of `seg` positions, `sw` groups
+/// of 4 each (the last zero-padded), segment `s` of pixel pair `q` at words
+/// `(s * cpairs + q) * 4 * sw..` (one segment's pairs adjacent, as
+/// [`dsp_loops::dot_pairs_2x2`] reads them).
+#[derive(Clone, Copy)]
+struct Layout {
+    seg: usize,
+    segs: usize,
+    sw: usize,
+    cpairs: usize,
+}
+
+impl Layout {
+    /// The segments of `p`'s filter rows (no pairs yet).
+    fn new(p: &Conv2dParams) -> Self {
+        let g = &p.geometry;
+        let k = g.kernel[0] * g.kernel[1] * g.input[2];
+        let seg = if k <= MAX_ROW { k } else { g.kernel[1] * g.input[2] };
+        Layout {
+            seg,
+            segs: k / seg.max(1),
+            sw: seg.div_ceil(4),
+            cpairs: 0,
+        }
+    }
+
+    /// Words of one segment of one pixel pair (and of one segment of two
+    /// split weight rows).
+    fn pw(&self) -> usize {
+        4 * self.sw
+    }
+
+    /// First word of segment `s` of pixel pair `q`.
+    fn base(&self, q: usize, s: usize) -> usize {
+        (s * self.cpairs + q) * self.pw()
+    }
+}
+
 /// True when [`conv2d_dsp`] computes this convolution on an input of `bits`
-/// bits: one group, filter rows of at most [`MAX_ROW`] values, offset values
-/// fitting a halfword.
+/// bits: one group, filter rows in segments of at most [`MAX_ROW`] values, the stack buffer holding one segment's weights
+/// and one pixel pair, offset values fitting a halfword.
 pub fn is_dsp_conv(p: &Conv2dParams, bits: u32) -> bool {
     let g = &p.geometry;
     let row = g.kernel[0] * g.kernel[1] * g.input[2];
+    let l = Layout::new(p);
     row > 0
-        && row <= MAX_ROW
+        && l.seg <= MAX_ROW
+        && l.seg * l.segs == row
+        && (1 + l.segs) * l.pw() <= BUF_WORDS
         && p.filter.len() == row * g.output[2]
         && crate::view::offset_values_fit_lane(p.input_offset, bits)
 }
@@ -88,26 +138,28 @@ pub fn conv2d_dsp(p: &Conv2dParams, x: Codes, out: Rect, sink: &mut dyn Sink) ->
     let g = &p.geometry;
     let oc = g.output[2];
     let k = g.kernel[0] * g.kernel[1] * g.input[2];
-    let words = k.div_ceil(4);
     let pointwise = is_pointwise(g);
-    // Per pixel pair and 4 row positions: A's (p, p+2) and (p+1, p+3) pairs,
-    // then B's; the weight rows' pairs first.
-    let pair_words = 4 * words;
+    let mut lay = Layout::new(p);
+    let pw = lay.pw();
     let mut buf = [0u32; BUF_WORDS];
-    let (wp, pixels) = buf.split_at_mut(pair_words);
+    let (wp, pixels) = buf.split_at_mut(pw);
     let area = out.area();
     if area == 0 {
         return Ok(());
     }
     // Equal chunks (even sizes) rather than full ones and a short rest.
-    let most = (2 * (pixels.len() / pair_words)).min(CHUNK);
+    let most = (2 * (pixels.len() / (lay.segs * pw))).min(CHUNK);
     let chunk = area.div_ceil(area.div_ceil(most)).next_multiple_of(2).min(most);
-    // An int8 receptive field is staged as bytes (padding taps as the zero
-    // point, whose offset value is 0), then expanded a word at a time.
-    // Positions past the row hold the zero point too: whole words expand.
+    lay.cpairs = chunk / 2;
+    // An int8 receptive field crossing the border is staged as bytes
+    // (padding taps as the zero point, whose offset value is 0), then
+    // expanded a word at a time; one inside the input is expanded straight
+    // from its kernel rows. Positions past a segment meet zero weights.
     let int8_zero = i8::try_from(-p.input_offset).ok().filter(|_| x.bits >= 8 && !pointwise);
     let mut raw = [int8_zero.unwrap_or(0); MAX_ROW];
+    let direct = (g.kernel[1] * g.input[2]).is_multiple_of(4);
     let mut acc = [[0i32; CHUNK]; 2];
+    let mut part = [[0i32; CHUNK]; 2];
     let mut i = 0;
     while i < area {
         let n = (area - i).min(chunk);
@@ -117,43 +169,50 @@ pub fn conv2d_dsp(p: &Conv2dParams, x: Codes, out: Rect, sink: &mut dyn Sink) ->
             let e = i + j.min(n - 1);
             let (oy, ox) = (out.y + e / out.w, out.x + e % out.w);
             *at = out.offset(oy, ox, oc);
-            let xp = &mut pixels[(j / 2) * pair_words..][..pair_words];
+            let (q, side) = (j / 2, j % 2);
             if pointwise {
                 let src = x.rect.offset(oy * g.stride[0], ox * g.stride[1], k);
-                expand(xp, j % 2, x, src, k, p.input_offset);
+                expand(&mut pixels[lay.base(q, 0)..][..pw], side, x, src, k, p.input_offset);
             } else if let Some(zero) = int8_zero {
-                stage(&mut raw[..k], x, p, oy, ox, zero);
-                let field = Codes {
-                    data: &raw[..4 * words],
-                    ..x
-                };
-                expand(xp, j % 2, field, 0, 4 * words, p.input_offset);
+                if !(direct && expand_inside(pixels, &lay, q, side, x, p, oy, ox)) {
+                    if lay.segs == 1 {
+                        stage(&mut raw[..k], x, p, oy, ox, zero);
+                        let field = Codes { data: &raw[..pw], ..x };
+                        expand(&mut pixels[lay.base(q, 0)..][..pw], side, field, 0, pw, p.input_offset);
+                    } else {
+                        // A long row crossing the border: value by value.
+                        gather(pixels, &lay, q, side, x, p, oy, ox);
+                    }
+                }
             } else {
-                gather(xp, j % 2, x, p, oy, ox);
+                gather(pixels, &lay, q, side, x, p, oy, ox);
             }
         }
         let offsets = dsp_loops::Offsets::new(&at[..2 * pairs]);
         let mut o = 0;
         while o < oc {
             let o1 = (o + 1).min(oc - 1);
-            split(wp, &p.filter[o * k..][..k], &p.filter[o1 * k..][..k]);
-            let xs = &pixels[..pairs * pair_words];
             let bias = [p.bias[o], p.bias[o1]];
-            let fused = sink.int8(o, o1);
+            let fused = if lay.segs == 1 { sink.int8(o, o1) } else { None };
             let emit = fused.is_none();
-            let out = match fused {
-                Some((y, q)) => PairSums::Int8 {
-                    y,
-                    at: offsets,
-                    base: [o, o1],
-                    q,
-                },
-                None => {
-                    let [acc0, acc1] = &mut acc;
-                    PairSums::Raw([&mut acc0[..], &mut acc1[..]])
-                }
-            };
-            dsp_loops::dot_pairs_2x2(xs, wp, words, pairs, bias, out);
+            if lay.segs == 1 {
+                split(wp, &p.filter[o * k..][..k], &p.filter[o1 * k..][..k]);
+                let out = match fused {
+                    Some((y, q)) => PairSums::Int8 {
+                        y,
+                        at: offsets,
+                        base: [o, o1],
+                        q,
+                    },
+                    None => {
+                        let [acc0, acc1] = &mut acc;
+                        PairSums::Raw([&mut acc0[..], &mut acc1[..]])
+                    }
+                };
+                dsp_loops::dot_pairs_2x2(&pixels[..pairs * pw], wp, lay.sw, pairs, bias, out);
+            } else {
+                segment_sums(p, &lay, wp, pixels, pairs, [o, o1], &mut acc, &mut part);
+            }
             if emit {
                 let second: &[i32] = if o1 > o { &acc[1][..n] } else { &[] };
                 sink.emit(o, &at[..n], [&acc[0][..n], second])?;
@@ -163,6 +222,43 @@ pub fn conv2d_dsp(p: &Conv2dParams, x: Codes, out: Rect, sink: &mut dyn Sink) ->
         i += n;
     }
     Ok(())
+}
+
+/// The sums of channels `o` (`acc[0]`) and `o[1]` (`acc[1]`) for a chunk's
+/// `pairs` pixel pairs over every segment of their rows: one
+/// [`dsp_loops::dot_pairs_2x2`] pass per segment (the first with the biases,
+/// the others into `part`, then added, wrapping).
+#[allow(clippy::too_many_arguments)]
+fn segment_sums(
+    p: &Conv2dParams,
+    lay: &Layout,
+    wp: &mut [u32],
+    pixels: &[u32],
+    pairs: usize,
+    o: [usize; 2],
+    acc: &mut [[i32; CHUNK]; 2],
+    part: &mut [[i32; CHUNK]; 2],
+) {
+    let k = lay.seg * lay.segs;
+    for s in 0..lay.segs {
+        let row = |c: usize| &p.filter[c * k + s * lay.seg..][..lay.seg];
+        split(wp, row(o[0]), row(o[1]));
+        let xs = &pixels[lay.base(0, s)..][..pairs * lay.pw()];
+        let (sums, bias) = if s == 0 {
+            (&mut *acc, [p.bias[o[0]], p.bias[o[1]]])
+        } else {
+            (&mut *part, [0, 0])
+        };
+        let [s0, s1] = sums;
+        dsp_loops::dot_pairs_2x2(xs, wp, lay.sw, pairs, bias, PairSums::Raw([&mut s0[..], &mut s1[..]]));
+        if s > 0 {
+            for (acc, part) in acc.iter_mut().zip(&*part) {
+                for (a, &v) in acc[..2 * pairs].iter_mut().zip(part) {
+                    *a = a.wrapping_add(v);
+                }
+            }
+        }
+    }
 }
 
 /// Splits weight rows `a` and `b` (equal lengths) into `wp`'s halfword pairs,
@@ -219,16 +315,53 @@ fn stage(raw: &mut [i8], x: Codes, p: &Conv2dParams, oy: usize, ox: usize, zero:
     }
 }
 
-/// Writes pixel `j`'s (0 = A, 1 = B) receptive field for output pixel
-/// `(oy, ox)` into its pairs of `xp`: each kernel row's taps inside the input
-/// as offset values, 0 for padding taps.
-fn gather(xp: &mut [u32], j: usize, x: Codes, p: &Conv2dParams, oy: usize, ox: usize) {
+/// Expands the int8 receptive field of output pixel `(oy, ox)` straight
+/// from the input into side `j` (0 = A, 1 = B) of pixel pair `q` when every
+/// tap lies inside; false (nothing written) otherwise. Each kernel row
+/// (`kw * ic` adjacent values) must be whole groups.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn expand_inside(
+    pixels: &mut [u32],
+    lay: &Layout,
+    q: usize,
+    j: usize,
+    x: Codes,
+    p: &Conv2dParams,
+    oy: usize,
+    ox: usize,
+) -> bool {
     let g = &p.geometry;
     let ic = g.input[2];
     let [kh, kw] = g.kernel;
-    for q in xp.chunks_exact_mut(4) {
-        q[2 * j] = 0;
-        q[2 * j + 1] = 0;
+    let n = kw * ic;
+    let ry = TapRange::new(oy, g.stride[0], g.pad[0], g.dilation[0], kh, g.input[0]);
+    let rx = TapRange::new(ox, g.stride[1], g.pad[1], g.dilation[1], kw, g.input[1]);
+    if !(ry.full(kh) && rx.full(kw) && rx.step == 1) {
+        return false;
+    }
+    for ky in 0..kh {
+        let (s, l) = (ky * n / lay.seg, ky * n % lay.seg);
+        let src = x.rect.offset(ry.at(ky), rx.at(0), ic);
+        expand(&mut pixels[lay.base(q, s) + l..][..n], j, x, src, n, p.input_offset);
+    }
+    true
+}
+
+/// Writes side `j`'s (0 = A, 1 = B) receptive field for output pixel
+/// `(oy, ox)` into pixel pair `q`'s segments: each kernel row's taps inside
+/// the input as offset values, 0 for padding taps.
+#[allow(clippy::too_many_arguments)]
+fn gather(pixels: &mut [u32], lay: &Layout, q: usize, j: usize, x: Codes, p: &Conv2dParams, oy: usize, ox: usize) {
+    let g = &p.geometry;
+    let ic = g.input[2];
+    let [kh, kw] = g.kernel;
+    let pw = lay.pw();
+    for s in 0..lay.segs {
+        for w in pixels[lay.base(q, s)..][..pw].chunks_exact_mut(4) {
+            w[2 * j] = 0;
+            w[2 * j + 1] = 0;
+        }
     }
     let ry = TapRange::new(oy, g.stride[0], g.pad[0], g.dilation[0], kh, g.input[0]);
     let rx = TapRange::new(ox, g.stride[1], g.pad[1], g.dilation[1], kw, g.input[1]);
@@ -236,7 +369,10 @@ fn gather(xp: &mut [u32], j: usize, x: Codes, p: &Conv2dParams, oy: usize, ox: u
         for kx in rx.lo..rx.hi {
             let src = x.rect.offset(ry.at(ky), rx.at(kx), ic);
             let at = (ky * kw + kx) * ic;
-            x.for_each(src, ic, |c, v| set(xp, j, at + c, v + p.input_offset));
+            x.for_each(src, ic, |c, v| {
+                let (s, l) = ((at + c) / lay.seg, (at + c) % lay.seg);
+                set(&mut pixels[lay.base(q, s)..][..pw], j, l, v + p.input_offset);
+            });
         }
     }
 }

@@ -224,8 +224,34 @@ proptest! {
     }
 }
 
+/// 3x3 one-group convolutions whose filter rows exceed `MAX_ROW` (the DSP
+/// form's per-kernel-row segments), ResNet depths among them.
+fn long_rows(widths: impl Strategy<Value = (u32, u32)>) -> impl Strategy<Value = Case> {
+    let spatial = ([1usize..=5, 1usize..=5], 1usize..=2, any::<bool>())
+        .prop_map(|(hw, s, same)| (hw, [3, 3], [s, s], [1, 1], same));
+    case(
+        spatial,
+        Just(1usize),
+        prop_oneof![29usize..=40, Just(64)],
+        1usize..=5,
+        widths,
+    )
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn int8_long_rows(c in long_rows(int8())) {
+        prop_assert!(is_dsp_conv(&c.params(), 8));
+        int8_forms_match_naive(c)?;
+    }
+
+    #[test]
+    fn lowbit_long_rows(c in long_rows(widths())) {
+        prop_assert!(is_dsp_conv(&c.params(), c.layer.in_bits));
+        lowbit_forms_match_naive(c)?;
+    }
 
     #[test]
     fn int8_deep_pointwise(c in deep_pointwise(int8())) {
