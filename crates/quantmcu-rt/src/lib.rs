@@ -14,8 +14,15 @@
 //! of the crate. Without it, or off `arm`, those forms still exist with
 //! emulated instructions (tests compare them with the portable kernels), and
 //! the portable kernels run.
+//!
+//! Feature `std` (the host library): the kernels' x86-64 AVX2 forms run
+//! where the CPU has AVX2 ([`simd`], runtime detection), unless the
+//! environment variable `QUANTMCU_RT_PORTABLE` is set.
 #![no_std]
 #![deny(unsafe_code)]
+
+#[cfg(any(test, feature = "std"))]
+extern crate std;
 
 pub mod dsp;
 pub mod fixedpoint;
@@ -24,5 +31,7 @@ pub mod interpreter;
 pub mod ops;
 pub mod packed;
 pub mod plan;
+#[cfg(any(test, feature = "std"))]
+pub mod simd;
 pub mod softmax;
 pub mod view;

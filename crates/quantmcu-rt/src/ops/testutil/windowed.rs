@@ -47,13 +47,16 @@ pub fn windowed<E: Debug>(
 /// What a windowed op's tests say about it: its forms and its oracle.
 pub trait Op: Debug + Sized {
     /// An int8 form (8 bits in and out).
-    type Int8: Copy;
+    type Int8: Copy + 'static;
     /// A low-bit form (any widths, optional outlier check).
     type Lowbit: Copy;
     /// The dispatching, portable and DSP int8 forms.
     const INT8: [Self::Int8; 3];
     /// The dispatching, portable and DSP low-bit forms.
     const LOWBIT: [Self::Lowbit; 3];
+    /// The host SIMD int8 forms (each falls back to the portable form on a
+    /// CPU without its instructions).
+    const INT8_SIMD: &'static [Self::Int8] = &[];
 
     /// Whether the DSP forms take the case at input width `in_bits`.
     fn dsp(c: &Windowed<Self>, in_bits: u32) -> bool;
@@ -127,6 +130,9 @@ pub fn int8_forms_match_naive<E: Op>(c: Windowed<E>) -> Result<(), TestCaseError
     let want = c.want();
     for (name, kernel) in forms(E::INT8, E::dsp(&c, 8)) {
         prop_assert_eq!(&c.int8(kernel), &want, "{}", name);
+    }
+    for &kernel in E::INT8_SIMD {
+        prop_assert_eq!(&c.int8(kernel), &want, "simd");
     }
     prop_assert_eq!(&c.int8_tiled(), &want, "tiled");
     lowbit_forms_match_naive(c)
