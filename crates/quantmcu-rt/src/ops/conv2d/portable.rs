@@ -144,6 +144,7 @@ pub(super) fn conv2d_with<K: Dots>(k: &K, p: &Conv2dParams, x: Window, y: Window
 /// 1x1, unpadded: the output rect's pixels in raster order, [`PIXELS`] at a
 /// time (a last short group repeats its last pixel), packed in pairs once per
 /// group, times one filter row at a time.
+#[inline(always)]
 fn pointwise(p: &Conv2dParams, d: &Dims, x: Window, y: WindowMut, folded: &[i32]) {
     let g = &p.geometry;
     let (ic, oc, fc) = (d.ic, d.oc, d.fc);
