@@ -1,7 +1,9 @@
 //! CONV_2D, int8, x86-64 AVX2 form (host builds with the feature `std`):
 //! the portable kernel compiled with AVX2 enabled, its general path's dot
 //! products in AVX2 intrinsics (1x1 convolutions keep the packed-pair path,
-//! which the compiler vectorizes; on VWW it beats the general path).
+//! which the compiler vectorizes; on VWW it beats the general path). The
+//! low-bit form is the portable low-bit code compiled with AVX2 enabled
+//! (same integer operations, only instruction selection differs).
 //!
 //! Exactness: each step sign-extends 16 int8 values of input and of weights
 //! to int16 (`_mm256_cvtepi8_epi16`, exact) and `_mm256_madd_epi16` adds
@@ -18,10 +20,30 @@ use core::arch::x86_64::{
     _mm256_madd_epi16, _mm256_setzero_si256, _mm_add_epi32, _mm_cvtsi128_si32, _mm_loadu_si128, _mm_shuffle_epi32,
 };
 
+use super::lowbit::{conv2d_lowbit_portable, lowbit};
 use super::portable::{conv2d_portable, conv2d_with, Dots};
 use super::Conv2dParams;
 use crate::simd;
-use crate::view::{Window, WindowMut};
+use crate::view::{Clean, Codes, CodesMut, Outlier, Window, WindowMut};
+
+/// [`conv2d_lowbit_portable`]'s result, compiled for AVX2 when
+/// [`simd::avx2`] holds. Same contract and panics.
+pub fn conv2d_lowbit_x86(p: &Conv2dParams, x: Codes, y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
+    if !simd::avx2() {
+        return conv2d_lowbit_portable(p, x, y, clean);
+    }
+    // SAFETY: `simd::avx2()` held, so the CPU executes AVX2 instructions.
+    unsafe { lowbit_avx2(p, x, y, clean) }
+}
+
+/// # Safety
+///
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+#[inline(never)]
+unsafe fn lowbit_avx2(p: &Conv2dParams, x: Codes, y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
+    lowbit(p, x, y, clean)
+}
 
 /// [`conv2d_portable`]'s result, computed with AVX2 when [`simd::avx2`]
 /// holds (else by [`conv2d_portable`] itself). Same contract and panics.

@@ -63,6 +63,8 @@ impl Op for Depthwise {
     const INT8: [Int8Kernel; 3] = [depthwise_conv2d, depthwise_conv2d_portable, depthwise_conv2d_dsp_int8];
     #[cfg(target_arch = "x86_64")]
     const INT8_SIMD: &'static [Int8Kernel] = &[x86::depthwise_conv2d_x86];
+    #[cfg(target_arch = "x86_64")]
+    const LOWBIT_SIMD: &'static [LowbitKernel] = &[x86::depthwise_conv2d_lowbit_x86];
     const LOWBIT: [LowbitKernel; 3] = [
         depthwise_conv2d_lowbit,
         depthwise_conv2d_lowbit_portable,

@@ -49,7 +49,7 @@ pub trait Op: Debug + Sized {
     /// An int8 form (8 bits in and out).
     type Int8: Copy + 'static;
     /// A low-bit form (any widths, optional outlier check).
-    type Lowbit: Copy;
+    type Lowbit: Copy + 'static;
     /// The dispatching, portable and DSP int8 forms.
     const INT8: [Self::Int8; 3];
     /// The dispatching, portable and DSP low-bit forms.
@@ -57,6 +57,8 @@ pub trait Op: Debug + Sized {
     /// The host SIMD int8 forms (each falls back to the portable form on a
     /// CPU without its instructions).
     const INT8_SIMD: &'static [Self::Int8] = &[];
+    /// The host SIMD low-bit forms (likewise).
+    const LOWBIT_SIMD: &'static [Self::Lowbit] = &[];
 
     /// Whether the DSP forms take the case at input width `in_bits`.
     fn dsp(c: &Windowed<Self>, in_bits: u32) -> bool;
@@ -148,7 +150,8 @@ pub fn lowbit_forms_match_naive<E: Op>(c: Windowed<E>) -> Result<(), TestCaseErr
     let oc = c.g.output[2];
     let (lo, hi) = c.layer.bounds.place(&accs, oc);
     let outlier = any_outlier(&lo, &hi, &accs, oc);
-    for (name, kernel) in forms(E::LOWBIT, E::dsp(&c, c.layer.in_bits)) {
+    let simd = E::LOWBIT_SIMD.iter().map(|&k| ("simd", k));
+    for (name, kernel) in forms(E::LOWBIT, E::dsp(&c, c.layer.in_bits)).chain(simd) {
         prop_assert_eq!(c.lowbit(kernel, None), Ok(want.clone()), "{}", name);
         let got = c.lowbit(kernel, Some(Clean { lo: &lo, hi: &hi }));
         if outlier {
