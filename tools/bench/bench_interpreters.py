@@ -171,7 +171,7 @@ def main():
               f"{r['images']:>7}  {('yes' if r['matches_goldens'] else 'no (max diff %.4g)' % r['max_abs_diff']):<20} {r['argmax_agree']:>6}")
     for name in args.models:
         ips = {r["runtime"]: r["images_per_s"] for r in results if r["model"] == name}
-        ours, xnn = ips.get("quantmcu (reference executor)"), ips.get(LiteRT.name)
+        ours, xnn = ips.get("quantmcu (runtime plan)"), ips.get(LiteRT.name)
         if ours and xnn:
             print(f"{name}: quantmcu / LiteRT-XNNPACK = {ours / xnn:.2f}")
     v = info["versions"]

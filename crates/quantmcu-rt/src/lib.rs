@@ -17,8 +17,15 @@
 //!
 //! Feature `c-abi`: the `qmcu_*` C functions ([`c_abi`]) that the
 //! `quantmcu-c` static library exports to C firmware.
+//!
+//! Feature `std` (the host library): the kernels' x86-64 AVX2 forms run
+//! where the CPU has AVX2 ([`simd`], runtime detection), unless the
+//! environment variable `QUANTMCU_RT_PORTABLE` is set.
 #![no_std]
 #![deny(unsafe_code)]
+
+#[cfg(any(test, feature = "std"))]
+extern crate std;
 
 #[cfg(feature = "c-abi")]
 pub mod c_abi;
@@ -29,5 +36,7 @@ pub mod interpreter;
 pub mod ops;
 pub mod packed;
 pub mod plan;
+#[cfg(any(test, feature = "std"))]
+pub mod simd;
 pub mod softmax;
 pub mod view;

@@ -25,6 +25,9 @@ pub fn conv2d_lowbit(p: &Conv2dParams, x: Codes, y: CodesMut, clean: Option<Clea
     if cfg!(feature = "dsp") && is_dsp_conv(p, x.bits) {
         return conv2d_lowbit_dsp(p, x, y, clean);
     }
+    #[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
+    return super::x86::conv2d_lowbit_x86(p, x, y, clean);
+    #[allow(unreachable_code)]
     conv2d_lowbit_portable(p, x, y, clean)
 }
 
@@ -38,6 +41,14 @@ fn offset_fits_byte(p: &Conv2dParams, bits: u32) -> bool {
 /// [`conv2d_lowbit`] without the `dsp` feature's DSP form: the reference
 /// that form is checked against (on the host and on the target).
 pub fn conv2d_lowbit_portable(p: &Conv2dParams, x: Codes, y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
+    lowbit(p, x, y, clean)
+}
+
+/// The portable low-bit kernel's body, inlined into each form (on x86-64 its
+/// paths inline too, so the AVX2 form compiles them with AVX2; elsewhere they
+/// stay out of line, keeping their stack buffers out of the caller's frame).
+#[inline(always)]
+pub(super) fn lowbit(p: &Conv2dParams, x: Codes, y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
     let g = &p.geometry;
     let (ic, oc) = (g.input[2], g.output[2]);
     let [kh, kw] = g.kernel;
@@ -60,7 +71,8 @@ pub fn conv2d_lowbit_portable(p: &Conv2dParams, x: Codes, y: CodesMut, clean: Op
 /// Any geometry: each output pixel's receptive field gathered into a stack
 /// buffer, then one dot product per output channel. Not inlined, so its
 /// buffer and [`pointwise`]'s are never on the stack together.
-#[inline(never)]
+#[cfg_attr(target_arch = "x86_64", inline(always))]
+#[cfg_attr(not(target_arch = "x86_64"), inline(never))]
 fn general(
     p: &Conv2dParams,
     fc: usize,
@@ -133,7 +145,8 @@ fn general(
 /// offset input values read a byte at a time and packed in pairs once per
 /// group, then one packed dot product per output channel.
 // Not inlined: its 2 KiB buffer stays out of the callers' frames.
-#[inline(never)]
+#[cfg_attr(target_arch = "x86_64", inline(always))]
+#[cfg_attr(not(target_arch = "x86_64"), inline(never))]
 fn pointwise(
     p: &Conv2dParams,
     fc: usize,

@@ -14,7 +14,8 @@
 //! extension, on int8 or packed codes) and [`lowbit`] (maps of any width
 //! from 1 to 8 bits, with the clean check). [`conv2d`] and
 //! [`conv2d_lowbit`] pick the DSP form with the crate feature `dsp` where
-//! it applies, the portable code otherwise.
+//! it applies, the x86-64 AVX2 form [`x86`] on host builds (feature `std`)
+//! where the CPU has AVX2, the portable code otherwise.
 
 pub mod dsp;
 pub mod dsp_loops;
@@ -24,6 +25,8 @@ mod pixel_pairs;
 pub mod portable;
 #[cfg(test)]
 mod tests;
+#[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
+pub mod x86;
 
 pub use dsp::{conv2d_dsp, conv2d_dsp_int8, is_dsp_conv, Sink};
 pub use lowbit::{conv2d_lowbit, conv2d_lowbit_dsp, conv2d_lowbit_portable};
@@ -35,7 +38,8 @@ use crate::view::{Window, WindowMut};
 /// Computes the output pixels of `y.rect` (all channels) from `x`, which must
 /// hold at least `p.geometry.input_rect(&y.rect)` (map coordinates; `x.rect`
 /// may be larger): [`conv2d_dsp_int8`] with the feature `dsp` where
-/// [`is_dsp_conv`] holds at 8 bits, else [`conv2d_portable`]. `scratch`
+/// [`is_dsp_conv`] holds at 8 bits, else [`x86::conv2d_x86`] on x86-64 host
+/// builds (AVX2 if detected), else [`conv2d_portable`]. `scratch`
 /// should hold [`conv2d_scratch_len`] words.
 ///
 /// # Panics
@@ -46,5 +50,8 @@ pub fn conv2d(p: &Conv2dParams, x: Window, y: WindowMut, scratch: &mut [i32]) {
     if cfg!(feature = "dsp") && is_dsp_conv(p, 8) {
         return conv2d_dsp_int8(p, x, y);
     }
+    #[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
+    return x86::conv2d_x86(p, x, y, scratch);
+    #[allow(unreachable_code)]
     conv2d_portable(p, x, y, scratch)
 }

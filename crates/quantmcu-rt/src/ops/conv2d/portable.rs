@@ -82,6 +82,41 @@ pub fn conv2d_scratch_len(p: &Conv2dParams) -> usize {
 /// shorter than `y.rect`, or the filter/bias are shorter than the shapes say.
 #[inline(never)]
 pub fn conv2d_portable(p: &Conv2dParams, x: Window, y: WindowMut, scratch: &mut [i32]) {
+    conv2d_with(&Scalar, p, x, y, scratch)
+}
+
+/// The dot products of the general path: four rows or one row against one
+/// run of input, each `sum(x * w)` in wrapping int32 (any regrouping of the
+/// sum is exact). [`Scalar`] is the portable form; other forms supply SIMD
+/// ones.
+pub(super) trait Dots {
+    /// True when 1x1 convolutions take the packed-pair `pointwise` path
+    /// (tuned for 32-bit cores) rather than the general one.
+    const PACKED_POINTWISE: bool;
+    /// `dot(x, rows[j])` for each row (each at least `x.len()` long).
+    fn rows4(&self, x: &[i8], rows: [&[i8]; 4]) -> [i32; 4];
+    /// `dot(x, w)` (`w` at least `x.len()` long).
+    fn one(&self, x: &[i8], w: &[i8]) -> i32;
+}
+
+/// The portable dot products.
+pub(super) struct Scalar;
+
+impl Dots for Scalar {
+    const PACKED_POINTWISE: bool = true;
+    #[inline(always)]
+    fn rows4(&self, x: &[i8], rows: [&[i8]; 4]) -> [i32; 4] {
+        dot_rows4(x, rows)
+    }
+    #[inline(always)]
+    fn one(&self, x: &[i8], w: &[i8]) -> i32 {
+        dot(x, w)
+    }
+}
+
+/// [`conv2d_portable`] with the general path's dot products from `k`.
+#[inline(always)]
+pub(super) fn conv2d_with<K: Dots>(k: &K, p: &Conv2dParams, x: Window, y: WindowMut, scratch: &mut [i32]) {
     let Some(d) = Dims::new(p) else {
         return;
     };
@@ -99,14 +134,17 @@ pub fn conv2d_portable(p: &Conv2dParams, x: Window, y: WindowMut, scratch: &mut 
         None
     };
     match folded {
-        Some(folded) if is_pointwise(&p.geometry) && d.ic <= PACK_CHANNELS => pointwise(p, &d, x, y, folded),
-        _ => general(p, &d, x, y, folded),
+        Some(folded) if K::PACKED_POINTWISE && is_pointwise(&p.geometry) && d.ic <= PACK_CHANNELS => {
+            pointwise(p, &d, x, y, folded)
+        }
+        _ => general(k, p, &d, x, y, folded),
     }
 }
 
 /// 1x1, unpadded: the output rect's pixels in raster order, [`PIXELS`] at a
 /// time (a last short group repeats its last pixel), packed in pairs once per
 /// group, times one filter row at a time.
+#[inline(always)]
 fn pointwise(p: &Conv2dParams, d: &Dims, x: Window, y: WindowMut, folded: &[i32]) {
     let g = &p.geometry;
     let (ic, oc, fc) = (d.ic, d.oc, d.fc);
@@ -154,7 +192,8 @@ fn pointwise(p: &Conv2dParams, d: &Dims, x: Window, y: WindowMut, folded: &[i32]
 /// Any geometry: per pixel, blocks of 4 output channels over the valid taps.
 /// Interior pixels start from the folded bias; border pixels (or all pixels
 /// without scratch) add `input_offset` times the sum of the valid weights.
-fn general(p: &Conv2dParams, d: &Dims, x: Window, y: WindowMut, folded: Option<&[i32]>) {
+#[inline(always)]
+fn general<K: Dots>(k: &K, p: &Conv2dParams, d: &Dims, x: Window, y: WindowMut, folded: Option<&[i32]>) {
     let g = &p.geometry;
     let (ic, oc, fc, kw) = (d.ic, d.oc, d.fc, d.kw);
     // With one group and unit horizontal dilation a kernel row reads one
@@ -185,12 +224,12 @@ fn general(p: &Conv2dParams, d: &Dims, x: Window, y: WindowMut, folded: Option<&
                             let len = (rx.hi - rx.lo) * ic;
                             let xs = &x.data[x.rect.offset(iy, rx.at(rx.lo), ic)..][..len];
                             let w_at = (ky * kw + rx.lo) * fc;
-                            accumulate(xs, w, d.k, w_at, n, &mut acc, need_wsum.then_some(&mut wsum));
+                            accumulate(k, xs, w, d.k, w_at, n, &mut acc, need_wsum.then_some(&mut wsum));
                         } else {
                             for kx in rx.lo..rx.hi {
                                 let xs = &x.data[x.rect.offset(iy, rx.at(kx), ic) + grp * fc..][..fc];
                                 let w_at = (ky * kw + kx) * fc;
-                                accumulate(xs, w, d.k, w_at, n, &mut acc, need_wsum.then_some(&mut wsum));
+                                accumulate(k, xs, w, d.k, w_at, n, &mut acc, need_wsum.then_some(&mut wsum));
                             }
                         }
                     }
@@ -210,8 +249,18 @@ fn general(p: &Conv2dParams, d: &Dims, x: Window, y: WindowMut, folded: Option<&
 
 /// Adds `dot(xs, w_j[w_at..])` for the `n <= 4` filter rows `w_j` (each `k`
 /// long) of `w` to `acc[j]`, and the sums of those weights to `wsum` if given.
-#[inline]
-fn accumulate(xs: &[i8], w: &[i8], k: usize, w_at: usize, n: usize, acc: &mut [i32; 4], wsum: Option<&mut [i32; 4]>) {
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn accumulate<K: Dots>(
+    dots: &K,
+    xs: &[i8],
+    w: &[i8],
+    k: usize,
+    w_at: usize,
+    n: usize,
+    acc: &mut [i32; 4],
+    wsum: Option<&mut [i32; 4]>,
+) {
     let len = xs.len();
     if n == 4 {
         let rows = [
@@ -220,13 +269,13 @@ fn accumulate(xs: &[i8], w: &[i8], k: usize, w_at: usize, n: usize, acc: &mut [i
             &w[2 * k + w_at..][..len],
             &w[3 * k + w_at..][..len],
         ];
-        let r = dot_rows4(xs, rows);
+        let r = dots.rows4(xs, rows);
         for j in 0..4 {
             acc[j] = acc[j].wrapping_add(r[j]);
         }
     } else {
         for (j, a) in acc.iter_mut().enumerate().take(n) {
-            *a = a.wrapping_add(dot(xs, &w[j * k + w_at..][..len]));
+            *a = a.wrapping_add(dots.one(xs, &w[j * k + w_at..][..len]));
         }
     }
     if let Some(ws) = wsum {

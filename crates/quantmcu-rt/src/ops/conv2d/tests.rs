@@ -61,6 +61,10 @@ impl Op for Conv {
     type Lowbit = LowbitKernel;
     const INT8: [Int8Kernel; 3] = [conv2d, conv2d_portable, dsp_int8];
     const LOWBIT: [LowbitKernel; 3] = [conv2d_lowbit, conv2d_lowbit_portable, conv2d_lowbit_dsp];
+    #[cfg(target_arch = "x86_64")]
+    const INT8_SIMD: &'static [Int8Kernel] = &[x86::conv2d_x86];
+    #[cfg(target_arch = "x86_64")]
+    const LOWBIT_SIMD: &'static [LowbitKernel] = &[x86::conv2d_lowbit_x86];
 
     fn dsp(c: &Case, in_bits: u32) -> bool {
         is_dsp_conv(&c.params(), in_bits)

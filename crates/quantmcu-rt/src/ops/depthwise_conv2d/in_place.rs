@@ -72,8 +72,23 @@ pub fn in_place_offset_ok(input_offset: i32) -> bool {
 /// Panics if `p` cannot run in place, its input offset fails
 /// [`in_place_offset_ok`] or a buffer is too short (callers check the plan
 /// once).
-#[inline(never)]
 pub fn depthwise_conv2d_in_place(p: &DepthwiseConv2dParams, buf: &mut [i8], temp: &mut [i8]) {
+    #[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
+    return super::x86::in_place_x86(p, buf, temp);
+    #[allow(unreachable_code)]
+    depthwise_conv2d_in_place_portable(p, buf, temp)
+}
+
+/// [`depthwise_conv2d_in_place`] in portable code (the reference of the
+/// in-place forms). Same contract and panics.
+#[inline(never)]
+pub fn depthwise_conv2d_in_place_portable(p: &DepthwiseConv2dParams, buf: &mut [i8], temp: &mut [i8]) {
+    in_place(p, buf, temp)
+}
+
+/// The in-place kernel's body, inlined into each form.
+#[inline(always)]
+pub(super) fn in_place(p: &DepthwiseConv2dParams, buf: &mut [i8], temp: &mut [i8]) {
     let g = &p.geometry;
     assert!(
         can_run_in_place(g) && in_place_offset_ok(p.input_offset),

@@ -24,6 +24,9 @@ pub fn depthwise_conv2d_lowbit(
     if cfg!(feature = "dsp") && is_dsp_depthwise(p, x.bits) {
         return depthwise_conv2d_lowbit_dsp(p, x, y, clean);
     }
+    #[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
+    return super::x86::depthwise_conv2d_lowbit_x86(p, x, y, clean);
+    #[allow(unreachable_code)]
     depthwise_conv2d_lowbit_portable(p, x, y, clean)
 }
 
@@ -42,6 +45,17 @@ pub fn depthwise_conv2d_lowbit_dsp(
 /// [`depthwise_conv2d_lowbit`] without the `dsp` feature's DSP form: the reference
 /// that form is checked against (on the host and on the target).
 pub fn depthwise_conv2d_lowbit_portable(
+    p: &DepthwiseConv2dParams,
+    x: Codes,
+    y: CodesMut,
+    clean: Option<Clean>,
+) -> Result<(), Outlier> {
+    lowbit(p, x, y, clean)
+}
+
+/// The portable low-bit kernel's body, inlined into each form.
+#[inline(always)]
+pub(super) fn lowbit(
     p: &DepthwiseConv2dParams,
     x: Codes,
     mut y: CodesMut,

@@ -13,7 +13,8 @@
 //! whole maps, the output overwriting the input) and [`lowbit`] (maps of any
 //! width from 1 to 8 bits, with the clean check). [`depthwise_conv2d`] and
 //! [`depthwise_conv2d_lowbit`] pick the DSP form with the crate feature
-//! `dsp` where it applies, the portable code otherwise.
+//! `dsp` where it applies, the x86-64 AVX2 forms [`x86`] on host builds
+//! (feature `std`) where the CPU has AVX2, the portable code otherwise.
 
 pub mod dsp;
 pub mod dsp_loops;
@@ -23,9 +24,14 @@ mod params;
 pub mod portable;
 #[cfg(test)]
 mod tests;
+#[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
+pub mod x86;
 
 pub use dsp::{depthwise_conv2d_dsp, depthwise_conv2d_dsp_int8, is_dsp_depthwise, BlockStore};
-pub use in_place::{can_run_in_place, depthwise_conv2d_in_place, in_place_offset_ok, in_place_temp_len};
+pub use in_place::{
+    can_run_in_place, depthwise_conv2d_in_place, depthwise_conv2d_in_place_portable, in_place_offset_ok,
+    in_place_temp_len,
+};
 pub use lowbit::{depthwise_conv2d_lowbit, depthwise_conv2d_lowbit_dsp, depthwise_conv2d_lowbit_portable};
 pub use params::DepthwiseConv2dParams;
 pub use portable::depthwise_conv2d_portable;
@@ -36,7 +42,8 @@ use crate::view::{Window, WindowMut};
 /// hold at least `p.geometry.input_rect(&y.rect)` (map coordinates; `x.rect`
 /// may be larger): [`depthwise_conv2d_dsp_int8`] with the feature `dsp`
 /// where [`is_dsp_depthwise`] holds at 8 bits, else
-/// [`depthwise_conv2d_portable`].
+/// [`x86::depthwise_conv2d_x86`] on x86-64 host builds (AVX2 if detected),
+/// else [`depthwise_conv2d_portable`].
 ///
 /// # Panics
 ///
@@ -46,5 +53,8 @@ pub fn depthwise_conv2d(p: &DepthwiseConv2dParams, x: Window, y: WindowMut) {
     if cfg!(feature = "dsp") && is_dsp_depthwise(p, 8) {
         return depthwise_conv2d_dsp_int8(p, x, y);
     }
+    #[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
+    return x86::depthwise_conv2d_x86(p, x, y);
+    #[allow(unreachable_code)]
     depthwise_conv2d_portable(p, x, y)
 }

@@ -25,6 +25,12 @@ pub const CHANNEL_BLOCK: usize = 16;
 /// shorter than `y.rect`, or the filter/bias are shorter than the shapes say.
 #[inline(never)]
 pub fn depthwise_conv2d_portable(p: &DepthwiseConv2dParams, x: Window, y: WindowMut) {
+    portable(p, x, y)
+}
+
+/// The portable kernel's body, inlined into each form.
+#[inline(always)]
+pub(super) fn portable(p: &DepthwiseConv2dParams, x: Window, y: WindowMut) {
     let g = &p.geometry;
     let ic = g.input[2];
     let oc = g.output[2];

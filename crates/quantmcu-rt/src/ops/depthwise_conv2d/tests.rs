@@ -28,6 +28,9 @@ type Case = Windowed<Depthwise>;
 /// Signature of the int8 forms.
 type Int8Kernel = fn(&DepthwiseConv2dParams, Window, WindowMut);
 
+/// Signature of the in-place forms.
+type InPlaceKernel = fn(&DepthwiseConv2dParams, &mut [i8], &mut [i8]);
+
 /// Signature of the low-bit forms.
 type LowbitKernel = fn(&DepthwiseConv2dParams, Codes, CodesMut, Option<Clean>) -> Result<(), Outlier>;
 
@@ -44,11 +47,11 @@ impl Case {
 
     /// The in-place form: the input map's buffer, holding the output map at
     /// its start on return.
-    fn in_place(&self) -> Vec<i8> {
+    fn in_place(&self, kernel: InPlaceKernel) -> Vec<i8> {
         let [oh, ow, oc] = self.g.output;
         let mut buf = pack(&self.layer.x, 8);
         let mut temp = std::vec![0i8; in_place_temp_len(&self.g)];
-        depthwise_conv2d_in_place(&self.params(), &mut buf, &mut temp);
+        kernel(&self.params(), &mut buf, &mut temp);
         buf.truncate(oh * ow * oc);
         buf
     }
@@ -58,6 +61,10 @@ impl Op for Depthwise {
     type Int8 = Int8Kernel;
     type Lowbit = LowbitKernel;
     const INT8: [Int8Kernel; 3] = [depthwise_conv2d, depthwise_conv2d_portable, depthwise_conv2d_dsp_int8];
+    #[cfg(target_arch = "x86_64")]
+    const INT8_SIMD: &'static [Int8Kernel] = &[x86::depthwise_conv2d_x86];
+    #[cfg(target_arch = "x86_64")]
+    const LOWBIT_SIMD: &'static [LowbitKernel] = &[x86::depthwise_conv2d_lowbit_x86];
     const LOWBIT: [LowbitKernel; 3] = [
         depthwise_conv2d_lowbit,
         depthwise_conv2d_lowbit_portable,
@@ -149,7 +156,15 @@ fn dsp_shapes(
 /// every other form (see [`windowed::int8_forms_match_naive`]).
 fn int8_forms_match_naive(c: Case) -> Result<(), TestCaseError> {
     if can_run_in_place(&c.g) {
-        prop_assert_eq!(&c.in_place(), &c.want(), "in place");
+        let want = c.want();
+        prop_assert_eq!(&c.in_place(depthwise_conv2d_in_place), &want, "in place");
+        prop_assert_eq!(
+            &c.in_place(depthwise_conv2d_in_place_portable),
+            &want,
+            "in place, portable"
+        );
+        #[cfg(target_arch = "x86_64")]
+        prop_assert_eq!(&c.in_place(x86::in_place_x86), &want, "in place, simd");
     }
     windowed::int8_forms_match_naive(c)
 }

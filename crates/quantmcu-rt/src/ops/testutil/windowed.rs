@@ -47,13 +47,18 @@ pub fn windowed<E: Debug>(
 /// What a windowed op's tests say about it: its forms and its oracle.
 pub trait Op: Debug + Sized {
     /// An int8 form (8 bits in and out).
-    type Int8: Copy;
+    type Int8: Copy + 'static;
     /// A low-bit form (any widths, optional outlier check).
-    type Lowbit: Copy;
+    type Lowbit: Copy + 'static;
     /// The dispatching, portable and DSP int8 forms.
     const INT8: [Self::Int8; 3];
     /// The dispatching, portable and DSP low-bit forms.
     const LOWBIT: [Self::Lowbit; 3];
+    /// The host SIMD int8 forms (each falls back to the portable form on a
+    /// CPU without its instructions).
+    const INT8_SIMD: &'static [Self::Int8] = &[];
+    /// The host SIMD low-bit forms (likewise).
+    const LOWBIT_SIMD: &'static [Self::Lowbit] = &[];
 
     /// Whether the DSP forms take the case at input width `in_bits`.
     fn dsp(c: &Windowed<Self>, in_bits: u32) -> bool;
@@ -128,6 +133,9 @@ pub fn int8_forms_match_naive<E: Op>(c: Windowed<E>) -> Result<(), TestCaseError
     for (name, kernel) in forms(E::INT8, E::dsp(&c, 8)) {
         prop_assert_eq!(&c.int8(kernel), &want, "{}", name);
     }
+    for &kernel in E::INT8_SIMD {
+        prop_assert_eq!(&c.int8(kernel), &want, "simd");
+    }
     prop_assert_eq!(&c.int8_tiled(), &want, "tiled");
     lowbit_forms_match_naive(c)
 }
@@ -142,7 +150,8 @@ pub fn lowbit_forms_match_naive<E: Op>(c: Windowed<E>) -> Result<(), TestCaseErr
     let oc = c.g.output[2];
     let (lo, hi) = c.layer.bounds.place(&accs, oc);
     let outlier = any_outlier(&lo, &hi, &accs, oc);
-    for (name, kernel) in forms(E::LOWBIT, E::dsp(&c, c.layer.in_bits)) {
+    let simd = E::LOWBIT_SIMD.iter().map(|&k| ("simd", k));
+    for (name, kernel) in forms(E::LOWBIT, E::dsp(&c, c.layer.in_bits)).chain(simd) {
         prop_assert_eq!(c.lowbit(kernel, None), Ok(want.clone()), "{}", name);
         let got = c.lowbit(kernel, Some(Clean { lo: &lo, hi: &hi }));
         if outlier {
