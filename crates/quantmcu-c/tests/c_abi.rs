@@ -22,12 +22,29 @@ fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The host static library cargo built for this test run (next to `deps/`).
+/// The host static library, built once per test run with the cargo that
+/// runs the tests (`cargo test` builds the crate's rlib only) into its own
+/// target directory beside this one's, so it never waits on this build's lock.
 fn staticlib() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let lib = exe.parent().unwrap().parent().unwrap().join("libquantmcu_c.a");
-    assert!(lib.is_file(), "{} not built", lib.display());
-    lib
+    static LIB: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    LIB.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        // target/<profile>/deps/<test> -> target/
+        let target = exe.ancestors().nth(3).unwrap().join("quantmcu-c-host");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-q", "--lib", "--manifest-path"])
+            .arg(crate_dir().join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target)
+            .status()
+            .expect("running cargo to build the static library");
+        assert!(status.success(), "cargo build of the quantmcu-c static library failed");
+        let lib = target.join("debug").join("libquantmcu_c.a");
+        assert!(lib.is_file(), "{} not built", lib.display());
+        lib
+    })
+    .clone()
 }
 
 fn header() -> String {
