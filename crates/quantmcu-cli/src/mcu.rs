@@ -356,6 +356,25 @@ impl Drop for BuildLock {
     }
 }
 
+/// The cargo running this build (else `cargo` on PATH) and a command for a
+/// Cortex-M build with it: the firmware's own build scripts pass the linker
+/// script, so flags and targets meant for the host are removed; no stdin.
+fn target_cargo() -> (std::ffi::OsString, Command) {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(&cargo);
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.stdin(Stdio::null());
+    (cargo, cmd)
+}
+
 /// Builds the firmware for the export in `dir` with the firmware's cargo
 /// `features`; returns the ELF (copied into `dir`).
 fn build(paths: &Paths, dir: &Path, features: &[&str]) -> Result<PathBuf> {
@@ -363,8 +382,7 @@ fn build(paths: &Paths, dir: &Path, features: &[&str]) -> Result<PathBuf> {
     let _lock = BuildLock::acquire(paths.work.join("build.lock"), Duration::from_secs(1800))?;
     paths.write_sources()?;
     let target_dir = paths.work.join("cargo");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(&cargo);
+    let (cargo, mut cmd) = target_cargo();
     cmd.args(["build", "--release", "--target", TARGET, "--target-dir"])
         .arg(&target_dir);
     if !features.is_empty() {
@@ -373,14 +391,6 @@ fn build(paths: &Paths, dir: &Path, features: &[&str]) -> Result<PathBuf> {
     let out = cmd
         .current_dir(&paths.firmware)
         .env("QUANTMCU_FIRMWARE_DIR", dir)
-        // The firmware's own build.rs passes the linker script; flags meant
-        // for the host must not reach the Cortex-M build.
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("CARGO_TARGET_DIR")
-        .stdin(Stdio::null())
         .output()
         .with_context(|| format!("running {} build", cargo.to_string_lossy()))?;
     if !out.status.success() {
@@ -411,9 +421,9 @@ fn build_c(paths: &Paths, dir: &Path) -> Result<PathBuf> {
     let _lock = BuildLock::acquire(paths.work.join("build.lock"), Duration::from_secs(1800))?;
     paths.write_sources()?;
     let target_dir = paths.work.join("cargo");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let lib = target_dir.join(TARGET).join("release").join("libquantmcu_c.a");
-    let out = Command::new(&cargo)
+    let (cargo, mut cmd) = target_cargo();
+    let out = cmd
         .args([
             "build",
             "--release",
@@ -429,12 +439,6 @@ fn build_c(paths: &Paths, dir: &Path) -> Result<PathBuf> {
         .current_dir(&paths.src)
         .env("CARGO_PROFILE_RELEASE_LTO", "fat")
         .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("CARGO_TARGET_DIR")
-        .stdin(Stdio::null())
         .output()
         .with_context(|| format!("running {} build", cargo.to_string_lossy()))?;
     if !out.status.success() {
