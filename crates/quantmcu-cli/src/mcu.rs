@@ -209,9 +209,14 @@ pub fn mcu_run(opts: &Args) -> Result<()> {
     let instructions = (mean_ticks * per_tick as f64).round() as u64;
     if json {
         // Keys in this order (serde_json would sort them).
+        let kernels = if opts.kernels {
+            format!(",\"kernels\":{}", kernels_json(&report, per_tick))
+        } else {
+            String::new()
+        };
         println!(
             "{{\"bit_exact\":{},\"inferences\":{n},\"systick_per_inference\":{},\
-             \"instructions_per_inference\":{instructions},\"flash_bytes\":{},\"ram_bytes\":{}}}",
+             \"instructions_per_inference\":{instructions},\"flash_bytes\":{},\"ram_bytes\":{}{kernels}}}",
             check.is_ok(),
             mean_ticks.round() as u64,
             sizes.flash,
@@ -773,6 +778,36 @@ fn kernels_agree(r: &Report) -> Result<()> {
     Ok(())
 }
 
+/// CMSIS-NN's instructions per MAC on kernel `name`'s shape, if measured.
+fn cmsis_nn_per_mac(name: &str) -> Option<f64> {
+    CMSIS_NN.iter().find(|(n, _)| *n == name).map(|&(_, v)| v)
+}
+
+/// The `kernel-bench` lines as a JSON array, one object per kernel:
+/// `kernel`, `macs`, `instructions` and `instructions_per_mac` (the
+/// firmware's kernels), `portable_instructions` and `portable_per_mac`,
+/// `cmsis_nn_per_mac` (null where no anchor exists) and `equal` (same bytes).
+fn kernels_json(r: &Report, per_tick: u64) -> String {
+    let rows: Vec<serde_json::Value> = r
+        .kernels
+        .iter()
+        .map(|k| {
+            let macs = k.macs.max(1) as f64;
+            serde_json::json!({
+                "kernel": k.name,
+                "macs": k.macs,
+                "instructions": k.ticks * per_tick,
+                "instructions_per_mac": (k.ticks * per_tick) as f64 / macs,
+                "portable_instructions": k.portable_ticks * per_tick,
+                "portable_per_mac": (k.portable_ticks * per_tick) as f64 / macs,
+                "cmsis_nn_per_mac": cmsis_nn_per_mac(&k.name),
+                "equal": k.equal,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(rows).to_string()
+}
+
 fn print_kernels(r: &Report, per_tick: u64) {
     println!();
     println!(
@@ -787,10 +822,7 @@ fn print_kernels(r: &Report, per_tick: u64) {
     );
     for k in &r.kernels {
         let per_mac = |ticks: u64| (ticks * per_tick) as f64 / k.macs.max(1) as f64;
-        let cmsis = CMSIS_NN
-            .iter()
-            .find(|(n, _)| *n == k.name)
-            .map_or("-".to_string(), |(_, v)| format!("{v:.2}"));
+        let cmsis = cmsis_nn_per_mac(&k.name).map_or("-".to_string(), |v| format!("{v:.2}"));
         println!(
             "{:<26}  {:>8}  {:>12}  {:>9.2}  {:>14.2}  {cmsis:>9}",
             k.name,
@@ -827,6 +859,26 @@ mod tests {
             "the plan failed on the target: the arena has 10 bytes, the plan needs 20"
         );
         assert!(parse("calibration instructions=1 ticks=1\n").is_err());
+    }
+
+    #[test]
+    fn kernel_lines_become_json() {
+        let text = "calibration instructions=2000000 ticks=50000\n\
+                    kernel name=conv1x1_24x24x32_32 macs=1000 ticks=30 portable_ticks=100 equal=1\n\
+                    kernel name=dw3x3_s1_24x24x32_a4 macs=10 ticks=2 portable_ticks=5 equal=0\n\
+                    end ok\n";
+        let r = parse(text).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&kernels_json(&r, 40)).unwrap();
+        let k = v.as_array().unwrap();
+        assert_eq!(k.len(), 2);
+        assert_eq!(k[0]["kernel"], "conv1x1_24x24x32_32");
+        assert_eq!(k[0]["instructions"], 1200);
+        assert_eq!(k[0]["instructions_per_mac"], 1.2);
+        assert_eq!(k[0]["portable_per_mac"], 4.0);
+        assert_eq!(k[0]["cmsis_nn_per_mac"], 2.69);
+        assert_eq!(k[0]["equal"], true);
+        assert!(k[1]["cmsis_nn_per_mac"].is_null());
+        assert_eq!(k[1]["equal"], false);
     }
 
     #[test]
