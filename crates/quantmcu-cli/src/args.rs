@@ -156,6 +156,16 @@ pub fn parse_positive(s: &str) -> Result<f64, String> {
     }
 }
 
+/// Parses `--max-flash-ratio`: 0 (no limit) or a finite number >= 1.
+pub fn parse_flash_ratio(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x == 0.0 || (x.is_finite() && x >= 1.0) => Ok(x),
+        _ => Err(format!(
+            "'{s}' is neither 0 (no limit) nor a finite ratio of at least 1"
+        )),
+    }
+}
+
 /// Parses a number in [0, 1] (a VDQS lambda).
 pub fn parse_unit(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {

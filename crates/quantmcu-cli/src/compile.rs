@@ -88,7 +88,7 @@ pub struct Args {
     /// patch-int8's: maps whose per-channel ranges would give their
     /// convolution readers a second weight set past it take one range per
     /// tensor (0 = no limit).
-    #[arg(long, default_value_t = DEFAULT_MAX_FLASH_RATIO, value_parser = parse_flash_ratio, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = DEFAULT_MAX_FLASH_RATIO, value_parser = crate::args::parse_flash_ratio, allow_negative_numbers = true)]
     pub max_flash_ratio: f64,
     /// Output directory.
     #[arg(short = 'o', long = "output")]
@@ -100,16 +100,6 @@ pub struct Args {
 
 /// Default of `--max-flash-ratio`.
 pub const DEFAULT_MAX_FLASH_RATIO: f64 = 1.25;
-
-/// Parses `--max-flash-ratio`: 0 (no limit) or a finite number >= 1.
-fn parse_flash_ratio(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(x) if x == 0.0 || (x.is_finite() && x >= 1.0) => Ok(x),
-        _ => Err(format!(
-            "'{s}' is neither 0 (no limit) nor a finite ratio of at least 1"
-        )),
-    }
-}
 
 /// Options of `quantmcu demo`.
 #[derive(clap::Args)]

@@ -45,6 +45,16 @@ fn plan_bytes(interp: &ReferenceExecutor, tp: &Tiling, mode: InputMode, plan: &M
         .len())
 }
 
+/// A step of [`fit_flash`]: (key, map, plan, bytes, added error).
+type Candidate = (f64, usize, MixedPrecision, usize, f64);
+
+/// Keeps `c` in `best` when its key is lower (the earlier map wins ties).
+fn offer(best: &mut Option<Candidate>, c: Candidate) {
+    if best.as_ref().is_none_or(|b| c.0 < b.0) {
+        *best = Some(c);
+    }
+}
+
 /// Brings `plan` within `budget` plan bytes, one measured step at a time:
 /// among the maps with per-channel ranges, the one whose per-tensor form
 /// adds the least relative code error per byte saved goes per tensor
@@ -66,42 +76,45 @@ pub fn fit_flash(
         per_channel: false,
         ..cfg.clone()
     };
+    // `plan` with map `k` re-specified at `bits` bits under `cfg` (PAD
+    // outputs following), and its encoded size.
+    let with_map = |plan: &MixedPrecision, k: usize, h: &Histogram, bits: u32, cfg: &MixedConfig| {
+        let mut trial = plan.clone();
+        trial.maps[k] = map_spec(graph, plan.maps[k].tensor, h, bits, cfg);
+        follow_pads(graph, &mut trial.maps);
+        plan_bytes(interp, tp, mode, &trial).map(|bytes| (trial, bytes))
+    };
     let mut now = plan_bytes(interp, tp, mode, plan)?;
     let mut steps = Vec::new();
     while now > budget {
-        // (cost per byte, map, plan, bytes, added error) of the best step.
-        let mut best: Option<(f64, usize, MixedPrecision, usize, f64)> = None;
+        let mut best: Option<Candidate> = None;
         for (k, h) in hists.iter().enumerate() {
             let Some(h) = h.as_ref().filter(|_| plan.maps[k].format.per_channel()) else {
                 continue;
             };
-            let mut trial = plan.clone();
-            trial.maps[k] = map_spec(graph, plan.maps[k].tensor, h, plan.maps[k].format.bits, &per_tensor);
-            follow_pads(graph, &mut trial.maps);
-            let bytes = plan_bytes(interp, tp, mode, &trial)?;
-            if bytes >= now {
-                continue;
-            }
-            let added = relative_code_error(graph, &trial.maps[k], h) - relative_code_error(graph, &plan.maps[k], h);
-            let cost = added.max(0.0) / (now - bytes) as f64;
-            if best.as_ref().is_none_or(|b| cost < b.0) {
-                best = Some((cost, k, trial, bytes, added));
+            let (trial, bytes) = with_map(plan, k, h, plan.maps[k].format.bits, &per_tensor)?;
+            if bytes < now {
+                let added =
+                    relative_code_error(graph, &trial.maps[k], h) - relative_code_error(graph, &plan.maps[k], h);
+                // Error added per byte saved.
+                offer(
+                    &mut best,
+                    (added.max(0.0) / (now - bytes) as f64, k, trial, bytes, added),
+                );
             }
         }
         let action = if best.is_some() {
             FlashAction::PerTensor
         } else {
             for (k, h) in hists.iter().enumerate() {
-                if h.is_none() || plan.maps[k].format.bits >= 8 || super::is_pad_output(graph, plan.maps[k].tensor) {
+                let Some(h) = h.as_ref() else { continue };
+                if plan.maps[k].format.bits >= 8 || super::is_pad_output(graph, plan.maps[k].tensor) {
                     continue;
                 }
-                let mut trial = plan.clone();
-                trial.maps[k] = map_spec(graph, plan.maps[k].tensor, h.as_ref().expect("checked"), 8, cfg);
-                follow_pads(graph, &mut trial.maps);
-                let bytes = plan_bytes(interp, tp, mode, &trial)?;
-                let saved = -(now.saturating_sub(bytes) as f64);
-                if bytes < now && best.as_ref().is_none_or(|b| saved < b.0) {
-                    best = Some((saved, k, trial, bytes, 0.0));
+                let (trial, bytes) = with_map(plan, k, h, 8, cfg)?;
+                if bytes < now {
+                    // The fewest bytes left = the most saved.
+                    offer(&mut best, (bytes as f64, k, trial, bytes, 0.0));
                 }
             }
             FlashAction::Int8
