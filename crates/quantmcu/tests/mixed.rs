@@ -63,6 +63,7 @@ fn scoped_plan(
         per_channel,
         clip: false,
         bias_correction: false,
+        numerics: quantmcu::mixed::Numerics::default(),
     };
     build(graph, tp, &hists, &cfg).unwrap()
 }
@@ -175,6 +176,7 @@ fn one_low_map_matches_fake_quantization_of_its_int8_values() {
             per_channel: false,
             clip: false,
             bias_correction: false,
+            numerics: quantmcu::mixed::Numerics::default(),
         };
         let plan = build(graph, &tp, &hists, &cfg).unwrap();
         let f = &plan.maps[k].format;

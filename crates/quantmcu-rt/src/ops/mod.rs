@@ -24,6 +24,7 @@ pub mod fully_connected;
 pub mod mean;
 pub mod pad;
 pub mod pool;
+pub mod recode;
 pub mod requantize;
 
 #[cfg(test)]

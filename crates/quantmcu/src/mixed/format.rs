@@ -3,17 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Largest code of a `bits`-bit map (`bits` in 1..=7): `2^bits - 1`, except
-/// that 3-bit maps keep 7 levels (codes 0..=6), so a code minus the map's
-/// centre lies in -3..=3 and two pixels fit one 16-bit SMLAD half on a
-/// Cortex-M4. BitOPs still count such a map at 3 bits.
-pub fn max_code(bits: u32) -> i32 {
-    if bits == 3 {
-        6
-    } else {
-        (1 << bits) - 1
-    }
-}
+/// Largest code of a `bits`-bit map (3-bit maps keep 7 levels; BitOPs
+/// still count them at 3 bits): the runtime's rule.
+pub use quantmcu_rt::ops::recode::max_code;
 
 /// Storage of a map: `real = scale[c] * (v - zero_point)` for a value `v`
 /// of channel `c` (`scale` has one entry for the whole map or one per

@@ -1,0 +1,174 @@
+//! RECODE: the int8 values a producer wrote, turned in place into the
+//! `b`-bit codes of a clean map (the *int8-first* numerics, `docs/design.md`,
+//! "Numerics"). A map is clean when every value `v` of channel `c` lies in
+//! `lo[c]..=hi[c]`; its code is then
+//! `u = clamp((v * scale[c] + offset[c]) >> RECODE_SHIFT, 0, max_code(b))`
+//! (arithmetic shift: rounding is whatever `offset` builds in, the host adds
+//! half a code step). One entry of each array serves every channel when it
+//! has length 1. This is the one definition of a code from an int8 value:
+//! host and target run it alike.
+
+use crate::packed;
+
+/// Fraction bits of [`RecodeParams::scale`] and [`RecodeParams::offset`].
+pub const RECODE_SHIFT: u32 = 16;
+
+/// Largest `|scale|` a plan may hold: `|v * scale| <= 2^28` for int8 `v`.
+pub const MAX_RECODE_SCALE: i32 = 1 << 21;
+
+/// Largest `|offset|` a plan may hold (with [`MAX_RECODE_SCALE`], the sum
+/// stays below `2^29`: no overflow).
+pub const MAX_RECODE_OFFSET: i32 = 1 << 28;
+
+/// The clean range and code function of one map (arrays of length 1 or the
+/// map's channels, checked at plan parse).
+#[derive(Clone, Copy, Debug)]
+pub struct RecodeParams<'a> {
+    pub lo: &'a [i32],
+    pub hi: &'a [i32],
+    pub scale: &'a [i32],
+    pub offset: &'a [i32],
+    /// Width of the codes (1..=7).
+    pub bits: u32,
+}
+
+/// Largest code of a `bits`-bit map (`bits` in 1..=7): `2^bits - 1`, except
+/// that 3-bit maps keep 7 levels (codes 0..=6), so a code minus the map's
+/// centre lies in -3..=3 and two pixels fit one 16-bit SMLAD half on a
+/// Cortex-M4.
+pub const fn max_code(bits: u32) -> i32 {
+    if bits == 3 {
+        6
+    } else {
+        (1 << bits) - 1
+    }
+}
+
+#[inline(always)]
+fn pick(v: &[i32], c: usize) -> i32 {
+    if v.len() == 1 {
+        v[0]
+    } else {
+        v[c]
+    }
+}
+
+impl RecodeParams<'_> {
+    /// The code of int8 value `v` of channel `c` (meaningful for a clean
+    /// value; clamped to `0..=max_code` either way).
+    #[inline(always)]
+    pub fn code(&self, v: i32, c: usize) -> i32 {
+        ((v * pick(self.scale, c) + pick(self.offset, c)) >> RECODE_SHIFT).clamp(0, max_code(self.bits))
+    }
+
+    /// True when int8 value `v` of channel `c` lies in the clean range.
+    #[inline(always)]
+    pub fn is_clean(&self, v: i32, c: usize) -> bool {
+        (pick(self.lo, c)..=pick(self.hi, c)).contains(&v)
+    }
+}
+
+/// Recodes the first `n` values of `data` (int8, `channels` per pixel,
+/// channel-fastest) into packed codes of `p.bits` bits in the same buffer,
+/// when every value is clean; returns false and leaves `data` untouched
+/// when one is not.
+///
+/// # Panics
+///
+/// Panics if `data` is shorter than `n` or `channels` is 0 while `n > 0`.
+pub fn recode(p: &RecodeParams, data: &mut [i8], n: usize, channels: usize) -> bool {
+    let values = &data[..n];
+    let clean = if p.lo.len() == 1 {
+        let (lo, hi) = (p.lo[0], p.hi[0]);
+        values.iter().all(|&v| (lo..=hi).contains(&i32::from(v)))
+    } else {
+        values
+            .chunks(channels)
+            .all(|px| px.iter().enumerate().all(|(c, &v)| p.is_clean(i32::from(v), c)))
+    };
+    if !clean {
+        return false;
+    }
+    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut data[..n]);
+    // Code i occupies bits i*b.. (b < 8): its last byte is at most byte i,
+    // so writing codes in order never overwrites a value not yet read.
+    for i in 0..n {
+        let u = p.code(i32::from(bytes[i] as i8), i % channels);
+        packed::set(bytes, p.bits, i, u as u8);
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use proptest::prelude::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    /// The naive oracle: check every value, then each code by the formula in
+    /// i64 arithmetic and [`packed::pack`].
+    fn oracle(p: &RecodeParams, values: &[i8], channels: usize) -> Option<Vec<u8>> {
+        let at = |v: &[i32], c: usize| i64::from(v[if v.len() == 1 { 0 } else { c }]);
+        let mut codes = Vec::with_capacity(values.len());
+        for (i, &v) in values.iter().enumerate() {
+            let (c, v) = (i % channels, i64::from(v));
+            if v < at(p.lo, c) || v > at(p.hi, c) {
+                return None;
+            }
+            let u = (v * at(p.scale, c) + at(p.offset, c)).div_euclid(1 << RECODE_SHIFT);
+            codes.push(u.clamp(0, i64::from(max_code(p.bits))) as u8);
+        }
+        let mut out = vec![0u8; packed::packed_len(codes.len(), p.bits)];
+        packed::pack(&codes, p.bits, &mut out);
+        Some(out)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        /// Recoding equals the oracle: the same codes when clean, the values
+        /// untouched when not (ranges drawn so both cases occur).
+        #[test]
+        fn recode_matches_oracle(
+            bits in 1u32..8,
+            channels in 1usize..9,
+            pixels in 0usize..12,
+            per_channel in any::<bool>(),
+            seed in any::<u64>(),
+            narrow in 0i32..40,
+        ) {
+            let mut s = seed;
+            let mut next = move || { s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); (s >> 33) as i32 };
+            let k = if per_channel { channels } else { 1 };
+            let lo: Vec<i32> = (0..k).map(|_| -128 + next().rem_euclid(narrow + 1)).collect();
+            let hi: Vec<i32> = (0..k).map(|_| 127 - next().rem_euclid(narrow + 1)).collect();
+            let scale: Vec<i32> = (0..k).map(|_| next().rem_euclid(2 * MAX_RECODE_SCALE + 1) - MAX_RECODE_SCALE).collect();
+            let offset: Vec<i32> = (0..k).map(|_| next().rem_euclid(2 * MAX_RECODE_OFFSET + 1) - MAX_RECODE_OFFSET).collect();
+            let p = RecodeParams { lo: &lo, hi: &hi, scale: &scale, offset: &offset, bits };
+            let n = pixels * channels;
+            let values: Vec<i8> = (0..n).map(|_| next() as i8).collect();
+            let mut data = values.clone();
+            let clean = recode(&p, &mut data, n, channels);
+            match oracle(&p, &values, channels) {
+                Some(want) => {
+                    prop_assert!(clean);
+                    let got: Vec<u8> = data.iter().map(|&b| b as u8).collect();
+                    let len = want.len();
+                    // Whole bytes equal; the last byte's unused bits are free.
+                    let used = n * bits as usize % 8;
+                    let mask = if used == 0 { 0xff } else { (1u8 << used) - 1 };
+                    prop_assert_eq!(&got[..len.saturating_sub(1)], &want[..len.saturating_sub(1)]);
+                    if len > 0 {
+                        prop_assert_eq!(got[len - 1] & mask, want[len - 1] & mask);
+                    }
+                }
+                None => {
+                    prop_assert!(!clean);
+                    prop_assert_eq!(data, values);
+                }
+            }
+        }
+    }
+}
