@@ -8,7 +8,7 @@
 //! has length 1. This is the one definition of a code from an int8 value:
 //! host and target run it alike.
 
-use crate::packed;
+use crate::dsp;
 
 /// Fraction bits of [`RecodeParams::scale`] and [`RecodeParams::offset`].
 pub const RECODE_SHIFT: u32 = 16;
@@ -68,6 +68,10 @@ impl RecodeParams<'_> {
     }
 }
 
+/// Most channel groups of 4 whose bounds [`all_clean`] checks a word at a
+/// time (maps of up to 256 channels); wider maps check value by value.
+const MAX_GROUPS: usize = 64;
+
 /// Recodes the first `n` values of `data` (int8, `channels` per pixel,
 /// channel-fastest) into packed codes of `p.bits` bits in the same buffer,
 /// when every value is clean; returns false and leaves `data` untouched
@@ -77,26 +81,82 @@ impl RecodeParams<'_> {
 ///
 /// Panics if `data` is shorter than `n` or `channels` is 0 while `n > 0`.
 pub fn recode(p: &RecodeParams, data: &mut [i8], n: usize, channels: usize) -> bool {
-    let values = &data[..n];
-    let clean = if p.lo.len() == 1 {
-        let (lo, hi) = (p.lo[0], p.hi[0]);
-        values.iter().all(|&v| (lo..=hi).contains(&i32::from(v)))
-    } else {
-        values
-            .chunks(channels)
-            .all(|px| px.iter().enumerate().all(|(c, &v)| p.is_clean(i32::from(v), c)))
-    };
-    if !clean {
+    if !all_clean(p, &data[..n], channels) {
         return false;
     }
-    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut data[..n]);
-    // Code i occupies bits i*b.. (b < 8): its last byte is at most byte i,
-    // so writing codes in order never overwrites a value not yet read.
-    for i in 0..n {
-        let u = p.code(i32::from(bytes[i] as i8), i % channels);
-        packed::set(bytes, p.bits, i, u as u8);
+    if p.scale.len() == 1 {
+        // One code function: a table over the 256 int8 values.
+        let mut table = [0u8; 256];
+        for (v, t) in (-128..128).zip(table.iter_mut()) {
+            *t = p.code(v, 0) as u8;
+        }
+        pack(p.bits, &mut data[..n], |_, v| table[(i32::from(v) + 128) as usize]);
+    } else {
+        pack(p.bits, &mut data[..n], |i, v| p.code(i32::from(v), i % channels) as u8);
     }
     true
+}
+
+/// True when every value of `values` lies in its channel's clean range:
+/// four values per word, each byte biased to unsigned and compared with
+/// saturating byte subtractions (UQSUB8) against its channel's bounds.
+fn all_clean(p: &RecodeParams, values: &[i8], channels: usize) -> bool {
+    let per_tensor = p.lo.len() == 1;
+    let groups = if per_tensor { 1 } else { channels / 4 };
+    if !per_tensor && (channels % 4 != 0 || groups > MAX_GROUPS) {
+        return values
+            .chunks(channels)
+            .all(|px| px.iter().enumerate().all(|(c, &v)| p.is_clean(i32::from(v), c)));
+    }
+    let biased = |c: usize, v: &[i32]| (pick(v, c).clamp(-128, 127) + 128) as u32;
+    let (mut lo, mut hi) = ([0u32; MAX_GROUPS], [0u32; MAX_GROUPS]);
+    for g in 0..groups {
+        for k in 0..4 {
+            let c = if per_tensor { 0 } else { 4 * g + k };
+            lo[g] |= biased(c, p.lo) << (8 * k);
+            hi[g] |= biased(c, p.hi) << (8 * k);
+        }
+    }
+    let (words, tail) = values.split_at(values.len() / 4 * 4);
+    let mut bad = 0u32;
+    for (k, w) in words.chunks_exact(4).enumerate() {
+        let g = if per_tensor { 0 } else { k % groups };
+        let u = dsp::load_u32(w, 0) ^ 0x8080_8080;
+        bad |= dsp::uqsub8(lo[g], u) | dsp::uqsub8(u, hi[g]);
+    }
+    bad == 0 && tail.iter().all(|&v| p.is_clean(i32::from(v), 0))
+}
+
+/// Replaces `values` by the packed codes `code(i, value_i)`, in order: a
+/// code's bits go to a bit accumulator that stores each byte once it is
+/// full, so no byte is written before the values it overlays are read.
+#[inline(always)]
+fn pack(bits: u32, values: &mut [i8], code: impl Fn(usize, i8) -> u8) {
+    let n = values.len();
+    if bits == 4 {
+        for j in 0..n / 2 {
+            let (a, b) = (values[2 * j], values[2 * j + 1]);
+            values[j] = (code(2 * j, a) | code(2 * j + 1, b) << 4) as i8;
+        }
+        if n % 2 == 1 {
+            values[n / 2] = code(n - 1, values[n - 1]) as i8;
+        }
+        return;
+    }
+    let (mut acc, mut filled, mut out) = (0u32, 0u32, 0usize);
+    for i in 0..n {
+        acc |= u32::from(code(i, values[i])) << filled;
+        filled += bits;
+        if filled >= 8 {
+            values[out] = acc as u8 as i8;
+            out += 1;
+            acc >>= 8;
+            filled -= 8;
+        }
+    }
+    if filled > 0 {
+        values[out] = acc as u8 as i8;
+    }
 }
 
 #[cfg(test)]
@@ -104,6 +164,7 @@ mod tests {
     extern crate std;
 
     use super::*;
+    use crate::packed;
     use proptest::prelude::*;
     use std::vec;
     use std::vec::Vec;
