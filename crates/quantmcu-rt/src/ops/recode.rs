@@ -75,11 +75,12 @@ const MAX_GROUPS: usize = 64;
 /// Recodes the first `n` values of `data` (int8, `channels` per pixel,
 /// channel-fastest) into packed codes of `p.bits` bits in the same buffer,
 /// when every value is clean; returns false and leaves `data` untouched
-/// when one is not.
+/// when one is not. Not inlined: its loops keep their own registers.
 ///
 /// # Panics
 ///
 /// Panics if `data` is shorter than `n` or `channels` is 0 while `n > 0`.
+#[inline(never)]
 pub fn recode(p: &RecodeParams, data: &mut [i8], n: usize, channels: usize) -> bool {
     if !all_clean(p, &data[..n], channels) {
         return false;
@@ -90,9 +91,15 @@ pub fn recode(p: &RecodeParams, data: &mut [i8], n: usize, channels: usize) -> b
         for (v, t) in (-128..128).zip(table.iter_mut()) {
             *t = p.code(v, 0) as u8;
         }
-        pack(p.bits, &mut data[..n], |_, v| table[(i32::from(v) + 128) as usize]);
+        pack(p.bits, &mut data[..n], |v| table[(i32::from(v) + 128) as usize]);
     } else {
-        pack(p.bits, &mut data[..n], |i, v| p.code(i32::from(v), i % channels) as u8);
+        // Values arrive in order: the channel advances and wraps.
+        let mut c = 0;
+        pack(p.bits, &mut data[..n], |v| {
+            let u = p.code(i32::from(v), c) as u8;
+            c = if c + 1 == channels { 0 } else { c + 1 };
+            u
+        });
     }
     true
 }
@@ -101,51 +108,67 @@ pub fn recode(p: &RecodeParams, data: &mut [i8], n: usize, channels: usize) -> b
 /// four values per word, each byte biased to unsigned and compared with
 /// saturating byte subtractions (UQSUB8) against its channel's bounds.
 fn all_clean(p: &RecodeParams, values: &[i8], channels: usize) -> bool {
-    let per_tensor = p.lo.len() == 1;
-    let groups = if per_tensor { 1 } else { channels / 4 };
-    if !per_tensor && (channels % 4 != 0 || groups > MAX_GROUPS) {
+    let biased = |c: usize, v: &[i32]| (pick(v, c).clamp(-128, 127) + 128) as u32;
+    let word = |w: &[i8]| dsp::load_u32(w, 0) ^ 0x8080_8080;
+    if p.lo.len() == 1 {
+        let (lo, hi) = (biased(0, p.lo) * 0x0101_0101, biased(0, p.hi) * 0x0101_0101);
+        let (words, tail) = values.split_at(values.len() / 4 * 4);
+        let bad = words
+            .chunks_exact(4)
+            .fold(0, |bad, w| bad | dsp::uqsub8(lo, word(w)) | dsp::uqsub8(word(w), hi));
+        return bad == 0 && tail.iter().all(|&v| p.is_clean(i32::from(v), 0));
+    }
+    let groups = channels / 4;
+    if channels % 4 != 0 || groups > MAX_GROUPS {
         return values
             .chunks(channels)
             .all(|px| px.iter().enumerate().all(|(c, &v)| p.is_clean(i32::from(v), c)));
     }
-    let biased = |c: usize, v: &[i32]| (pick(v, c).clamp(-128, 127) + 128) as u32;
     let (mut lo, mut hi) = ([0u32; MAX_GROUPS], [0u32; MAX_GROUPS]);
     for g in 0..groups {
         for k in 0..4 {
-            let c = if per_tensor { 0 } else { 4 * g + k };
-            lo[g] |= biased(c, p.lo) << (8 * k);
-            hi[g] |= biased(c, p.hi) << (8 * k);
+            lo[g] |= biased(4 * g + k, p.lo) << (8 * k);
+            hi[g] |= biased(4 * g + k, p.hi) << (8 * k);
         }
     }
-    let (words, tail) = values.split_at(values.len() / 4 * 4);
+    let (lo, hi) = (&lo[..groups], &hi[..groups]);
     let mut bad = 0u32;
-    for (k, w) in words.chunks_exact(4).enumerate() {
-        let g = if per_tensor { 0 } else { k % groups };
-        let u = dsp::load_u32(w, 0) ^ 0x8080_8080;
-        bad |= dsp::uqsub8(lo[g], u) | dsp::uqsub8(u, hi[g]);
+    for px in values.chunks_exact(channels) {
+        for ((w, &l), &h) in px.chunks_exact(4).zip(lo).zip(hi) {
+            let u = word(w);
+            bad |= dsp::uqsub8(l, u) | dsp::uqsub8(u, h);
+        }
     }
-    bad == 0 && tail.iter().all(|&v| p.is_clean(i32::from(v), 0))
+    bad == 0
 }
 
-/// Replaces `values` by the packed codes `code(i, value_i)`, in order: a
-/// code's bits go to a bit accumulator that stores each byte once it is
-/// full, so no byte is written before the values it overlays are read.
+/// Replaces `values` by their packed codes `code(value)` (called once per
+/// value, in order): 4-bit codes a word of values at a time, else a bit
+/// accumulator that stores each byte once it is full, so no byte is written
+/// before the values it overlays are read.
 #[inline(always)]
-fn pack(bits: u32, values: &mut [i8], code: impl Fn(usize, i8) -> u8) {
+fn pack(bits: u32, values: &mut [i8], mut code: impl FnMut(i8) -> u8) {
     let n = values.len();
     if bits == 4 {
-        for j in 0..n / 2 {
-            let (a, b) = (values[2 * j], values[2 * j + 1]);
-            values[j] = (code(2 * j, a) | code(2 * j + 1, b) << 4) as i8;
+        // A word of four values becomes two bytes of codes.
+        for k in 0..n / 4 {
+            let [a, b, c, d] = dsp::load_u32(values, 4 * k).to_le_bytes().map(|v| code(v as i8));
+            values[2 * k] = (a | b << 4) as i8;
+            values[2 * k + 1] = (c | d << 4) as i8;
+        }
+        for j in n / 4 * 2..n / 2 {
+            let lo = code(values[2 * j]);
+            let hi = code(values[2 * j + 1]);
+            values[j] = (lo | hi << 4) as i8;
         }
         if n % 2 == 1 {
-            values[n / 2] = code(n - 1, values[n - 1]) as i8;
+            values[n / 2] = code(values[n - 1]) as i8;
         }
         return;
     }
     let (mut acc, mut filled, mut out) = (0u32, 0u32, 0usize);
     for i in 0..n {
-        acc |= u32::from(code(i, values[i])) << filled;
+        acc |= u32::from(code(values[i])) << filled;
         filled += bits;
         if filled >= 8 {
             values[out] = acc as u8 as i8;
