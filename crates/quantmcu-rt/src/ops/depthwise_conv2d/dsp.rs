@@ -281,7 +281,7 @@ pub fn depthwise_conv2d_dsp_int8(p: &DepthwiseConv2dParams, x: Window, y: Window
 }
 
 /// [`depthwise_conv2d_dsp_int8`]'s output map: the kernel writes whole rows itself where it can.
-pub(super) struct Int8Store<'a>(pub(super) &'a mut [i8]);
+struct Int8Store<'a>(&'a mut [i8]);
 
 impl BlockStore for Int8Store<'_> {
     fn store(&mut self, at: usize, vals: &[i32]) {

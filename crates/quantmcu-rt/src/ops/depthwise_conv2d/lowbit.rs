@@ -4,7 +4,7 @@
 //! stage. At 8 bits in and out this is exactly
 //! [`super::depthwise_conv2d`].
 
-use super::dsp::{depthwise_conv2d_dsp, is_dsp_depthwise, Int8Store};
+use super::dsp::{depthwise_conv2d_dsp, is_dsp_depthwise};
 use super::params::DepthwiseConv2dParams;
 use crate::view::{emit, Clean, Codes, CodesMut, Outlier, TapRange};
 
@@ -39,10 +39,6 @@ pub fn depthwise_conv2d_lowbit_dsp(
     clean: Option<Clean>,
 ) -> Result<(), Outlier> {
     let r = y.rect;
-    if y.bits >= 8 && clean.is_none() {
-        // An int8 output nothing checks: the int8 kernel's store.
-        return depthwise_conv2d_dsp(p, x, r, None, Int8Store(y.data));
-    }
     depthwise_conv2d_dsp(p, x, r, clean.as_ref(), |at: usize, vals: &[i32]| y.store_run(at, vals))
 }
 
