@@ -11,14 +11,16 @@
 use crate::dsp;
 
 /// Fraction bits of [`RecodeParams::scale`] and [`RecodeParams::offset`].
-pub const RECODE_SHIFT: u32 = 16;
+pub const RECODE_SHIFT: u32 = 12;
 
-/// Largest `|scale|` a plan may hold: `|v * scale| <= 2^28` for int8 `v`.
-pub const MAX_RECODE_SCALE: i32 = 1 << 21;
+/// Largest scale a plan may hold (scales lie in `0..=MAX_RECODE_SCALE`: a
+/// signed halfword, so a Cortex-M4 multiplies two channels' values by their
+/// scales with SMLABB / SMLATT; `v * scale` stays within `+-2^22`).
+pub const MAX_RECODE_SCALE: i32 = i16::MAX as i32;
 
 /// Largest `|offset|` a plan may hold (with [`MAX_RECODE_SCALE`], the sum
-/// stays below `2^29`: no overflow).
-pub const MAX_RECODE_OFFSET: i32 = 1 << 28;
+/// stays within `+-2^25`: no overflow).
+pub const MAX_RECODE_OFFSET: i32 = 1 << 24;
 
 /// The clean range and code function of one map (arrays of length 1 or the
 /// map's channels, checked at plan parse).
@@ -92,6 +94,8 @@ pub fn recode(p: &RecodeParams, data: &mut [i8], n: usize, channels: usize) -> b
             *t = p.code(v, 0) as u8;
         }
         pack(p.bits, &mut data[..n], |v| table[(i32::from(v) + 128) as usize]);
+    } else if p.bits == 4 && channels.is_multiple_of(4) && channels / 4 <= MAX_GROUPS {
+        recode_4bit_per_channel(p, &mut data[..n], channels);
     } else {
         // Values arrive in order: the channel advances and wraps.
         let mut c = 0;
@@ -102,6 +106,37 @@ pub fn recode(p: &RecodeParams, data: &mut [i8], n: usize, channels: usize) -> b
         });
     }
     true
+}
+
+/// [`recode`]'s conversion for 4-bit codes with one scale per channel, a
+/// word of 4 channels' values at a time: bytes 0 and 2 (then 1 and 3) as
+/// halfword lanes, each multiplied by its channel's scale and offset
+/// (SMLABB / SMLATT), shifted, saturated to 4 bits (USAT) and packed in
+/// pairs. `channels` must be a multiple of 4, at most `4 * MAX_GROUPS`.
+fn recode_4bit_per_channel(p: &RecodeParams, values: &mut [i8], channels: usize) {
+    let groups = channels / 4;
+    // Scales of channels (4g, 4g + 2) and (4g + 1, 4g + 3) as halfword pairs.
+    let (mut even, mut odd) = ([0u32; MAX_GROUPS], [0u32; MAX_GROUPS]);
+    for g in 0..groups {
+        even[g] = dsp::pair(p.scale[4 * g], p.scale[4 * g + 2]);
+        odd[g] = dsp::pair(p.scale[4 * g + 1], p.scale[4 * g + 3]);
+    }
+    let code = |acc: i32| dsp::usat::<4>(acc >> RECODE_SHIFT) as u8;
+    let (even, odd) = (&even[..groups], &odd[..groups]);
+    let mut at = 0;
+    for _ in 0..values.len() / channels {
+        for ((&e, &o), a) in even.iter().zip(odd).zip(p.offset.chunks_exact(4)) {
+            let w = dsp::load_u32(values, at);
+            let (lo, hi) = (dsp::sxtb16(w), dsp::sxtb16_ror8(w));
+            let u0 = code(dsp::smlabb(lo, e, a[0]));
+            let u2 = code(dsp::smlatt(lo, e, a[2]));
+            let u1 = code(dsp::smlabb(hi, o, a[1]));
+            let u3 = code(dsp::smlatt(hi, o, a[3]));
+            values[at / 2] = (u0 | u1 << 4) as i8;
+            values[at / 2 + 1] = (u2 | u3 << 4) as i8;
+            at += 4;
+        }
+    }
 }
 
 /// True when every value of `values` lies in its channel's clean range:
@@ -119,7 +154,7 @@ fn all_clean(p: &RecodeParams, values: &[i8], channels: usize) -> bool {
         return bad == 0 && tail.iter().all(|&v| p.is_clean(i32::from(v), 0));
     }
     let groups = channels / 4;
-    if channels % 4 != 0 || groups > MAX_GROUPS {
+    if !channels.is_multiple_of(4) || groups > MAX_GROUPS {
         return values
             .chunks(channels)
             .all(|px| px.iter().enumerate().all(|(c, &v)| p.is_clean(i32::from(v), c)));
@@ -217,7 +252,7 @@ mod tests {
         #[test]
         fn recode_matches_oracle(
             bits in 1u32..8,
-            channels in 1usize..9,
+            channels in 1usize..13,
             pixels in 0usize..12,
             per_channel in any::<bool>(),
             seed in any::<u64>(),
@@ -228,7 +263,7 @@ mod tests {
             let k = if per_channel { channels } else { 1 };
             let lo: Vec<i32> = (0..k).map(|_| -128 + next().rem_euclid(narrow + 1)).collect();
             let hi: Vec<i32> = (0..k).map(|_| 127 - next().rem_euclid(narrow + 1)).collect();
-            let scale: Vec<i32> = (0..k).map(|_| next().rem_euclid(2 * MAX_RECODE_SCALE + 1) - MAX_RECODE_SCALE).collect();
+            let scale: Vec<i32> = (0..k).map(|_| next().rem_euclid(MAX_RECODE_SCALE + 1)).collect();
             let offset: Vec<i32> = (0..k).map(|_| next().rem_euclid(2 * MAX_RECODE_OFFSET + 1) - MAX_RECODE_OFFSET).collect();
             let p = RecodeParams { lo: &lo, hi: &hi, scale: &scale, offset: &offset, bits };
             let n = pixels * channels;

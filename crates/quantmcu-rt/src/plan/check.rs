@@ -423,7 +423,7 @@ fn check_recode(plan: &Plan, at: Loc, m: &Mixed, v: &Variant, lo: &[i32], hi: &[
     let offset = decode::i32s(plan, at, "code offsets", v.recode_at + 4 * v.n_clean, v.n_clean)?;
     for (&s, &o) in scale.iter().zip(offset) {
         let (ms, mo) = (i64::from(MAX_RECODE_SCALE), i64::from(MAX_RECODE_OFFSET));
-        range(at, "code scale", i64::from(s), -ms, ms)?;
+        range(at, "code scale", i64::from(s), 0, ms)?;
         range(at, "code offset", i64::from(o), -mo, mo)?;
     }
     Ok(())

@@ -45,8 +45,8 @@ impl Format {
     /// `zero_point`). Each range is widened to hold the zero point (real 0
     /// stays exact); the zero code comes from the union of the ranges, and
     /// each channel gets the smallest scale that keeps its range inside the
-    /// codes. A channel whose range is the zero point alone gets the int8
-    /// scale.
+    /// codes (but at least 1/8 of the int8 scale). A channel whose range is
+    /// the zero point alone gets the int8 scale.
     pub fn low(bits: u32, scale: f32, zero_point: i32, ranges: &[(i32, i32)]) -> Self {
         let n = f64::from(max_code(bits));
         let s8 = f64::from(scale);
@@ -65,7 +65,9 @@ impl Format {
                     .map(|(d, codes)| d / codes)
                     .fold(0.0f64, f64::max);
                 if need > 0.0 {
-                    s8 * need
+                    // No code step below 1/8 of an int8 step (the runtime's
+                    // recoding scales stop at 8).
+                    s8 * need.max(0.125)
                 } else {
                     s8
                 }
