@@ -11,6 +11,7 @@ use quantmcu_rt::plan::{
 
 use crate::ir::{DType, Graph, OpKind, TensorId};
 use crate::memory::{plan_layer_based, Buffer};
+use crate::mixed::format::storage_bits;
 use crate::mixed::variant::{clean_bounds, derive, PoolStage, Variant};
 use crate::mixed::{Format, MapSpec, MixedPrecision, Numerics};
 use crate::patch::arena::{patch_layout_with, InputMode, Role};
@@ -323,6 +324,7 @@ impl Writer<'_> {
                 if let Some(k) = map.filter(|&k| m.maps[k].format.bits < 8) {
                     f.push(m.maps[k].format.clone());
                 }
+
                 f
             })
             .collect();
@@ -341,7 +343,7 @@ impl Writer<'_> {
         };
         let error = |in_bits: &[u32]| if in_bits[0] < 8 { low_error } else { &[][..] };
         for fin in combos {
-            let in_bits: Vec<u32> = fin.iter().map(|f| f.bits).collect();
+            let in_bits: Vec<u32> = fin.iter().map(|f| storage_bits(f.bits)).collect();
             let owned: Vec<Format> = fin.iter().map(|&f| f.clone()).collect();
             let all8 = in_bits.iter().all(|&b| b == 8);
             let eight = if all8 {
@@ -370,7 +372,7 @@ impl Writer<'_> {
                         let (lo, hi, codes) = recode_params(g, spec, channels);
                         let n = lo.len() as u32;
                         let (lo, hi, codes) = (self.i32s(&lo), self.i32s(&hi), self.i32s(&codes));
-                        [key(spec.format.bits) | RECODE, k8, n, lo, hi, codes]
+                        [key(storage_bits(spec.format.bits)) | RECODE, k8, n, lo, hi, codes]
                     }
                     Numerics::Direct => {
                         let v = derive(g, i, &base.kernel, &owned, &spec.format, error(&in_bits)).map_err(op_error)?;
@@ -378,7 +380,7 @@ impl Writer<'_> {
                         let (lo, hi) = clean_bounds(&eight, &spec.clean, channels);
                         let n = lo.len() as u32;
                         let (lo, hi) = (self.i32s(&lo), self.i32s(&hi));
-                        [key(spec.format.bits), k, n, lo, hi, 0]
+                        [key(storage_bits(spec.format.bits)), k, n, lo, hi, 0]
                     }
                 });
             }
@@ -432,7 +434,7 @@ impl Writer<'_> {
 /// Where a whole int8 tensor sits: a spatial map as `h x w` pixels, anything
 /// else as a `1 x len` row of 1-channel pixels (flat ops).
 /// The recoding of map `spec` (int8-first numerics) for a map of `channels`
-/// channels: its int8 clean bounds and its code scales then offsets
+/// channels: its int8 clean bounds and its code scales, offsets and largest code
 /// (`quantmcu_rt::ops::recode`: `u = (v * scale + offset) >> 16`, rounded to
 /// nearest by the half step in `offset`), one entry or one per channel.
 fn recode_params(g: &Graph, spec: &MapSpec, channels: usize) -> (Vec<i32>, Vec<i32>, Vec<i32>) {
@@ -458,6 +460,7 @@ fn recode_params(g: &Graph, spec: &MapSpec, channels: usize) -> (Vec<i32>, Vec<i
             i64::from(f.zero_point) * (1 << RECODE_SHIFT) - i64::from(z8) * i64::from(m) + (1 << (RECODE_SHIFT - 1));
         offset.clamp(-i64::from(MAX_RECODE_OFFSET), i64::from(MAX_RECODE_OFFSET)) as i32
     }));
+    codes.push(f.code_range().1);
     let lo = (0..n).map(|c| pick(&spec.clean, c).0).collect();
     let hi = (0..n).map(|c| pick(&spec.clean, c).1).collect();
     (lo, hi, codes)

@@ -2,9 +2,10 @@
 //! `b`-bit codes of a clean map (the *int8-first* numerics, `docs/design.md`,
 //! "Numerics"). A map is clean when every value `v` of channel `c` lies in
 //! `lo[c]..=hi[c]`; its code is then
-//! `u = clamp((v * scale[c] + offset[c]) >> RECODE_SHIFT, 0, max_code(b))`
+//! `u = clamp((v * scale[c] + offset[c]) >> RECODE_SHIFT, 0, max_code)`
 //! (arithmetic shift: rounding is whatever `offset` builds in, the host adds
-//! half a code step). One entry of each array serves every channel when it
+//! half a code step; `max_code` is the format's, e.g. 6 for a 3-bit map
+//! stored in 4-bit codes). One entry of each array serves every channel when it
 //! has length 1. This is the one definition of a code from an int8 value:
 //! host and target run it alike.
 
@@ -30,8 +31,10 @@ pub struct RecodeParams<'a> {
     pub hi: &'a [i32],
     pub scale: &'a [i32],
     pub offset: &'a [i32],
-    /// Width of the codes (1..=7).
+    /// Width of the stored codes (1..=7).
     pub bits: u32,
+    /// Largest code (`1..2^bits`).
+    pub max_code: i32,
 }
 
 /// Largest code of a `bits`-bit map (`bits` in 1..=7): `2^bits - 1`, except
@@ -60,7 +63,7 @@ impl RecodeParams<'_> {
     /// value; clamped to `0..=max_code` either way).
     #[inline(always)]
     pub fn code(&self, v: i32, c: usize) -> i32 {
-        ((v * pick(self.scale, c) + pick(self.offset, c)) >> RECODE_SHIFT).clamp(0, max_code(self.bits))
+        ((v * pick(self.scale, c) + pick(self.offset, c)) >> RECODE_SHIFT).clamp(0, self.max_code)
     }
 
     /// True when int8 value `v` of channel `c` lies in the clean range.
@@ -121,7 +124,8 @@ fn recode_4bit_per_channel(p: &RecodeParams, values: &mut [i8], channels: usize)
         even[g] = dsp::pair(p.scale[4 * g], p.scale[4 * g + 2]);
         odd[g] = dsp::pair(p.scale[4 * g + 1], p.scale[4 * g + 3]);
     }
-    let code = |acc: i32| dsp::usat::<4>(acc >> RECODE_SHIFT) as u8;
+    let max = p.max_code;
+    let code = |acc: i32| dsp::usat::<4>(acc >> RECODE_SHIFT).min(max) as u8;
     let (even, odd) = (&even[..groups], &odd[..groups]);
     let mut at = 0;
     for _ in 0..values.len() / channels {
@@ -238,7 +242,7 @@ mod tests {
                 return None;
             }
             let u = (v * at(p.scale, c) + at(p.offset, c)).div_euclid(1 << RECODE_SHIFT);
-            codes.push(u.clamp(0, i64::from(max_code(p.bits))) as u8);
+            codes.push(u.clamp(0, i64::from(p.max_code)) as u8);
         }
         let mut out = vec![0u8; packed::packed_len(codes.len(), p.bits)];
         packed::pack(&codes, p.bits, &mut out);
@@ -265,7 +269,8 @@ mod tests {
             let hi: Vec<i32> = (0..k).map(|_| 127 - next().rem_euclid(narrow + 1)).collect();
             let scale: Vec<i32> = (0..k).map(|_| next().rem_euclid(MAX_RECODE_SCALE + 1)).collect();
             let offset: Vec<i32> = (0..k).map(|_| next().rem_euclid(2 * MAX_RECODE_OFFSET + 1) - MAX_RECODE_OFFSET).collect();
-            let p = RecodeParams { lo: &lo, hi: &hi, scale: &scale, offset: &offset, bits };
+            let max_code = 1 + next().rem_euclid((1 << bits) - 1);
+            let p = RecodeParams { lo: &lo, hi: &hi, scale: &scale, offset: &offset, bits, max_code };
             let n = pixels * channels;
             let values: Vec<i8> = (0..n).map(|_| next() as i8).collect();
             let mut data = values.clone();

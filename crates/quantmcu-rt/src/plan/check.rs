@@ -421,6 +421,8 @@ fn check_recode(plan: &Plan, at: Loc, m: &Mixed, v: &Variant, lo: &[i32], hi: &[
     }
     let scale = decode::i32s(plan, at, "code scales", v.recode_at, v.n_clean)?;
     let offset = decode::i32s(plan, at, "code offsets", v.recode_at + 4 * v.n_clean, v.n_clean)?;
+    let max = decode::i32s(plan, at, "largest code", v.recode_at + 8 * v.n_clean, 1)?[0];
+    range(at, "largest code", i64::from(max), 1, (1i64 << v.out_bits) - 1)?;
     for (&s, &o) in scale.iter().zip(offset) {
         let (ms, mo) = (i64::from(MAX_RECODE_SCALE), i64::from(MAX_RECODE_OFFSET));
         range(at, "code scale", i64::from(s), 0, ms)?;

@@ -103,7 +103,8 @@ pub enum OpKind {
     /// int32 bounds of the output map's clean range at `lo_at`/`hi_at`:
     /// accumulator bounds of a direct variant, int8 value bounds of a
     /// recoding one, whose `op` is the 8-bit variant's and whose code
-    /// scales and offsets (`n_clean` each) are at `recode_at`. A map number
+    /// scales and offsets (`n_clean` each) and largest code are at
+    /// `recode_at`. A map number
     /// of [`NOT_A_MAP`] is a plain int8 tensor.
     Mixed = 12,
 }
@@ -527,6 +528,7 @@ impl<'a> Plan<'a> {
             scale: decode::i32s(self, at, "code scales", v.recode_at, v.n_clean).expect(PARSED),
             offset: decode::i32s(self, at, "code offsets", v.recode_at + 4 * v.n_clean, v.n_clean).expect(PARSED),
             bits: v.out_bits,
+            max_code: decode::i32s(self, at, "largest code", v.recode_at + 8 * v.n_clean, 1).expect(PARSED)[0],
         })
     }
 

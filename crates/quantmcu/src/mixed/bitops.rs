@@ -35,8 +35,9 @@ pub fn count(graph: &Graph, patch: Option<&Tiling>, mixed: Option<&MixedPrecisio
     let n_maps = mixed.map_or(0, |m| m.maps.len());
     let width = |tile: usize, t| -> u64 {
         let m = mixed.and_then(|m| m.map_of(t));
-        match m.and_then(|m| stats.get(tile * n_maps + m)) {
-            Some(&b) if b > 0 => u64::from(b),
+        match m.and_then(|k| stats.get(tile * n_maps + k).map(|&b| (k, b))) {
+            // Stored low: the map's own width (a 3-bit map sits in 4-bit codes).
+            Some((k, b)) if (1..8).contains(&b) => u64::from(mixed.map_or(b.into(), |m| m.maps[k].format.bits)),
             _ => 8,
         }
     };

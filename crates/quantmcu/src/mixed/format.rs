@@ -7,6 +7,17 @@ use serde::{Deserialize, Serialize};
 /// still count them at 3 bits): the runtime's rule.
 pub use quantmcu_rt::ops::recode::max_code;
 
+/// Width of the codes a `bits`-bit map is stored in: 3-bit maps (7 levels)
+/// in 4-bit codes, so they run the 4-bit kernels; every other width as is.
+/// BitOPs count the map's own width.
+pub fn storage_bits(bits: u32) -> u32 {
+    if bits == 3 {
+        4
+    } else {
+        bits
+    }
+}
+
 /// Storage of a map: `real = scale[c] * (v - zero_point)` for a value `v`
 /// of channel `c` (`scale` has one entry for the whole map or one per
 /// channel; the zero point is shared, so real 0 is the same code in every
