@@ -106,6 +106,7 @@ fn c_program_runs_reference_model_plans_bit_exact() {
         per_channel: true,
         clip: false,
         bias_correction: false,
+        numerics: quantmcu::mixed::Numerics::default(),
     };
     let mixed = build(&graph, &tp, &hists, &cfg).unwrap();
     let runners = [

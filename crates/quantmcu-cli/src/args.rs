@@ -40,6 +40,27 @@ pub struct Levers {
     /// readers' biases (on by default).
     #[arg(long = "no-bias-correction", action = ArgAction::SetFalse, requires = "calib")]
     pub bias_correction: bool,
+    /// How a clean map gets its codes: the producer writes int8 and a
+    /// clean tile's map is recoded (no op runs twice), or the producer
+    /// writes codes directly and an outlier reruns it at 8 bits.
+    #[arg(long, value_enum, default_value_t = NumericsArg::Int8First, requires = "calib")]
+    pub numerics: NumericsArg,
+}
+
+/// Values of `--numerics`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NumericsArg {
+    Int8First,
+    Direct,
+}
+
+impl From<NumericsArg> for quantmcu::mixed::Numerics {
+    fn from(n: NumericsArg) -> Self {
+        match n {
+            NumericsArg::Int8First => Self::Int8First,
+            NumericsArg::Direct => Self::Direct,
+        }
+    }
 }
 
 impl Default for Levers {
@@ -49,6 +70,7 @@ impl Default for Levers {
             per_channel: true,
             clip: true,
             bias_correction: true,
+            numerics: NumericsArg::Int8First,
         }
     }
 }

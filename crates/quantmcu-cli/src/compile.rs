@@ -168,6 +168,7 @@ pub fn compile(a: &Args) -> Result<()> {
                 per_channel: a.levers.per_channel,
                 clip: a.levers.clip,
                 bias_correction: a.levers.bias_correction,
+                numerics: a.levers.numerics.into(),
             },
             rescaled_omega: a.rescaled_omega,
             max_maps: None,

@@ -812,19 +812,19 @@ fn print_kernels(r: &Report, per_tick: u64) {
     println!();
     println!(
         "single kernels (pseudo-random data, whole map, one call; _a4/_a2: the any-width kernels on 4-/2-bit \
-         input and output codes; _in_place: the layer stage's in-place depthwise, against the portable \
+         input and output codes, _o8: with int8 output; _in_place: the layer stage's in-place depthwise, against the portable \
          out-of-place kernel; DSP = the firmware's kernels (their DSP forms where they exist), portable = the \
          reference kernels, same output bytes):"
     );
     println!(
-        "{:<26}  {:>8}  {:>12}  {:>9}  {:>14}  {:>9}",
+        "{:<28}  {:>8}  {:>12}  {:>9}  {:>14}  {:>9}",
         "kernel", "MACs", "instructions", "instr/MAC", "portable/MAC", "CMSIS-NN"
     );
     for k in &r.kernels {
         let per_mac = |ticks: u64| (ticks * per_tick) as f64 / k.macs.max(1) as f64;
         let cmsis = cmsis_nn_per_mac(&k.name).map_or("-".to_string(), |v| format!("{v:.2}"));
         println!(
-            "{:<26}  {:>8}  {:>12}  {:>9.2}  {:>14.2}  {cmsis:>9}",
+            "{:<28}  {:>8}  {:>12}  {:>9.2}  {:>14.2}  {cmsis:>9}",
             k.name,
             k.macs,
             k.ticks * per_tick,

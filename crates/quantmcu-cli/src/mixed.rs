@@ -107,6 +107,7 @@ pub fn mixed_plan(
         per_channel: a.levers.per_channel,
         clip: a.levers.clip,
         bias_correction: a.levers.bias_correction,
+        numerics: a.levers.numerics.into(),
     };
     let plan = build(graph, tp, &hists, &cfg)?;
     let runner = PlanRunner::with_mixed(interp, Some((tp, mode)), Some(&plan))?;

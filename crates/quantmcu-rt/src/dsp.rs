@@ -81,6 +81,13 @@ pub fn usat<const N: u32>(v: i32) -> i32 {
     imp::usat::<N>(v)
 }
 
+/// UQSUB8: each byte of `a` minus the same byte of `b`, unsigned,
+/// saturated at 0.
+#[inline(always)]
+pub fn uqsub8(a: u32, b: u32) -> u32 {
+    imp::uqsub8(a, b)
+}
+
 /// SMLABB: `acc + lo(a) * lo(b)` (wrapping).
 #[inline(always)]
 pub fn smlabb(a: u32, b: u32, acc: i32) -> i32 {
@@ -179,6 +186,13 @@ mod imp {
     #[inline(always)]
     pub fn usat<const N: u32>(v: i32) -> i32 {
         i64::from(v).clamp(0, (1i64 << N) - 1) as i32
+    }
+
+    #[inline(always)]
+    pub fn uqsub8(a: u32, b: u32) -> u32 {
+        let a = a.to_le_bytes();
+        let b = b.to_le_bytes();
+        u32::from_le_bytes([0, 1, 2, 3].map(|k| a[k].saturating_sub(b[k])))
     }
 
     #[inline(always)]
@@ -375,6 +389,16 @@ mod imp {
     }
 
     #[inline(always)]
+    pub fn uqsub8(a: u32, b: u32) -> u32 {
+        let r: u32;
+        unsafe {
+            asm!("uqsub8 {r}, {a}, {b}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b,
+                 options(pure, nomem, nostack, preserves_flags));
+        }
+        r
+    }
+
+    #[inline(always)]
     pub fn smlabb(a: u32, b: u32, acc: i32) -> i32 {
         let r: i32;
         unsafe {
@@ -435,6 +459,9 @@ mod tests {
             prop_assert_eq!(ssat::<8>(x), x.clamp(-128, 127));
             prop_assert_eq!(usat::<4>(x), x.clamp(0, 15));
             prop_assert_eq!(usat::<2>(x), x.clamp(0, 3));
+            let ubytes = |w: u32| w.to_le_bytes().map(i64::from);
+            let want: [i64; 4] = [0, 1, 2, 3].map(|k| (ubytes(a)[k] - ubytes(b)[k]).max(0));
+            prop_assert_eq!(ubytes(uqsub8(a, b)), want);
         }
     }
 }

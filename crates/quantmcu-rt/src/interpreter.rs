@@ -14,6 +14,7 @@ use crate::ops::fully_connected::{fully_connected, fully_connected_lowbit};
 use crate::ops::mean::mean_hw;
 use crate::ops::pad::{pad, pad_lowbit};
 use crate::ops::pool::{average_pool2d, average_pool2d_lowbit, max_pool2d, max_pool2d_lowbit};
+use crate::ops::recode::recode;
 use crate::ops::requantize::requantize;
 use crate::plan::{Mixed, Op, Place, Plan, Rule, Step, Variant, MAX_INPUTS, MAX_MAPS, NOT_A_MAP};
 use crate::softmax::softmax_int8;
@@ -305,7 +306,15 @@ fn run_mixed(
         return;
     };
     let mut used = first.out_bits;
-    if !run_variant(plan, &first, xs, ins, y, rect, scratch) {
+    if let (Some(recoding), Some(eight)) = (plan.recode(&first), eight) {
+        // Int8-first: the 8-bit variant writes int8, then a clean map
+        // becomes codes; an outlier map stays as written.
+        run_variant(plan, &eight, xs, ins, y, rect, scratch);
+        let channels = plan.op(eight.op).out_channels();
+        if !recode(&recoding, y, rect.area() * channels, channels) {
+            used = 8;
+        }
+    } else if !run_variant(plan, &first, xs, ins, y, rect, scratch) {
         // Only a variant with clean bounds finds outliers, and it has an 8-bit
         // fallback that checks none.
         if let Some(eight) = eight {

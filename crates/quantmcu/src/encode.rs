@@ -4,14 +4,16 @@
 //! arena offsets from the memory planners, and the list of steps.
 
 use quantmcu_rt::geometry::{Geometry, Rect};
+use quantmcu_rt::ops::recode::{MAX_RECODE_OFFSET, MAX_RECODE_SCALE, RECODE_SHIFT};
 use quantmcu_rt::plan::{
-    OpKind as RtOp, StepKind, HEADER_WORDS, MAGIC, MAX_INPUTS, MAX_SOFTMAX_DEPTH, NOT_A_MAP, VERSION,
+    OpKind as RtOp, StepKind, HEADER_WORDS, MAGIC, MAX_INPUTS, MAX_SOFTMAX_DEPTH, NOT_A_MAP, RECODE, VERSION,
 };
 
 use crate::ir::{DType, Graph, OpKind, TensorId};
 use crate::memory::{plan_layer_based, Buffer};
+use crate::mixed::format::storage_bits;
 use crate::mixed::variant::{clean_bounds, derive, PoolStage, Variant};
-use crate::mixed::{Format, MixedPrecision};
+use crate::mixed::{Format, MapSpec, MixedPrecision, Numerics};
 use crate::patch::arena::{patch_layout_with, InputMode, Role};
 use crate::patch::stage::{footprint, hwc, Footprint};
 use crate::patch::Tiling;
@@ -322,6 +324,7 @@ impl Writer<'_> {
                 if let Some(k) = map.filter(|&k| m.maps[k].format.bits < 8) {
                     f.push(m.maps[k].format.clone());
                 }
+
                 f
             })
             .collect();
@@ -332,7 +335,7 @@ impl Writer<'_> {
         let base = base_variant(g, self.interp, i);
         let channels = hwc(g, op.output()).map_or(1, |s| s[2]);
         let op_error = |e: String| g.op_error(i, e);
-        let mut variants: Vec<[u32; 5]> = Vec::new();
+        let mut variants: Vec<[u32; 6]> = Vec::new();
         let combos: Vec<Vec<&Format>> = match choices.as_slice() {
             [a] => a.iter().map(|x| vec![x]).collect(),
             [a, b] => a.iter().flat_map(|x| b.iter().map(move |y| vec![x, y])).collect(),
@@ -340,7 +343,7 @@ impl Writer<'_> {
         };
         let error = |in_bits: &[u32]| if in_bits[0] < 8 { low_error } else { &[][..] };
         for fin in combos {
-            let in_bits: Vec<u32> = fin.iter().map(|f| f.bits).collect();
+            let in_bits: Vec<u32> = fin.iter().map(|f| storage_bits(f.bits)).collect();
             let owned: Vec<Format> = fin.iter().map(|&f| f.clone()).collect();
             let all8 = in_bits.iter().all(|&b| b == 8);
             let eight = if all8 {
@@ -349,30 +352,39 @@ impl Writer<'_> {
                 derive(g, i, &base.kernel, &owned, &int8(op.output()), error(&in_bits)).map_err(op_error)?
             };
             let key = |out_bits: u32| out_bits | in_bits[0] << 8 | in_bits.get(1).map_or(0, |b| b << 16);
-            let outs: Vec<u32> = if is_pad {
-                vec![in_bits[0]]
-            } else {
-                out_low.iter().map(|s| s.format.bits).chain([8]).collect()
-            };
-            for out_bits in outs {
-                if out_bits == 8 {
-                    let k = if all8 { self.op(i)? } else { self.record(i, &eight)? };
-                    variants.push([key(8), k, 0, 0, 0]);
-                    continue;
-                }
-                let spec = out_low.expect("a low output has a map");
-                let fout = if is_pad { owned[0].clone() } else { spec.format.clone() };
-                let v = derive(g, i, &base.kernel, &owned, &fout, error(&in_bits)).map_err(op_error)?;
-                let k = self.record(i, &v)?;
-                if is_pad {
-                    variants.push([key(out_bits), k, 0, 0, 0]);
+            if is_pad {
+                // PAD copies codes: one variant keeping the input's width.
+                let k = if all8 {
+                    self.op(i)?
                 } else {
-                    let (lo, hi) = clean_bounds(&eight, &spec.clean, channels);
-                    let n = lo.len() as u32;
-                    let (lo, hi) = (self.i32s(&lo), self.i32s(&hi));
-                    variants.push([key(out_bits), k, n, lo, hi]);
-                }
+                    self.record(
+                        i,
+                        &derive(g, i, &base.kernel, &owned, &owned[0], &[]).map_err(op_error)?,
+                    )?
+                };
+                variants.push([key(in_bits[0]), k, 0, 0, 0, 0]);
+                continue;
             }
+            let k8 = if all8 { self.op(i)? } else { self.record(i, &eight)? };
+            if let Some(spec) = out_low {
+                variants.push(match m.numerics {
+                    Numerics::Int8First => {
+                        let (lo, hi, codes) = recode_params(g, spec, channels);
+                        let n = lo.len() as u32;
+                        let (lo, hi, codes) = (self.i32s(&lo), self.i32s(&hi), self.i32s(&codes));
+                        [key(storage_bits(spec.format.bits)) | RECODE, k8, n, lo, hi, codes]
+                    }
+                    Numerics::Direct => {
+                        let v = derive(g, i, &base.kernel, &owned, &spec.format, error(&in_bits)).map_err(op_error)?;
+                        let k = self.record(i, &v)?;
+                        let (lo, hi) = clean_bounds(&eight, &spec.clean, channels);
+                        let n = lo.len() as u32;
+                        let (lo, hi) = (self.i32s(&lo), self.i32s(&hi));
+                        [key(storage_bits(spec.format.bits)), k, n, lo, hi, 0]
+                    }
+                });
+            }
+            variants.push([key(8), k8, 0, 0, 0, 0]);
         }
         let map_word = |k: Option<usize>| k.map_or(NOT_A_MAP, |k| k as u32);
         let mut rec = vec![RtOp::Mixed as u32, map_word(out), ins.len() as u32];
@@ -421,6 +433,39 @@ impl Writer<'_> {
 
 /// Where a whole int8 tensor sits: a spatial map as `h x w` pixels, anything
 /// else as a `1 x len` row of 1-channel pixels (flat ops).
+/// The recoding of map `spec` (int8-first numerics) for a map of `channels`
+/// channels: its int8 clean bounds and its code scales, offsets and largest code
+/// (`quantmcu_rt::ops::recode`: `u = (v * scale + offset) >> 16`, rounded to
+/// nearest by the half step in `offset`), one entry or one per channel.
+fn recode_params(g: &Graph, spec: &MapSpec, channels: usize) -> (Vec<i32>, Vec<i32>, Vec<i32>) {
+    let (s8, z8) = g.scale_zp(spec.tensor);
+    let f = &spec.format;
+    let n = if spec.clean.len() == 1 && !f.per_channel() {
+        1
+    } else {
+        channels
+    };
+    let pick = |v: &[(i32, i32)], c: usize| v[if v.len() == 1 { 0 } else { c }];
+    let one = f64::from(1u32 << RECODE_SHIFT);
+    let scale: Vec<i32> = (0..n)
+        .map(|c| {
+            (f64::from(s8) / f.scale_of(c) * one)
+                .round()
+                .min(f64::from(MAX_RECODE_SCALE)) as i32
+        })
+        .collect();
+    let mut codes = scale.clone();
+    codes.extend(scale.iter().map(|&m| {
+        let offset =
+            i64::from(f.zero_point) * (1 << RECODE_SHIFT) - i64::from(z8) * i64::from(m) + (1 << (RECODE_SHIFT - 1));
+        offset.clamp(-i64::from(MAX_RECODE_OFFSET), i64::from(MAX_RECODE_OFFSET)) as i32
+    }));
+    codes.push(f.code_range().1);
+    let lo = (0..n).map(|c| pick(&spec.clean, c).0).collect();
+    let hi = (0..n).map(|c| pick(&spec.clean, c).1).collect();
+    (lo, hi, codes)
+}
+
 fn full_rect(g: &Graph, t: TensorId, op: &OpKind) -> Rect {
     let flat = matches!(
         op,

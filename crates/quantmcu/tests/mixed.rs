@@ -2,10 +2,22 @@
 //! images as calibration data): a plan whose maps all stay 8-bit, and a
 //! 4-bit plan whose every tile is forced outlier, equal patch-based int8 bit
 //! for bit; a real 4-bit plan drops to 4 bits exactly where the int8 values
-//! of the first map stay inside its clean range, and saves BitOPs.
+//! of the first map stay inside its clean range, and saves BitOPs. Both
+//! numerics (int8-first and direct) keep these properties.
+
+/// Both ways of obtaining codes.
+const NUMERICS: [Numerics; 2] = [Numerics::Int8First, Numerics::Direct];
+
+/// `plan` with each numerics.
+fn with_each_numerics(plan: &MixedPrecision) -> impl Iterator<Item = MixedPrecision> + '_ {
+    NUMERICS.into_iter().map(|numerics| MixedPrecision {
+        numerics,
+        ..plan.clone()
+    })
+}
 
 use quantmcu::dataset::Dataset;
-use quantmcu::mixed::{build, calibrate_int8, stage_maps, MixedConfig, MixedPrecision, Rule, Scope};
+use quantmcu::mixed::{build, calibrate_int8, stage_maps, MixedConfig, MixedPrecision, Numerics, Rule, Scope};
 use quantmcu::patch::arena::InputMode;
 use quantmcu::patch::search::search;
 use quantmcu::patch::{split_points, PlanRunner, Tiling};
@@ -63,6 +75,7 @@ fn scoped_plan(
         per_channel,
         clip: false,
         bias_correction: false,
+        numerics: quantmcu::mixed::Numerics::default(),
     };
     build(graph, tp, &hists, &cfg).unwrap()
 }
@@ -87,30 +100,33 @@ fn eight_bit_and_forced_outlier_plans_equal_patch_int8() {
         forced_all.maps.len() > forced.maps.len(),
         "scope all adds the layer stage's maps"
     );
-    for (name, plan) in [
+    for (name, base) in [
         ("all 8-bit", &all8),
         ("forced outlier", &forced),
         ("forced outlier, scope all", &forced_all),
     ] {
-        let runner = PlanRunner::with_mixed(&interp, Some((&tp, InputMode::Streamed)), Some(plan)).unwrap();
-        if plan.scope == Scope::Patch {
-            assert_eq!(runner.arena_bytes(), int8.arena_bytes(), "{name}: same arena");
-        }
-        for x in images(&v.graph, "cifar10", 10)
-            .iter()
-            .chain(&images(&v.graph, "imagenet", 5))
-        {
-            let want = int8.run_all(x).unwrap();
-            let got = runner.run_stats(x).unwrap();
-            assert_eq!(
-                got.values[runner.encoded().output],
-                want[int8.encoded().output],
-                "{name}"
-            );
-            assert!(
-                got.widths.iter().all(|&b| b == 8 || b == 0),
-                "{name}: every map stored at 8 bits"
-            );
+        for plan in with_each_numerics(base) {
+            let name = format!("{name}, {}", plan.numerics.name());
+            let runner = PlanRunner::with_mixed(&interp, Some((&tp, InputMode::Streamed)), Some(&plan)).unwrap();
+            if plan.scope == Scope::Patch {
+                assert_eq!(runner.arena_bytes(), int8.arena_bytes(), "{name}: same arena");
+            }
+            for x in images(&v.graph, "cifar10", 10)
+                .iter()
+                .chain(&images(&v.graph, "imagenet", 5))
+            {
+                let want = int8.run_all(x).unwrap();
+                let got = runner.run_stats(x).unwrap();
+                assert_eq!(
+                    got.values[runner.encoded().output],
+                    want[int8.encoded().output],
+                    "{name}"
+                );
+                assert!(
+                    got.widths.iter().all(|&b| b == 8 || b == 0),
+                    "{name}: every map stored at 8 bits"
+                );
+            }
         }
     }
 }
@@ -120,32 +136,37 @@ fn four_bit_tiles_are_exactly_the_clean_ones_of_the_first_map() {
     let v = vww();
     let interp = ReferenceExecutor::new(&v.graph).unwrap();
     let tp = tile_plan(&v.graph);
-    let plan = mixed_plan(&interp, &tp, 4, Rule::Map, false);
-    let runner = PlanRunner::with_mixed(&interp, Some((&tp, InputMode::Streamed)), Some(&plan)).unwrap();
     let int8 = PlanRunner::new(&interp, Some((&tp, InputMode::Streamed))).unwrap();
-    let first = &plan.maps[0];
-    let (lo, hi) = first.clean[0];
-    let [_, w, c] = quantmcu::patch::stage::hwc(&v.graph, first.tensor).unwrap();
-    let (mut low_tiles, mut saved) = (0, 0);
-    for x in images(&v.graph, "cifar100", 20) {
-        let reference = interp.run_all(&x).unwrap();
-        let values = reference[first.tensor].as_ref().unwrap().as_i8();
-        let run = runner.run_stats(&x).unwrap();
-        for (k, tile) in tp.tiles.iter().enumerate() {
-            let r = tile.rect(first.tensor);
-            let clean = (r.y..r.y + r.h).all(|y| {
-                values[(y * w + r.x) * c..(y * w + r.x + r.w) * c]
-                    .iter()
-                    .all(|&v| (lo..=hi).contains(&i32::from(v)))
-            });
-            assert_eq!(run.widths[k * plan.maps.len()], if clean { 4 } else { 8 }, "tile {k}");
-            low_tiles += usize::from(clean);
+    for plan in with_each_numerics(&mixed_plan(&interp, &tp, 4, Rule::Map, false)) {
+        let runner = PlanRunner::with_mixed(&interp, Some((&tp, InputMode::Streamed)), Some(&plan)).unwrap();
+        let first = &plan.maps[0];
+        let (lo, hi) = first.clean[0];
+        let [_, w, c] = quantmcu::patch::stage::hwc(&v.graph, first.tensor).unwrap();
+        let (mut low_tiles, mut saved) = (0, 0);
+        for x in images(&v.graph, "cifar100", 20) {
+            let reference = interp.run_all(&x).unwrap();
+            let values = reference[first.tensor].as_ref().unwrap().as_i8();
+            let run = runner.run_stats(&x).unwrap();
+            for (k, tile) in tp.tiles.iter().enumerate() {
+                let r = tile.rect(first.tensor);
+                let clean = (r.y..r.y + r.h).all(|y| {
+                    values[(y * w + r.x) * c..(y * w + r.x + r.w) * c]
+                        .iter()
+                        .all(|&v| (lo..=hi).contains(&i32::from(v)))
+                });
+                assert_eq!(run.widths[k * plan.maps.len()], if clean { 4 } else { 8 }, "tile {k}");
+                low_tiles += usize::from(clean);
+            }
+            let b8 = int8.run_stats(&x).unwrap().bitops;
+            assert!(run.bitops.patch_stage <= b8.patch_stage);
+            saved += usize::from(run.bitops.patch_stage < b8.patch_stage);
         }
-        let b8 = int8.run_stats(&x).unwrap().bitops;
-        assert!(run.bitops.patch_stage <= b8.patch_stage);
-        saved += usize::from(run.bitops.patch_stage < b8.patch_stage);
+        assert!(
+            low_tiles > 0 && saved > 0,
+            "{}: some tiles ran at 4 bits",
+            plan.numerics.name()
+        );
     }
-    assert!(low_tiles > 0 && saved > 0, "some tiles ran at 4 bits");
 }
 
 /// Independent oracle for the derived low-bit requantization: with one map
@@ -175,6 +196,7 @@ fn one_low_map_matches_fake_quantization_of_its_int8_values() {
             per_channel: false,
             clip: false,
             bias_correction: false,
+            numerics: quantmcu::mixed::Numerics::default(),
         };
         let plan = build(graph, &tp, &hists, &cfg).unwrap();
         let f = &plan.maps[k].format;

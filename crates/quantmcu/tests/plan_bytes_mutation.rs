@@ -99,6 +99,7 @@ fn plans() -> Vec<(String, Vec<u32>)> {
             per_channel: true,
             clip: false,
             bias_correction: false,
+            numerics: quantmcu::mixed::Numerics::default(),
         };
         let mixed = build(&graph, &tp, &hists, &cfg).unwrap();
         let r = PlanRunner::with_mixed(&interp, Some((&tp, mode)), Some(&mixed)).unwrap();

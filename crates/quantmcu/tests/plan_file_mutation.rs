@@ -76,6 +76,7 @@ fn plan_text(m: &Model, input: InputMode, mixed: Option<(Scope, bool)>) -> Strin
             per_channel: true,
             clip: true,
             bias_correction: true,
+            numerics: quantmcu::mixed::Numerics::default(),
         };
         file.mixed = Some(build(&m.graph, &tp, &hists, &cfg).unwrap());
     }

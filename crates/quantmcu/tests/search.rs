@@ -60,6 +60,7 @@ fn config(lambda: f64, candidates: &[u32]) -> SearchConfig {
             per_channel: true,
             clip: true,
             bias_correction: true,
+            numerics: quantmcu::mixed::Numerics::default(),
         },
         rescaled_omega: false,
         max_maps: None,

@@ -10,12 +10,14 @@
 //! any width from 1 to 8 bits ([`crate::view::Codes`]), every kernel the int8
 //! kernel's integer formula with the code's value in place of the int8 value
 //! (the parameters are derived on the host for each pair of input and output
-//! widths). A kernel writing a map that may turn outlier gets the
-//! accumulator bounds [`crate::view::Clean`] of that map's clean range; the
-//! first accumulator outside them stops it with [`crate::view::Outlier`]
-//! (the caller then reruns the op with its 8-bit output variant, so an
-//! outlier tile costs one partial pass). At 8 bits in and out the low-bit
-//! forms equal the int8 kernels, which are the fast path of that case.
+//! widths). With the *direct* numerics a kernel writing a map that may turn
+//! outlier gets the accumulator bounds [`crate::view::Clean`] of that map's
+//! clean range; the first accumulator outside them stops it with
+//! [`crate::view::Outlier`] (the caller then reruns the op with its 8-bit
+//! output variant). With the *int8-first* numerics every producer writes
+//! int8 and [`recode`] turns a clean tile's map into codes, so no op runs
+//! twice. At 8 bits in and out the low-bit forms equal the int8 kernels,
+//! which are the fast path of that case.
 
 pub mod add;
 pub mod conv2d;
@@ -24,6 +26,7 @@ pub mod fully_connected;
 pub mod mean;
 pub mod pad;
 pub mod pool;
+pub mod recode;
 pub mod requantize;
 
 #[cfg(test)]

@@ -5,12 +5,13 @@
 //! an out-of-bounds index or an arithmetic overflow.
 
 use super::{
-    decode, Loc, Mixed, Op, OpKind, Place, Plan, PlanError, Role, Step, MAX_DIM, MAX_INPUTS, MAX_MAPS,
-    MAX_SOFTMAX_DEPTH, NOT_A_MAP,
+    decode, Loc, Mixed, Op, OpKind, Place, Plan, PlanError, Role, Step, Variant, MAX_DIM, MAX_INPUTS, MAX_MAPS,
+    MAX_SOFTMAX_DEPTH, NOT_A_MAP, RECODE,
 };
 use crate::geometry::{Geometry, Rect};
 use crate::ops::depthwise_conv2d::{can_run_in_place, in_place_offset_ok, in_place_temp_len};
 use crate::ops::pad::pad_input_rect;
+use crate::ops::recode::{MAX_RECODE_OFFSET, MAX_RECODE_SCALE};
 use crate::view::OutputStage;
 
 /// Checks a plan whose header decoded, and records its maps' widths.
@@ -327,7 +328,10 @@ fn check_mixed(plan: &Plan, at: Loc, m: &Mixed) -> Result<(), PlanError> {
                 v.in_bits[j] == 0
             }
         });
-        let out_ok = bits_ok(v.out_bits) && (m.out_map != NOT_A_MAP || v.out_bits == 8) && v.key >> 24 == 0;
+        let out_ok = bits_ok(v.out_bits)
+            && (m.out_map != NOT_A_MAP || v.out_bits == 8)
+            && (v.key & !RECODE) >> 24 == 0
+            && (!v.recode || (v.out_bits < 8 && v.n_clean > 0));
         let unique = m
             .variants()
             .take(k)
@@ -366,8 +370,11 @@ fn check_mixed(plan: &Plan, at: Loc, m: &Mixed) -> Result<(), PlanError> {
             if v.n_clean != 1 {
                 mismatch(at, "clean bounds", v.n_clean as u64, op.out_channels() as u64)?;
             }
-            decode::i32s(plan, at, "clean lo", v.lo_at, v.n_clean)?;
-            decode::i32s(plan, at, "clean hi", v.hi_at, v.n_clean)?;
+            let lo = decode::i32s(plan, at, "clean lo", v.lo_at, v.n_clean)?;
+            let hi = decode::i32s(plan, at, "clean hi", v.hi_at, v.n_clean)?;
+            if v.recode {
+                check_recode(plan, at, m, &v, lo, hi)?;
+            }
         }
     }
     let widths = |j: usize| -> [u32; 2] {
@@ -392,6 +399,34 @@ fn check_mixed(plan: &Plan, at: Loc, m: &Mixed) -> Result<(), PlanError> {
                 });
             }
         }
+    }
+    Ok(())
+}
+
+/// A recoding variant: its op is the 8-bit variant's for the same inputs,
+/// its bounds int8 values, its code scales and offsets within the ranges
+/// [`crate::ops::recode`]'s arithmetic is proven for.
+fn check_recode(plan: &Plan, at: Loc, m: &Mixed, v: &Variant, lo: &[i32], hi: &[i32]) -> Result<(), PlanError> {
+    let eight = m.variant(v.in_bits, 8);
+    if eight.is_none_or(|e| e.op != v.op || e.n_clean != 0) {
+        return Err(PlanError::MissingVariant {
+            at,
+            in_bits: v.in_bits,
+            out_bits: 8,
+        });
+    }
+    for (&l, &h) in lo.iter().zip(hi) {
+        range(at, "clean lo", i64::from(l), -128, 127)?;
+        range(at, "clean hi", i64::from(h), -128, 127)?;
+    }
+    let scale = decode::i32s(plan, at, "code scales", v.recode_at, v.n_clean)?;
+    let offset = decode::i32s(plan, at, "code offsets", v.recode_at + 4 * v.n_clean, v.n_clean)?;
+    let max = decode::i32s(plan, at, "largest code", v.recode_at + 8 * v.n_clean, 1)?[0];
+    range(at, "largest code", i64::from(max), 1, (1i64 << v.out_bits) - 1)?;
+    for (&s, &o) in scale.iter().zip(offset) {
+        let (ms, mo) = (i64::from(MAX_RECODE_SCALE), i64::from(MAX_RECODE_OFFSET));
+        range(at, "code scale", i64::from(s), 0, ms)?;
+        range(at, "code offset", i64::from(o), -mo, mo)?;
     }
     Ok(())
 }

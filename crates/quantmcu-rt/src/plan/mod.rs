@@ -51,13 +51,14 @@ use crate::ops::mean::MeanParams;
 use crate::ops::pad::PadParams;
 use crate::ops::pool::Pool2dParams;
 use crate::ops::pool::PoolRescale;
+use crate::ops::recode::RecodeParams;
 use crate::softmax::SoftmaxParams;
 use crate::view::Clean;
 
 /// First word of every plan (`"QMCU"` little-endian).
 pub const MAGIC: u32 = u32::from_le_bytes(*b"QMCU");
 /// Format version this runtime reads.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// Largest field of a sliding-window geometry or padding (map height, width
 /// or channels, kernel, stride, dilation, padding): keeps the kernels' index
 /// arithmetic inside 32 bits.
@@ -72,7 +73,11 @@ pub const MAX_INPUTS: usize = 8;
 /// exponentials overflows.
 pub const MAX_SOFTMAX_DEPTH: usize = 4095;
 /// Words of one variant in a [`OpKind::Mixed`] record.
-const VARIANT_WORDS: usize = 5;
+const VARIANT_WORDS: usize = 6;
+/// Key flag of a recoding variant (int8-first numerics): its op writes
+/// int8, then the map's clean values become codes
+/// ([`crate::ops::recode::recode`]).
+pub const RECODE: u32 = 1 << 24;
 /// Most variants one mixed op may hold (2 inputs x 2 widths x 2 outputs).
 const MAX_VARIANTS: usize = 8;
 
@@ -92,11 +97,15 @@ pub enum OpKind {
     Softmax = 10,
     Concatenation = 11,
     /// `out_map, n_in, in_map..., n_variants, variant...` where a variant is
-    /// `key, op, n_clean, lo_at, hi_at`: `key = out_bits | in_bits[0] << 8 |
-    /// in_bits[1] << 16`, `op` a plain op record for that pair, and
-    /// `n_clean` (0, 1 or the output channels) int32 accumulator bounds of
-    /// the output map's clean range at `lo_at`/`hi_at`. A map number of
-    /// [`NOT_A_MAP`] is a plain int8 tensor.
+    /// `key, op, n_clean, lo_at, hi_at, recode_at`: `key = out_bits |
+    /// in_bits[0] << 8 | in_bits[1] << 16` (plus [`RECODE`]), `op` a plain op
+    /// record for that pair, and `n_clean` (0, 1 or the output channels)
+    /// int32 bounds of the output map's clean range at `lo_at`/`hi_at`:
+    /// accumulator bounds of a direct variant, int8 value bounds of a
+    /// recoding one, whose `op` is the 8-bit variant's and whose code
+    /// scales and offsets (`n_clean` each) and largest code are at
+    /// `recode_at`. A map number
+    /// of [`NOT_A_MAP`] is a plain int8 tensor.
     Mixed = 12,
 }
 
@@ -291,6 +300,9 @@ pub struct Variant {
     pub n_clean: usize,
     pub lo_at: usize,
     pub hi_at: usize,
+    /// The op writes int8 and the map is recoded ([`RECODE`]).
+    pub recode: bool,
+    pub recode_at: usize,
 }
 
 impl Mixed<'_> {
@@ -298,12 +310,14 @@ impl Mixed<'_> {
     pub fn variants(&self) -> impl Iterator<Item = Variant> + '_ {
         self.variants.chunks_exact(VARIANT_WORDS).map(|v| Variant {
             key: v[0],
+            recode: v[0] & RECODE != 0,
             out_bits: v[0] & 0xff,
             in_bits: [(v[0] >> 8) & 0xff, (v[0] >> 16) & 0xff],
             op: v[1] as usize,
             n_clean: v[2] as usize,
             lo_at: v[3] as usize,
             hi_at: v[4] as usize,
+            recode_at: v[5] as usize,
         })
     }
 
@@ -497,6 +511,24 @@ impl<'a> Plan<'a> {
         (v.n_clean > 0).then(|| Clean {
             lo: decode::i32s(self, at, "clean lo", v.lo_at, v.n_clean).expect(PARSED),
             hi: decode::i32s(self, at, "clean hi", v.hi_at, v.n_clean).expect(PARSED),
+        })
+    }
+
+    /// The clean range and code function of recoding variant `v` (`None`
+    /// for a direct one).
+    pub fn recode(&self, v: &Variant) -> Option<RecodeParams<'a>> {
+        let at = Loc::Op {
+            index: v.op,
+            kind: None,
+        };
+        let clean = self.clean(v)?;
+        v.recode.then(|| RecodeParams {
+            lo: clean.lo,
+            hi: clean.hi,
+            scale: decode::i32s(self, at, "code scales", v.recode_at, v.n_clean).expect(PARSED),
+            offset: decode::i32s(self, at, "code offsets", v.recode_at + 4 * v.n_clean, v.n_clean).expect(PARSED),
+            bits: v.out_bits,
+            max_code: decode::i32s(self, at, "largest code", v.recode_at + 8 * v.n_clean, 1).expect(PARSED)[0],
         })
     }
 

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::format::storage_bits;
 use super::MixedPrecision;
 use crate::ir::Graph;
 use crate::patch::tiling::pixel_macs;
@@ -35,8 +36,16 @@ pub fn count(graph: &Graph, patch: Option<&Tiling>, mixed: Option<&MixedPrecisio
     let n_maps = mixed.map_or(0, |m| m.maps.len());
     let width = |tile: usize, t| -> u64 {
         let m = mixed.and_then(|m| m.map_of(t));
-        match m.and_then(|m| stats.get(tile * n_maps + m)) {
-            Some(&b) if b > 0 => u64::from(b),
+        match m.and_then(|k| stats.get(tile * n_maps + k).map(|&b| (k, b))) {
+            // Stored low: the map's own width (a 3-bit map sits in 4-bit codes).
+            Some((k, b)) if b > 0 => {
+                let own = mixed.map_or(8, |m| m.maps[k].format.bits);
+                u64::from(if u32::from(b) == storage_bits(own) {
+                    own
+                } else {
+                    u32::from(b)
+                })
+            }
             _ => 8,
         }
     };

@@ -3,15 +3,18 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Largest code of a `bits`-bit map (`bits` in 1..=7): `2^bits - 1`, except
-/// that 3-bit maps keep 7 levels (codes 0..=6), so a code minus the map's
-/// centre lies in -3..=3 and two pixels fit one 16-bit SMLAD half on a
-/// Cortex-M4. BitOPs still count such a map at 3 bits.
-pub fn max_code(bits: u32) -> i32 {
+/// Largest code of a `bits`-bit map (3-bit maps keep 7 levels; BitOPs
+/// still count them at 3 bits): the runtime's rule.
+pub use quantmcu_rt::ops::recode::max_code;
+
+/// Width of the codes a `bits`-bit map is stored in: 3-bit maps (7 levels)
+/// in 4-bit codes, so they run the 4-bit kernels; every other width as is.
+/// BitOPs count the map's own width.
+pub fn storage_bits(bits: u32) -> u32 {
     if bits == 3 {
-        6
+        4
     } else {
-        (1 << bits) - 1
+        bits
     }
 }
 
@@ -53,8 +56,8 @@ impl Format {
     /// `zero_point`). Each range is widened to hold the zero point (real 0
     /// stays exact); the zero code comes from the union of the ranges, and
     /// each channel gets the smallest scale that keeps its range inside the
-    /// codes. A channel whose range is the zero point alone gets the int8
-    /// scale.
+    /// codes (but at least 1/8 of the int8 scale). A channel whose range is
+    /// the zero point alone gets the int8 scale.
     pub fn low(bits: u32, scale: f32, zero_point: i32, ranges: &[(i32, i32)]) -> Self {
         let n = f64::from(max_code(bits));
         let s8 = f64::from(scale);
@@ -73,7 +76,9 @@ impl Format {
                     .map(|(d, codes)| d / codes)
                     .fold(0.0f64, f64::max);
                 if need > 0.0 {
-                    s8 * need
+                    // No code step below 1/8 of an int8 step (the runtime's
+                    // recoding scales stop at 8).
+                    s8 * need.max(0.125)
                 } else {
                     s8
                 }

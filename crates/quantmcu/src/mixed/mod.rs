@@ -51,6 +51,30 @@ impl Rule {
     }
 }
 
+/// How a clean map's codes are obtained (`docs/design.md`, "Numerics").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Numerics {
+    /// The producer always writes int8 (the int8 kernel); a tile's map whose
+    /// values all lie in the clean range is then recoded to its codes
+    /// (`quantmcu_rt::ops::recode`). No op runs twice.
+    #[default]
+    Int8First,
+    /// The producer requantizes its accumulators straight to codes; an
+    /// outlier stops it and the op runs again at 8 bits.
+    Direct,
+}
+
+impl Numerics {
+    /// The name plan files and the command line use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Numerics::Int8First => "int8-first",
+            Numerics::Direct => "direct",
+        }
+    }
+}
+
 /// Where mixed precision applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -97,6 +121,7 @@ pub struct MapSpec {
 pub struct MixedPrecision {
     pub rule: Rule,
     pub scope: Scope,
+    pub numerics: Numerics,
     /// With scope `all`: the layer stage keeps its depthwise layers in place
     /// (int8; their tensors are not maps), so peak SRAM stays that of the
     /// int8 plan. Without it they run out of place and every map may drop.
@@ -119,6 +144,7 @@ impl MixedPrecision {
         scope: Scope,
         layer_in_place: bool,
         rule: Rule,
+        numerics: Numerics,
         outlier_quantile: f64,
     ) -> Self {
         let maps = mixed_maps(graph, tp, scope, layer_in_place)
@@ -138,6 +164,7 @@ impl MixedPrecision {
         MixedPrecision {
             rule,
             scope,
+            numerics,
             layer_in_place,
             outlier_quantile,
             maps,
@@ -161,6 +188,7 @@ pub struct MixedConfig {
     pub clip: bool,
     /// Fold each map's mean quantization error into its readers' biases.
     pub bias_correction: bool,
+    pub numerics: Numerics,
 }
 
 fn kind_ok(kind: &OpKind, reader: bool) -> bool {
@@ -443,6 +471,7 @@ pub fn build(graph: &Graph, tp: &Tiling, hists: &[Histogram], cfg: &MixedConfig)
     Ok(MixedPrecision {
         rule: cfg.rule,
         scope: cfg.scope,
+        numerics: cfg.numerics,
         layer_in_place: cfg.layer_in_place,
         outlier_quantile: cfg.outlier_quantile,
         maps: specs,
@@ -460,7 +489,15 @@ pub fn calibrate_int8(
     inputs: &[Vec<crate::TensorData>],
     progress: &(dyn Fn() + Sync),
 ) -> Result<Vec<Histogram>> {
-    let plan = MixedPrecision::int8(interp.graph(), tp, scope, layer_in_place, Rule::Map, 0.0);
+    let plan = MixedPrecision::int8(
+        interp.graph(),
+        tp,
+        scope,
+        layer_in_place,
+        Rule::Map,
+        Numerics::default(),
+        0.0,
+    );
     let runner = crate::patch::PlanRunner::with_mixed(interp, Some((tp, mode)), Some(&plan))?;
     calibrate(&runner, &plan, &map_channels(interp.graph(), &plan), inputs, progress)
 }

@@ -139,6 +139,7 @@ pub fn search(
         cfg.mixed.scope,
         cfg.mixed.layer_in_place,
         cfg.mixed.rule,
+        cfg.mixed.numerics,
         cfg.mixed.outlier_quantile,
     );
     let channels = map_channels(graph, &plan);

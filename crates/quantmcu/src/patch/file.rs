@@ -43,9 +43,9 @@ pub struct Schedule {
 }
 
 /// The plan format this library writes and reads.
-pub const FORMAT: &str = "quantmcu-plan/2";
+pub const FORMAT: &str = "quantmcu-plan/3";
 /// Earlier plan formats, refused with a hint to regenerate the plan.
-const OLD_FORMATS: &[&str] = &["quantmcu-plan/1"];
+const OLD_FORMATS: &[&str] = &["quantmcu-plan/1", "quantmcu-plan/2"];
 /// Largest plan file read (bytes); real plans are a few hundred KiB at most.
 pub const MAX_PLAN_BYTES: u64 = 16 << 20;
 

@@ -458,9 +458,9 @@ pub fn conv2d_dsp_int8(p: &Conv2dParams, x: Window, y: WindowMut) {
 
 /// [`conv2d_dsp_int8`]'s output: the kernel requantizes channels in the short form
 /// with a whole int8 clamp itself, [`Sink::emit`] the others.
-struct Int8Sink<'a, 'p> {
-    p: &'a Conv2dParams<'p>,
-    y: &'a mut [i8],
+pub(super) struct Int8Sink<'a, 'p> {
+    pub(super) p: &'a Conv2dParams<'p>,
+    pub(super) y: &'a mut [i8],
 }
 
 impl Sink for Int8Sink<'_, '_> {

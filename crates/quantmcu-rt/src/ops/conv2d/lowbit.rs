@@ -4,7 +4,7 @@
 //! nothing), then the map's clean check and the output stage. At 8 bits in
 //! and out this is exactly [`super::conv2d`].
 
-use super::dsp::{conv2d_dsp, is_dsp_conv};
+use super::dsp::{conv2d_dsp, is_dsp_conv, Int8Sink};
 use super::params::{is_pointwise, Conv2dParams};
 use super::pixel_pairs::{dot_packed, LANE, PACK_CHANNELS, PIXELS};
 use crate::dsp;
@@ -201,6 +201,8 @@ fn pointwise(
 /// input's width.
 pub fn conv2d_lowbit_dsp(p: &Conv2dParams, x: Codes, y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
     match y.bits {
+        // An int8 output nothing checks: the int8 kernel's output stage.
+        8.. if clean.is_none() => conv2d_dsp(p, x, y.rect, &mut Int8Sink { p, y: y.data }),
         8.. => dsp_to::<8>(p, x, y, clean),
         4 => dsp_to::<4>(p, x, y, clean),
         2 => dsp_to::<2>(p, x, y, clean),
