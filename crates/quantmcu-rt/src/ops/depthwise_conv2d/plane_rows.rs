@@ -1,0 +1,186 @@
+//! DEPTHWISE_CONV_2D 3x3, multiplier 1, stride 1 or 2, over 16-bit offset
+//! planes, writing int8: `acc = bias[c] + sum((v + input_offset) * w)` over
+//! the taps inside the input (wrapping 32-bit arithmetic), then the short
+//! requantization ([`crate::view::ShortRequant`]) and saturation to int8 —
+//! the portable kernels' integer formula, so the results are equal bit for
+//! bit.
+//!
+//! The output runs in column chunks and, inside a chunk, in blocks of
+//! channels. Each input row a block reads is expanded once into per-channel
+//! plane rows of signed halfwords `v + input_offset` (int8 values or codes
+//! of any width; padding columns and rows hold 0, which adds nothing, as
+//! skipping the tap does), kept in a ring of three rows per channel; then
+//! [`plane_rows_loop::rows_3x3_int8`] computes the output row of every
+//! channel of the block, two outputs per step, requantized and stored in
+//! the same loop. Every input value is widened once instead of once per tap,
+//! and since the planes hold offset values the loop is the same for every
+//! input width. An odd last output of a chunk row is computed as a pair into
+//! a small buffer, of which the first output is kept.
+
+use super::params::DepthwiseConv2dParams;
+use super::plane_rows_loop::{self, channel_words, ChannelWords, RowsAt};
+use crate::view::{offset_values_fit_lane, Codes, Requant, WindowMut};
+
+/// Words of the planes buffer (on the stack): three rows per channel of a
+/// block.
+pub const PLANE_WORDS: usize = 384;
+
+/// Most channels per block.
+const MAX_BLOCK: usize = 16;
+
+/// True when [`depthwise_conv2d_plane_rows`] computes this convolution on an
+/// input of `bits` bits: a 3x3 kernel, multiplier 1, no dilation, stride 1
+/// or 2 along both axes, offset values fitting a halfword and every
+/// channel's requantization in the short form saturating to int8.
+pub fn is_plane_rows(p: &DepthwiseConv2dParams, bits: u32) -> bool {
+    let g = &p.geometry;
+    let c = g.input[2];
+    c > 0
+        && g.output[2] == c
+        && g.kernel == [3, 3]
+        && g.dilation.iter().all(|&d| d <= 1)
+        && g.stride[0] == g.stride[1]
+        && (1..=2).contains(&g.stride[0])
+        && p.filter.len() == 9 * c
+        && p.bias.len() >= c
+        && (1..=8).contains(&bits)
+        && offset_values_fit_lane(p.input_offset, bits)
+        && (0..c).all(|j| Requant::new(&p.output, j).int8().is_some())
+}
+
+/// Computes the output pixels of `y.rect` (all channels, int8) from `x` (int8
+/// at 8 bits, codes below), which must hold at least
+/// `p.geometry.input_rect(&y.rect)` (map coordinates); `p` must satisfy
+/// [`is_plane_rows`] at `x.bits`. Not inlined: its planes stay out of the
+/// dispatching caller's frame.
+///
+/// # Panics
+///
+/// Panics if `x` lacks input pixels the output rect reads or `y.data` is
+/// shorter than `y.rect`.
+#[inline(never)]
+pub fn depthwise_conv2d_plane_rows(p: &DepthwiseConv2dParams, x: Codes, y: WindowMut) {
+    if p.geometry.stride[1] == 1 {
+        run::<1>(p, x, y)
+    } else {
+        run::<2>(p, x, y)
+    }
+}
+
+/// The kernel at stride `S`.
+fn run<const S: usize>(p: &DepthwiseConv2dParams, x: Codes, y: WindowMut) {
+    let g = &p.geometry;
+    let c = g.input[2];
+    let r = y.rect;
+    if r.area() == 0 {
+        return;
+    }
+    let mut planes = [0u32; PLANE_WORDS];
+    let mut chans: [ChannelWords; MAX_BLOCK] = [[0; 10]; MAX_BLOCK];
+    // The first output of an odd chunk row's last pair.
+    let mut tail = [0i8; 2 * MAX_BLOCK];
+    // Output pairs per chunk: three plane rows of `S pairs + 1` words.
+    let max_pairs = (PLANE_WORDS / 3 - 1) / S;
+    let mut ox0 = r.x;
+    while ox0 < r.x + r.w {
+        let n = (r.x + r.w - ox0).min(2 * max_pairs);
+        let row_words = S * n.div_ceil(2) + 1;
+        let ch_words = 3 * row_words;
+        let block = (PLANE_WORDS / ch_words).min(MAX_BLOCK);
+        // Plane column `j` holds input column `first + j`; the input columns
+        // the chunk reads are `lo..hi`.
+        let first = (ox0 * S) as isize - g.pad[1] as isize;
+        let lo = first.max(0) as usize;
+        let hi = ((first + ((n - 1) * S + 3) as isize).max(0) as usize).min(g.input[1]);
+        let cols = lo..hi.max(lo);
+        let col0 = (lo as isize - first) as usize;
+        let mut c0 = 0;
+        while c0 < c {
+            let nb = (c - c0).min(block);
+            planes[..nb * ch_words].fill(0);
+            for (j, ch) in chans[..nb].iter_mut().enumerate() {
+                let o = c0 + j;
+                let w = core::array::from_fn(|ky| core::array::from_fn(|kx| p.filter[(3 * ky + kx) * c + o]));
+                let q = Requant::new(&p.output, o).int8().expect("is_plane_rows");
+                *ch = channel_words(w, p.bias[o], &q);
+            }
+            let chans = &chans[..nb];
+            // Padded input rows `have..` are not in the ring yet.
+            let mut have = 0;
+            for oy in r.y..r.y + r.h {
+                let top = oy * S;
+                for prow in have.max(top)..top + 3 {
+                    let halves: &mut [i16] = bytemuck::cast_slice_mut(&mut planes[..]);
+                    let at = (prow % 3) * 2 * row_words + col0;
+                    let dst = Planes {
+                        data: halves,
+                        at,
+                        channel: 2 * ch_words,
+                        n: cols.len(),
+                    };
+                    match (prow as isize - g.pad[0] as isize).try_into() {
+                        Ok(iy) if iy < g.input[0] => expand(&x, iy, cols.clone(), c0, nb, c, p.input_offset, dst),
+                        _ => dst.zero(nb),
+                    }
+                }
+                have = top + 3;
+                let rows = core::array::from_fn(|k| ((top + k) % 3) * row_words);
+                let y_at = r.offset(oy, ox0, c) + c0;
+                if n >= 2 {
+                    let at = RowsAt {
+                        rows,
+                        channel_words: ch_words,
+                        y_at,
+                        y_step: c,
+                        pairs: n / 2,
+                    };
+                    plane_rows_loop::rows_3x3_int8::<S>(&planes, chans, &at, y.data);
+                }
+                if n % 2 == 1 {
+                    let at = RowsAt {
+                        rows: rows.map(|k| k + S * (n / 2)),
+                        channel_words: ch_words,
+                        y_at: 0,
+                        y_step: nb,
+                        pairs: 1,
+                    };
+                    plane_rows_loop::rows_3x3_int8::<S>(&planes, chans, &at, &mut tail);
+                    let last = y_at + (n - 1) * c;
+                    y.data[last..last + nb].copy_from_slice(&tail[..nb]);
+                }
+            }
+            c0 += nb;
+        }
+        ox0 += n;
+    }
+}
+
+/// Where an input row goes: channel `j`'s `n` columns at halfword `at + j
+/// channel` of `data`.
+struct Planes<'a> {
+    data: &'a mut [i16],
+    at: usize,
+    channel: usize,
+    n: usize,
+}
+
+impl Planes<'_> {
+    /// A padding row of `nb` channels: zeros.
+    fn zero(self, nb: usize) {
+        for j in 0..nb {
+            self.data[self.at + j * self.channel..][..self.n].fill(0);
+        }
+    }
+}
+
+/// Input row `iy`, columns `cols`, channels `c0..c0 + nb` of `x` (`c`
+/// channels), as offset values into `dst`.
+#[allow(clippy::too_many_arguments)]
+fn expand(x: &Codes, iy: usize, cols: core::ops::Range<usize>, c0: usize, nb: usize, c: usize, off: i32, dst: Planes) {
+    for (k, ix) in cols.enumerate() {
+        let start = x.rect.offset(iy, ix, c) + c0;
+        x.for_each(start, nb, |j, v| {
+            dst.data[dst.at + j * dst.channel + k] = v.wrapping_add(off) as i16
+        });
+    }
+}

@@ -1,0 +1,300 @@
+//! The inner loop of [`super::plane_rows`]: 3x3 depthwise windows over
+//! 16-bit offset planes, two horizontally adjacent outputs of one channel per
+//! step, fused with the int8 output stage.
+//!
+//! A plane row holds one channel's values `v + input_offset` of one input row
+//! as signed halfwords, two columns per word (column `2k` in the low lane of
+//! word `k`), padding columns 0. With stride 1, outputs `2i` and `2i + 1` of
+//! a kernel row read columns `2i..2i + 4` (one aligned LDRD): with the row's
+//! weights packed as `W01 = (w0, w1)` and `W12 = (w1, w2)`, output `2i` adds
+//! SMLAD(`x01`, W01) + SMLABT(`x23`, W12) and output `2i + 1` SMLATB(`x01`,
+//! W01) + SMLAD(`x23`, W12). With stride 2 they read columns `4i..4i + 5`
+//! (LDRD plus LDR): SMLAD(`x01`, W01) + SMLABT(`x23`, W12) and SMLAD(`x23`,
+//! W01) + SMLABT(`x45`, W12). Each accumulator starts at the channel's bias
+//! and ends in [`ShortRequant::scaled`] and SSAT to int8.
+//!
+//! With the crate feature `dsp` on an `arm` target the loop is inline
+//! assembly (stride 1: 35 instructions per pair of outputs, 18 MACs;
+//! stride 2: 38); everywhere else a portable emulation with the same result
+//! (built on [`crate::dsp`]'s instructions). The public wrapper checks every
+//! slice bound the assembly relies on.
+
+use crate::view::ShortRequant;
+
+/// One channel's constants in the loop: the weight pairs `W01`, `W12` of
+/// kernel rows 0, 1, 2, then the bias and the short requantization
+/// (multiplier, constant, right shift).
+pub type ChannelWords = [u32; 10];
+
+/// The words of [`ChannelWords`] for weights `w` (`[ky][kx]`), `bias` and `q`.
+pub fn channel_words(w: [[i8; 3]; 3], bias: i32, q: &ShortRequant) -> ChannelWords {
+    let p = |a: i8, b: i8| crate::dsp::pair(a.into(), b.into());
+    [
+        p(w[0][0], w[0][1]),
+        p(w[0][1], w[0][2]),
+        p(w[1][0], w[1][1]),
+        p(w[1][1], w[1][2]),
+        p(w[2][0], w[2][1]),
+        p(w[2][1], w[2][2]),
+        bias as u32,
+        q.multiplier as u32,
+        q.round as u32,
+        q.right,
+    ]
+}
+
+/// Where a call of [`rows_3x3_int8`] reads and writes.
+#[derive(Clone, Copy, Debug)]
+pub struct RowsAt {
+    /// Word index in the planes of channel 0's row for kernel rows 0, 1, 2
+    /// (column 0 of the window of output 0).
+    pub rows: [usize; 3],
+    /// Words from one channel's planes to the next's.
+    pub channel_words: usize,
+    /// Index in `y` of output 0 of channel 0; channel `j`'s output `i` is at
+    /// `y_at + j + i * y_step`.
+    pub y_at: usize,
+    pub y_step: usize,
+    /// Pairs of outputs per channel.
+    pub pairs: usize,
+}
+
+/// For each channel `j < chans.len()` and pair `i < at.pairs`: outputs `2i`
+/// and `2i + 1` of the row (stride `SX` columns between outputs) from the
+/// three plane rows at `at.rows[k] + j * at.channel_words`, requantized
+/// with `chans[j]` and stored as int8 (see the module doc).
+///
+/// # Panics
+///
+/// Panics if `SX` is not 1 or 2, `at.pairs` is 0, a word read lies outside
+/// `planes`, an output outside `y`, or a right shift exceeds 31.
+pub fn rows_3x3_int8<const SX: usize>(planes: &[u32], chans: &[ChannelWords], at: &RowsAt, y: &mut [i8]) {
+    let n = chans.len();
+    let most = (i32::MAX / 4) as usize;
+    assert!((1..=2).contains(&SX) && at.pairs > 0 && n > 0);
+    assert!(at.pairs <= most && at.y_step <= most && at.channel_words <= most);
+    // Last word read: stride 1, word `pairs` of the row; stride 2, `2 pairs`.
+    let last_channel = (n - 1) * at.channel_words;
+    assert!(at.rows.iter().all(|&r| r + last_channel + SX * at.pairs < planes.len()));
+    assert!(at.y_at + n - 1 + (2 * at.pairs - 1) * at.y_step < y.len());
+    assert!(chans.iter().all(|c| c[9] <= 31));
+    imp::rows_3x3_int8::<SX>(planes, chans, at, y);
+}
+
+#[cfg(any(not(feature = "dsp"), not(target_arch = "arm")))]
+mod imp {
+    use super::{ChannelWords, RowsAt, ShortRequant};
+    use crate::dsp::{smlabt, smlad, smlatb, ssat};
+
+    /// The channel's short requantization, saturated to int8.
+    fn requant(acc: i32, c: &ChannelWords) -> i8 {
+        let q = ShortRequant {
+            multiplier: c[7] as i32,
+            round: c[8] as i32,
+            right: c[9],
+        };
+        ssat::<8>(q.scaled(acc)) as i8
+    }
+
+    pub fn rows_3x3_int8<const SX: usize>(planes: &[u32], chans: &[ChannelWords], at: &RowsAt, y: &mut [i8]) {
+        for (j, c) in chans.iter().enumerate() {
+            for i in 0..at.pairs {
+                let (mut a, mut b) = (c[6] as i32, c[6] as i32);
+                for (k, &row) in at.rows.iter().enumerate() {
+                    let x = &planes[row + j * at.channel_words + SX * i..];
+                    let (w01, w12) = (c[2 * k], c[2 * k + 1]);
+                    a = smlabt(x[1], w12, smlad(x[0], w01, a));
+                    b = if SX == 1 {
+                        smlad(x[1], w12, smlatb(x[0], w01, b))
+                    } else {
+                        smlabt(x[2], w12, smlad(x[1], w01, b))
+                    };
+                }
+                let o = at.y_at + j + 2 * i * at.y_step;
+                y[o] = requant(a, c);
+                y[o + at.y_step] = requant(b, c);
+            }
+        }
+    }
+}
+
+// SAFETY: the block below reads and writes only the memory its public
+// wrapper checked (see its comment).
+#[cfg(all(feature = "dsp", target_arch = "arm"))]
+#[allow(unsafe_code)]
+mod imp {
+    use core::arch::asm;
+
+    use super::{ChannelWords, RowsAt};
+
+    /// One kernel row of a stride-1 pair: plane row pointer `$p`, weight
+    /// pairs `$w01`, `$w12`; accumulators r2 (output 2i), r3 (2i + 1).
+    macro_rules! row_s1 {
+        ($p:literal, $w01:literal, $w12:literal) => {
+            concat!(
+                "ldrd r0, r1, [",
+                $p,
+                "], #4\n",
+                "smlad r2, r0, ",
+                $w01,
+                ", r2\n",
+                "smlatb r3, r0, ",
+                $w01,
+                ", r3\n",
+                "smlabt r2, r1, ",
+                $w12,
+                ", r2\n",
+                "smlad r3, r1, ",
+                $w12,
+                ", r3\n",
+            )
+        };
+    }
+
+    /// One kernel row of a stride-2 pair.
+    macro_rules! row_s2 {
+        ($p:literal, $w01:literal, $w12:literal) => {
+            concat!(
+                "ldrd r0, r1, [",
+                $p,
+                "], #8\n",
+                "smlad r2, r0, ",
+                $w01,
+                ", r2\n",
+                "smlabt r2, r1, ",
+                $w12,
+                ", r2\n",
+                "smlad r3, r1, ",
+                $w01,
+                ", r3\n",
+                "ldr r0, [",
+                $p,
+                "]\n",
+                "smlabt r3, r0, ",
+                $w12,
+                ", r3\n",
+            )
+        };
+    }
+
+    /// The whole loop with the pair body `$row`. Frame on the stack (words):
+    /// 0 channel constants cursor, 1 channels left, 2-4 plane row cursors,
+    /// 5 bytes between channels' planes, 6 output cursor, 7 bytes of a
+    /// channel's outputs (`2 pairs y_step`), 8-9 bias (twice), 10
+    /// multiplier, 11 constant, 12 right shift, 13 `y_step`, 14 output end.
+    macro_rules! rows_loop {
+        ($row:ident) => {
+            concat!(
+                "push {{r6, r7}}\n",
+                "add r0, r0, #64\n",
+                "ldmdb r0!, {{r1, r2, r3, r4, r5, r6, r7, r8}}\n",
+                "push {{r1, r2, r3, r4, r5, r6, r7, r8}}\n",
+                "ldmdb r0!, {{r1, r2, r3, r4, r5, r6, r7, r8}}\n",
+                "push {{r1, r2, r3, r4, r5, r6, r7, r8}}\n",
+                // Channel loop: this channel's constants and cursors.
+                "1:\n",
+                "ldr r0, [sp]\n",
+                "ldm r0!, {{r4, r5, r6, r7, r8, r9}}\n",
+                "ldm r0!, {{r1, r2, r3, r10}}\n",
+                "str r0, [sp]\n",
+                "strd r1, r1, [sp, #32]\n",
+                "strd r2, r3, [sp, #40]\n",
+                "str r10, [sp, #48]\n",
+                "ldrd r10, r11, [sp, #8]\n",
+                "ldr r12, [sp, #16]\n",
+                "ldrd lr, r0, [sp, #24]\n",
+                "add r0, lr, r0\n",
+                "str r0, [sp, #56]\n",
+                "ldr r0, [sp, #20]\n",
+                "add r1, r10, r0\n",
+                "add r2, r11, r0\n",
+                "add r3, r12, r0\n",
+                "strd r1, r2, [sp, #8]\n",
+                "str r3, [sp, #16]\n",
+                "add r1, lr, #1\n",
+                "str r1, [sp, #24]\n",
+                // Pair loop.
+                "2:\n",
+                "ldrd r2, r3, [sp, #32]\n",
+                $row!("r10", "r4", "r5"),
+                $row!("r11", "r6", "r7"),
+                $row!("r12", "r8", "r9"),
+                "ldrd r0, r1, [sp, #40]\n",
+                "add r1, r1, r2, asr #31\n",
+                "qadd r2, r2, r2\n",
+                "smmlar r2, r2, r0, r1\n",
+                "ldr r1, [sp, #44]\n",
+                "add r1, r1, r3, asr #31\n",
+                "qadd r3, r3, r3\n",
+                "smmlar r3, r3, r0, r1\n",
+                "ldrd r0, r1, [sp, #48]\n",
+                "asr r2, r2, r0\n",
+                "asr r3, r3, r0\n",
+                "ssat r2, #8, r2\n",
+                "ssat r3, #8, r3\n",
+                "strb r2, [lr]\n",
+                "strb r3, [lr, r1]\n",
+                "add lr, lr, r1, lsl #1\n",
+                "ldr r0, [sp, #56]\n",
+                "cmp lr, r0\n",
+                "bne 2b\n",
+                "ldr r0, [sp, #4]\n",
+                "subs r0, r0, #1\n",
+                "str r0, [sp, #4]\n",
+                "bne 1b\n",
+                "add sp, #64\n",
+                "pop {{r6, r7}}\n",
+            )
+        };
+    }
+
+    pub fn rows_3x3_int8<const SX: usize>(planes: &[u32], chans: &[ChannelWords], at: &RowsAt, y: &mut [i8]) {
+        let base = planes.as_ptr() as u32;
+        let row = |k: usize| base + 4 * at.rows[k] as u32;
+        let frame: [u32; 16] = [
+            chans.as_ptr() as u32,
+            chans.len() as u32,
+            row(0),
+            row(1),
+            row(2),
+            4 * at.channel_words as u32,
+            y.as_mut_ptr() as u32 + at.y_at as u32,
+            (2 * at.pairs * at.y_step) as u32,
+            0,
+            0,
+            0,
+            0,
+            0,
+            at.y_step as u32,
+            0,
+            0,
+        ];
+        // SAFETY: the wrapper checked that `chans` is not empty and holds
+        // the 10 words per channel the channel loop reads (LDM), that every
+        // plane word read (aligned LDRD/LDR: channel `j`'s rows at `row(k) +
+        // 4 j channel_words`, up to word `SX pairs` of each) lies inside
+        // `planes`, and that every output byte (STRB at `y + y_at + j + i
+        // y_step`, `i < 2 pairs`) lies inside `y`; each pair loop stops when
+        // its cursor reaches the channel's output end. The frame is copied
+        // onto the stack (16 words) and dropped at the end; r6 and r7
+        // (LLVM's base and frame pointers, never operands) are saved and
+        // restored.
+        unsafe {
+            if SX == 1 {
+                asm!(
+                    rows_loop!(row_s1),
+                    inout("r0") frame.as_ptr() => _,
+                    out("r1") _, out("r2") _, out("r3") _, out("r4") _, out("r5") _,
+                    out("r8") _, out("r9") _, out("r10") _, out("r11") _, out("r12") _, out("lr") _,
+                );
+            } else {
+                asm!(
+                    rows_loop!(row_s2),
+                    inout("r0") frame.as_ptr() => _,
+                    out("r1") _, out("r2") _, out("r3") _, out("r4") _, out("r5") _,
+                    out("r8") _, out("r9") _, out("r10") _, out("r11") _, out("r12") _, out("lr") _,
+                );
+            }
+        }
+    }
+}
