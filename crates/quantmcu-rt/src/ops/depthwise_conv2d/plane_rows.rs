@@ -18,6 +18,7 @@
 //! a small buffer, of which the first output is kept.
 
 use super::params::DepthwiseConv2dParams;
+use crate::dsp;
 use super::plane_rows_loop::{self, channel_words, ChannelWords, RowsAt};
 use crate::view::{offset_values_fit_lane, Codes, Requant, WindowMut};
 
@@ -86,7 +87,12 @@ fn run<const S: usize>(p: &DepthwiseConv2dParams, x: Codes, y: WindowMut) {
         let n = (r.x + r.w - ox0).min(2 * max_pairs);
         let row_words = S * n.div_ceil(2) + 1;
         let ch_words = 3 * row_words;
-        let block = (PLANE_WORDS / ch_words).min(MAX_BLOCK);
+        // Whole words of channels where they fit.
+        let block = match (PLANE_WORDS / ch_words).min(MAX_BLOCK) {
+            b if b >= 32 / x.bits as usize => b - b % (32 / x.bits as usize),
+            b if b >= 4 => b - b % 4,
+            b => b,
+        };
         // Plane column `j` holds input column `first + j`; the input columns
         // the chunk reads are `lo..hi`.
         let first = (ox0 * S) as isize - g.pad[1] as isize;
@@ -174,13 +180,69 @@ impl Planes<'_> {
 }
 
 /// Input row `iy`, columns `cols`, channels `c0..c0 + nb` of `x` (`c`
-/// channels), as offset values into `dst`.
+/// channels), as offset values into `dst`: whole words of `4 * 8 / bits`
+/// channels decoded with SXTAB16/UXTAB16 where the width is 8, 4 or 2 bits
+/// and the words lie on byte boundaries, code by code otherwise.
 #[allow(clippy::too_many_arguments)]
 fn expand(x: &Codes, iy: usize, cols: core::ops::Range<usize>, c0: usize, nb: usize, c: usize, off: i32, dst: Planes) {
+    let n = cols.len();
+    if n == 0 {
+        return;
+    }
+    let first = x.rect.offset(iy, cols.start, c) + c0;
+    let bits = x.bits as usize;
+    // Channels per word, when words of whole bytes apply.
+    let per_word = match bits {
+        8 | 4 | 2 if (c * bits).is_multiple_of(8) && (first * bits).is_multiple_of(8) => 32 / bits,
+        _ => 0,
+    };
+    let words = if per_word > 0 { nb / per_word } else { 0 };
+    let at = dst.at;
+    for g in 0..words {
+        let start = (first + g * per_word) * bits / 8;
+        let px = c * bits / 8;
+        let d = &mut dst.data[at + g * per_word * dst.channel..];
+        match bits {
+            8 => decode_words::<1>(x.data, start, px, n, off, d, dst.channel),
+            4 => decode_words::<2>(x.data, start, px, n, off, d, dst.channel),
+            _ => decode_words::<4>(x.data, start, px, n, off, d, dst.channel),
+        }
+    }
+    let done = words * per_word;
     for (k, ix) in cols.enumerate() {
-        let start = x.rect.offset(iy, ix, c) + c0;
-        x.for_each(start, nb, |j, v| {
-            dst.data[dst.at + j * dst.channel + k] = v.wrapping_add(off) as i16
+        let start = x.rect.offset(iy, ix, c) + c0 + done;
+        x.for_each(start, nb - done, |j, v| {
+            dst.data[at + (done + j) * dst.channel + k] = v.wrapping_add(off) as i16
         });
+    }
+}
+
+/// One word of `4 PER` channels (`PER` codes per byte) per pixel, `n`
+/// pixels `px` bytes apart from byte `start` of `x`, decoded into the `4
+/// PER` planes `channel` halfwords apart at the start of `d`: pass `s <
+/// PER` shifts the word right by `s * 8 / PER` bits and masks one code per
+/// byte, then the byte lanes 0/2 are channels `s`, `s + 2 PER` and lanes
+/// 1/3 channels `s + PER`, `s + 3 PER`.
+#[inline(always)]
+fn decode_words<const PER: usize>(x: &[i8], start: usize, px: usize, n: usize, off: i32, d: &mut [i16], channel: usize) {
+    let bits = 8 / PER;
+    let mask = [0, 0xffff_ffffu32, 0x0f0f_0f0f, 0, 0x0303_0303][PER];
+    let off = dsp::pair(off, off);
+    let xs = &x[start..start + (n - 1) * px + 4];
+    for s in 0..PER {
+        let lane = |j: usize| j * channel;
+        for k in 0..n {
+            let w = dsp::load_u32(xs, k * px);
+            let (e, o) = if PER == 1 {
+                (dsp::sxtab16(off, w), dsp::sxtab16_ror8(off, w))
+            } else {
+                let t = (w >> (s * bits)) & mask;
+                (dsp::uxtab16(off, t), dsp::uxtab16_ror8(off, t))
+            };
+            d[lane(s) + k] = e as i16;
+            d[lane(s + 2 * PER) + k] = (e >> 16) as i16;
+            d[lane(s + PER) + k] = o as i16;
+            d[lane(s + 3 * PER) + k] = (o >> 16) as i16;
+        }
     }
 }
