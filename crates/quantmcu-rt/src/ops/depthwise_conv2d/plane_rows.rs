@@ -18,8 +18,8 @@
 //! a small buffer, of which the first output is kept.
 
 use super::params::DepthwiseConv2dParams;
+use super::plane_rows_loop::{self, channel_words, decode_words, ChannelWords, RowsAt};
 use crate::dsp;
-use super::plane_rows_loop::{self, channel_words, ChannelWords, RowsAt};
 use crate::view::{offset_values_fit_lane, Codes, Requant, WindowMut};
 
 /// Words of the planes buffer (on the stack): three rows per channel of a
@@ -198,14 +198,21 @@ fn expand(x: &Codes, iy: usize, cols: core::ops::Range<usize>, c0: usize, nb: us
     };
     let words = if per_word > 0 { nb / per_word } else { 0 };
     let at = dst.at;
+    let (px, pairs) = (c * bits / 8, dsp::pair(off, off));
     for g in 0..words {
-        let start = (first + g * per_word) * bits / 8;
-        let px = c * bits / 8;
-        let d = &mut dst.data[at + g * per_word * dst.channel..];
-        match bits {
-            8 => decode_words::<1>(x.data, start, px, n, off, d, dst.channel),
-            4 => decode_words::<2>(x.data, start, px, n, off, d, dst.channel),
-            _ => decode_words::<4>(x.data, start, px, n, off, d, dst.channel),
+        let xs = &x.data[(first + g * per_word) * bits / 8..];
+        // Pass `s` of `PER = per_word / 4` codes per byte: channels `s`, `s
+        // + PER`, `s + 2 PER`, `s + 3 PER` of the word.
+        let per = per_word / 4;
+        for s in 0..per {
+            let lane = |j: usize| at + (g * per_word + s + j * per) * dst.channel;
+            let planes = [lane(0), lane(1), lane(2), lane(3)];
+            let shift = (s * bits) as u32;
+            match bits {
+                8 => decode_words::<0>(xs, px, n, pairs, 0, dst.data, planes),
+                4 => decode_words::<0x0f0f_0f0f>(xs, px, n, pairs, shift, dst.data, planes),
+                _ => decode_words::<0x0303_0303>(xs, px, n, pairs, shift, dst.data, planes),
+            }
         }
     }
     let done = words * per_word;
@@ -214,35 +221,5 @@ fn expand(x: &Codes, iy: usize, cols: core::ops::Range<usize>, c0: usize, nb: us
         x.for_each(start, nb - done, |j, v| {
             dst.data[at + (done + j) * dst.channel + k] = v.wrapping_add(off) as i16
         });
-    }
-}
-
-/// One word of `4 PER` channels (`PER` codes per byte) per pixel, `n`
-/// pixels `px` bytes apart from byte `start` of `x`, decoded into the `4
-/// PER` planes `channel` halfwords apart at the start of `d`: pass `s <
-/// PER` shifts the word right by `s * 8 / PER` bits and masks one code per
-/// byte, then the byte lanes 0/2 are channels `s`, `s + 2 PER` and lanes
-/// 1/3 channels `s + PER`, `s + 3 PER`.
-#[inline(always)]
-fn decode_words<const PER: usize>(x: &[i8], start: usize, px: usize, n: usize, off: i32, d: &mut [i16], channel: usize) {
-    let bits = 8 / PER;
-    let mask = [0, 0xffff_ffffu32, 0x0f0f_0f0f, 0, 0x0303_0303][PER];
-    let off = dsp::pair(off, off);
-    let xs = &x[start..start + (n - 1) * px + 4];
-    for s in 0..PER {
-        let lane = |j: usize| j * channel;
-        for k in 0..n {
-            let w = dsp::load_u32(xs, k * px);
-            let (e, o) = if PER == 1 {
-                (dsp::sxtab16(off, w), dsp::sxtab16_ror8(off, w))
-            } else {
-                let t = (w >> (s * bits)) & mask;
-                (dsp::uxtab16(off, t), dsp::uxtab16_ror8(off, t))
-            };
-            d[lane(s) + k] = e as i16;
-            d[lane(s + 2 * PER) + k] = (e >> 16) as i16;
-            d[lane(s + PER) + k] = o as i16;
-            d[lane(s + 3 * PER) + k] = (o >> 16) as i16;
-        }
     }
 }

@@ -1,6 +1,8 @@
-//! The inner loop of [`super::plane_rows`]: 3x3 depthwise windows over
-//! 16-bit offset planes, two horizontally adjacent outputs of one channel per
-//! step, fused with the int8 output stage.
+//! The inner loops of [`super::plane_rows`]: an input row's words of
+//! channels decoded into 16-bit offset planes ([`decode_words`]), and 3x3
+//! depthwise windows over those planes, two horizontally adjacent outputs of
+//! one channel per step, fused with the int8 output stage
+//! ([`rows_3x3_int8`]).
 //!
 //! A plane row holds one channel's values `v + input_offset` of one input row
 //! as signed halfwords, two columns per word (column `2k` in the low lane of
@@ -13,10 +15,9 @@
 //! W01) + SMLABT(`x45`, W12). Each accumulator starts at the channel's bias
 //! and ends in [`ShortRequant::scaled`] and SSAT to int8.
 //!
-//! With the crate feature `dsp` on an `arm` target the loop is inline
-//! assembly (stride 1: 35 instructions per pair of outputs, 18 MACs;
-//! stride 2: 38); everywhere else a portable emulation with the same result
-//! (built on [`crate::dsp`]'s instructions). The public wrapper checks every
+//! With the crate feature `dsp` on an `arm` target each is a loop in inline
+//! assembly; everywhere else a portable emulation with the same result
+//! (built on [`crate::dsp`]'s instructions). The public wrappers check every
 //! slice bound the assembly relies on.
 
 use crate::view::ShortRequant;
@@ -59,6 +60,37 @@ pub struct RowsAt {
     pub pairs: usize,
 }
 
+/// Decodes one word per pixel into four planes: the word at `x[k * px..]`
+/// (`k < n`) plus `offset` in both lanes, split into the halfword pairs of
+/// bytes 0/2 and 1/3, goes to halfword `k` of the planes at `d[at[0]..]`,
+/// `d[at[2]..]` (bytes 0, 2) and `d[at[1]..]`, `d[at[3]..]` (bytes 1, 3).
+/// With `M == 0` the bytes are int8 values (SXTAB16); otherwise the word is
+/// shifted right by `shift` and masked with `M` (one code per byte),
+/// zero-extended (UXTAB16). On the target 12 (int8) or 14 (codes)
+/// instructions per pixel.
+///
+/// # Panics
+///
+/// Panics if `n == 0`, `shift >= 8`, `x` is shorter than `(n - 1) * px + 4`
+/// or a plane runs past the end of `d`.
+pub fn decode_words<const M: u32>(
+    x: &[i8],
+    px: usize,
+    n: usize,
+    offset: u32,
+    shift: u32,
+    d: &mut [i16],
+    at: [usize; 4],
+) {
+    assert!(n > 0 && shift < 8 && px <= (i32::MAX / 4) as usize && n <= (i32::MAX / 4) as usize);
+    assert!((n - 1)
+        .checked_mul(px)
+        .and_then(|e| e.checked_add(4))
+        .is_some_and(|e| e <= x.len()));
+    assert!(at.iter().all(|&a| a.checked_add(n).is_some_and(|e| e <= d.len())));
+    imp::decode_words::<M>(x, px, n, offset, shift, d, at);
+}
+
 /// For each channel `j < chans.len()` and pair `i < at.pairs`: outputs `2i`
 /// and `2i + 1` of the row (stride `SX` columns between outputs) from the
 /// three plane rows at `at.rows[k] + j * at.channel_words`, requantized
@@ -84,7 +116,31 @@ pub fn rows_3x3_int8<const SX: usize>(planes: &[u32], chans: &[ChannelWords], at
 #[cfg(any(not(feature = "dsp"), not(target_arch = "arm")))]
 mod imp {
     use super::{ChannelWords, RowsAt, ShortRequant};
-    use crate::dsp::{smlabt, smlad, smlatb, ssat};
+    use crate::dsp::{load_u32, smlabt, smlad, smlatb, ssat, sxtab16, sxtab16_ror8, uxtab16, uxtab16_ror8};
+
+    pub fn decode_words<const M: u32>(
+        x: &[i8],
+        px: usize,
+        n: usize,
+        offset: u32,
+        shift: u32,
+        d: &mut [i16],
+        at: [usize; 4],
+    ) {
+        for k in 0..n {
+            let w = load_u32(x, k * px);
+            let (e, o) = if M == 0 {
+                (sxtab16(offset, w), sxtab16_ror8(offset, w))
+            } else {
+                let t = (w >> shift) & M;
+                (uxtab16(offset, t), uxtab16_ror8(offset, t))
+            };
+            d[at[0] + k] = e as i16;
+            d[at[2] + k] = (e >> 16) as i16;
+            d[at[1] + k] = o as i16;
+            d[at[3] + k] = (o >> 16) as i16;
+        }
+    }
 
     /// The channel's short requantization, saturated to int8.
     fn requant(acc: i32, c: &ChannelWords) -> i8 {
@@ -246,6 +302,62 @@ mod imp {
                 "pop {{r6, r7}}\n",
             )
         };
+    }
+
+    /// The body of `decode_words` with the decode `$decode` (word in r0,
+    /// pairs to r1 = bytes 0/2 and r0 = bytes 1/3).
+    macro_rules! decode_loop {
+        ($decode:expr) => {
+            concat!(
+                "2:\n",
+                "ldr r0, [r8]\n",
+                "add r8, r8, r9\n",
+                $decode,
+                "strh r1, [r2], #2\n",
+                "lsrs r1, r1, #16\n",
+                "strh r1, [r4], #2\n",
+                "strh r0, [r3], #2\n",
+                "lsrs r0, r0, #16\n",
+                "strh r0, [r5], #2\n",
+                "subs r10, r10, #1\n",
+                "bne 2b\n",
+            )
+        };
+    }
+
+    pub fn decode_words<const M: u32>(
+        x: &[i8],
+        px: usize,
+        n: usize,
+        offset: u32,
+        shift: u32,
+        d: &mut [i16],
+        at: [usize; 4],
+    ) {
+        let p = |j: usize| d.as_mut_ptr().wrapping_add(at[j]);
+        // SAFETY: the wrapper checked `n > 0`, that the `n` words read
+        // (unaligned LDR at `x + k px`) lie inside `x` and the `n`
+        // halfwords stored from each `d + at[j]` (STRH) inside `d`.
+        unsafe {
+            if M == 0 {
+                asm!(
+                    decode_loop!("sxtab16 r1, r11, r0\nsxtab16 r0, r11, r0, ror #8\n"),
+                    inout("r8") x.as_ptr() => _, in("r9") px, inout("r10") n => _, in("r11") offset,
+                    inout("r2") p(0) => _, inout("r3") p(1) => _, inout("r4") p(2) => _, inout("r5") p(3) => _,
+                    out("r0") _, out("r1") _,
+                    options(nostack),
+                );
+            } else {
+                asm!(
+                    decode_loop!("lsrs r0, r0, r12\nand r0, r0, #{m}\nuxtab16 r1, r11, r0\nuxtab16 r0, r11, r0, ror #8\n"),
+                    m = const M,
+                    inout("r8") x.as_ptr() => _, in("r9") px, inout("r10") n => _, in("r11") offset, in("r12") shift,
+                    inout("r2") p(0) => _, inout("r3") p(1) => _, inout("r4") p(2) => _, inout("r5") p(3) => _,
+                    out("r0") _, out("r1") _,
+                    options(nostack),
+                );
+            }
+        }
     }
 
     pub fn rows_3x3_int8<const SX: usize>(planes: &[u32], chans: &[ChannelWords], at: &RowsAt, y: &mut [i8]) {
