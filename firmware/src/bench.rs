@@ -2,7 +2,8 @@
 //! kernels on the anchor shapes compared with CMSIS-NN (`docs/design.md`,
 //! "Anchors"), the in-place depthwise kernel of the layer stage, and the
 //! any-width kernels on two of them with 4-bit and with 2-bit input and
-//! output codes; pseudo-random data, each kernel over its whole output map
+//! output codes, and the depthwise anchors on 4-bit input codes with int8
+//! output; pseudo-random data, each kernel over its whole output map
 //! once.
 //!
 //! Each case runs twice: the dispatching kernel (with the `dsp` feature its
@@ -66,12 +67,14 @@ struct Case {
     stride: usize,
     /// Padding before the first row/column (TFLite SAME).
     pad: usize,
-    /// Width of input and output activations: 8 runs the int8 kernels,
-    /// below 8 the any-width (`lowbit`) forms on packed codes.
+    /// Width of the input activations and of the output activations: 8
+    /// and 8 run the int8 kernels, anything else the any-width (`lowbit`)
+    /// forms on packed codes.
     bits: u32,
+    out_bits: u32,
 }
 
-const CASES: [Case; 14] = [
+const CASES: [Case; 16] = [
     Case {
         name: "conv1x1_24x24x32_32",
         depthwise: false,
@@ -82,6 +85,7 @@ const CASES: [Case; 14] = [
         stride: 1,
         pad: 0,
         bits: 8,
+        out_bits: 8,
     },
     Case {
         name: "conv1x1_12x12x64_64",
@@ -93,6 +97,7 @@ const CASES: [Case; 14] = [
         stride: 1,
         pad: 0,
         bits: 8,
+        out_bits: 8,
     },
     Case {
         name: "conv1x1_6x6x128_128",
@@ -104,6 +109,7 @@ const CASES: [Case; 14] = [
         stride: 1,
         pad: 0,
         bits: 8,
+        out_bits: 8,
     },
     Case {
         name: "dw3x3_s1_24x24x32",
@@ -115,6 +121,7 @@ const CASES: [Case; 14] = [
         stride: 1,
         pad: 1,
         bits: 8,
+        out_bits: 8,
     },
     Case {
         name: "dw3x3_s2_48x48x16",
@@ -126,6 +133,7 @@ const CASES: [Case; 14] = [
         stride: 2,
         pad: 0,
         bits: 8,
+        out_bits: 8,
     },
     Case {
         name: "dw3x3_s1_12x12x64_in_place",
@@ -137,6 +145,7 @@ const CASES: [Case; 14] = [
         stride: 1,
         pad: 1,
         bits: 8,
+        out_bits: 8,
     },
     Case {
         name: "conv3x3_s2_96x96x3_8",
@@ -148,6 +157,7 @@ const CASES: [Case; 14] = [
         stride: 2,
         pad: 0,
         bits: 8,
+        out_bits: 8,
     },
     Case {
         name: "conv3x3_s1_32x32x16_16",
@@ -159,6 +169,7 @@ const CASES: [Case; 14] = [
         stride: 1,
         pad: 1,
         bits: 8,
+        out_bits: 8,
     },
     Case {
         name: "conv3x3_s1_16x16x32_32",
@@ -170,6 +181,7 @@ const CASES: [Case; 14] = [
         stride: 1,
         pad: 1,
         bits: 8,
+        out_bits: 8,
     },
     Case {
         name: "conv3x3_s1_8x8x64_64",
@@ -181,6 +193,7 @@ const CASES: [Case; 14] = [
         stride: 1,
         pad: 1,
         bits: 8,
+        out_bits: 8,
     },
     Case {
         name: "conv1x1_24x24x32_32_a4",
@@ -192,6 +205,7 @@ const CASES: [Case; 14] = [
         stride: 1,
         pad: 0,
         bits: 4,
+        out_bits: 4,
     },
     Case {
         name: "dw3x3_s1_24x24x32_a4",
@@ -203,6 +217,7 @@ const CASES: [Case; 14] = [
         stride: 1,
         pad: 1,
         bits: 4,
+        out_bits: 4,
     },
     Case {
         name: "conv1x1_24x24x32_32_a2",
@@ -214,6 +229,7 @@ const CASES: [Case; 14] = [
         stride: 1,
         pad: 0,
         bits: 2,
+        out_bits: 2,
     },
     Case {
         name: "dw3x3_s1_24x24x32_a2",
@@ -225,6 +241,31 @@ const CASES: [Case; 14] = [
         stride: 1,
         pad: 1,
         bits: 2,
+        out_bits: 2,
+    },
+    Case {
+        name: "dw3x3_s1_24x24x32_a4i8",
+        depthwise: true,
+        in_place: false,
+        input: [24, 24, 32],
+        output: [24, 24, 32],
+        kernel: 3,
+        stride: 1,
+        pad: 1,
+        bits: 4,
+        out_bits: 8,
+    },
+    Case {
+        name: "dw3x3_s2_48x48x16_a4i8",
+        depthwise: true,
+        in_place: false,
+        input: [48, 48, 16],
+        output: [24, 24, 16],
+        kernel: 3,
+        stride: 2,
+        pad: 0,
+        bits: 4,
+        out_bits: 8,
     },
 ];
 
@@ -236,7 +277,7 @@ fn next(state: &mut u32) -> u32 {
     *state
 }
 
-fn codes<'a>(x: &'a [i8], xr: Rect, y: &'a mut [i8], yr: Rect, bits: u32) -> (Codes<'a>, CodesMut<'a>) {
+fn codes<'a>(x: &'a [i8], xr: Rect, y: &'a mut [i8], yr: Rect, bits: u32, out_bits: u32) -> (Codes<'a>, CodesMut<'a>) {
     (
         Codes {
             data: x,
@@ -246,7 +287,7 @@ fn codes<'a>(x: &'a [i8], xr: Rect, y: &'a mut [i8], yr: Rect, bits: u32) -> (Co
         CodesMut {
             data: y,
             rect: yr,
-            bits,
+            bits: out_bits,
         },
     )
 }
@@ -276,12 +317,12 @@ pub fn run(out: &mut impl Write, now: fn() -> u64) {
         let oc = c.output[2];
         let taps = c.kernel * c.kernel;
         // Packed bytes of the input and output maps.
-        let bytes = |d: &[usize; 3]| (d.iter().product::<usize>() * c.bits as usize).div_ceil(8);
-        let (in_len, out_len) = (bytes(&c.input), bytes(&c.output));
-        let (offset, min, max) = if c.bits == 8 {
+        let bytes = |d: &[usize; 3], bits: u32| (d.iter().product::<usize>() * bits as usize).div_ceil(8);
+        let (in_len, out_len) = (bytes(&c.input, c.bits), bytes(&c.output, c.out_bits));
+        let (offset, min, max) = if c.out_bits == 8 {
             (-3, -128, 127)
         } else {
-            (1 << (c.bits - 1), 0, (1 << c.bits) - 1)
+            (1 << (c.out_bits - 1), 0, (1 << c.out_bits) - 1)
         };
         let stage = OutputStage {
             multiplier: &b.multiplier[..oc],
@@ -319,7 +360,7 @@ pub fn run(out: &mut impl Write, now: fn() -> u64) {
                 if c.in_place && !portable {
                     let temp = &mut b.temp[..in_place_temp_len(&g)];
                     depthwise_conv2d_in_place(&p, y, temp);
-                } else if c.bits == 8 {
+                } else if c.bits == 8 && c.out_bits == 8 {
                     let k = if portable {
                         depthwise::depthwise_conv2d_portable
                     } else {
@@ -332,7 +373,7 @@ pub fn run(out: &mut impl Write, now: fn() -> u64) {
                     } else {
                         depthwise::depthwise_conv2d_lowbit
                     };
-                    let (x, y) = codes(x, xr, y, yr, c.bits);
+                    let (x, y) = codes(x, xr, y, yr, c.bits, c.out_bits);
                     let _ = k(&p, x, y, None);
                 }
             } else {
@@ -343,7 +384,7 @@ pub fn run(out: &mut impl Write, now: fn() -> u64) {
                     bias: &b.bias[..oc],
                     output: stage,
                 };
-                if c.bits == 8 {
+                if c.bits == 8 && c.out_bits == 8 {
                     let k = if portable {
                         conv2d::conv2d_portable
                     } else {
@@ -361,7 +402,7 @@ pub fn run(out: &mut impl Write, now: fn() -> u64) {
                     } else {
                         conv2d::conv2d_lowbit
                     };
-                    let (x, y) = codes(x, xr, y, yr, c.bits);
+                    let (x, y) = codes(x, xr, y, yr, c.bits, c.out_bits);
                     let _ = k(&p, x, y, None);
                 }
             }

@@ -46,7 +46,7 @@ use crate::view::{Codes, Window, WindowMut};
 /// Computes the output pixels of `y.rect` (all channels) from `x`, which must
 /// hold at least `p.geometry.input_rect(&y.rect)` (map coordinates; `x.rect`
 /// may be larger): with the feature `dsp`, [`depthwise_conv2d_plane_rows`]
-/// where [`is_plane_rows`] holds at 8 bits, else [`depthwise_conv2d_dsp_int8`]
+/// at stride 1 where [`is_plane_rows`] holds at 8 bits, else [`depthwise_conv2d_dsp_int8`]
 /// where [`is_dsp_depthwise`] does; else
 /// [`x86::depthwise_conv2d_x86`] on x86-64 host builds (AVX2 if detected),
 /// else [`depthwise_conv2d_portable`].
@@ -56,7 +56,9 @@ use crate::view::{Codes, Window, WindowMut};
 /// Panics if `x` lacks input pixels the output rect reads, `y.data` is
 /// shorter than `y.rect`, or the filter/bias are shorter than the shapes say.
 pub fn depthwise_conv2d(p: &DepthwiseConv2dParams, x: Window, y: WindowMut) {
-    if cfg!(feature = "dsp") && is_plane_rows(p, 8) {
+    // At stride 2 an int8 input is reused too little for the expansion to
+    // pay: the DSP form is faster there.
+    if cfg!(feature = "dsp") && p.geometry.stride[1] == 1 && is_plane_rows(p, 8) {
         let x = Codes {
             data: x.data,
             rect: x.rect,

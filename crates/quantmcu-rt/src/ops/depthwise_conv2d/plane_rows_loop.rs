@@ -334,7 +334,8 @@ mod imp {
         d: &mut [i16],
         at: [usize; 4],
     ) {
-        let p = |j: usize| d.as_mut_ptr().wrapping_add(at[j]);
+        let base = d.as_mut_ptr();
+        let p = |j: usize| base.wrapping_add(at[j]);
         // SAFETY: the wrapper checked `n > 0`, that the `n` words read
         // (unaligned LDR at `x + k px`) lie inside `x` and the `n`
         // halfwords stored from each `d + at[j]` (STRH) inside `d`.
