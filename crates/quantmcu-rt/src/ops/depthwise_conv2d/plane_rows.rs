@@ -80,17 +80,24 @@ fn run<const S: usize>(p: &DepthwiseConv2dParams, x: Codes, y: WindowMut) {
     let mut chans: [ChannelWords; MAX_BLOCK] = [[0; 10]; MAX_BLOCK];
     // The first output of an odd chunk row's last pair.
     let mut tail = [0i8; 2 * MAX_BLOCK];
-    // Output pairs per chunk: three plane rows of `S pairs + 1` words.
-    let max_pairs = (PLANE_WORDS / 3 - 1) / S;
+    // Channels per decoded word (at least one word's channels per block
+    // where the depth allows), and output pairs per chunk such that a block
+    // holds them: three plane rows of `S pairs + 1` words per channel; the
+    // chunks are of near-equal width.
+    let word = match x.bits {
+        8 | 4 | 2 => 32 / x.bits as usize,
+        _ => 4,
+    };
+    let max_pairs = (PLANE_WORDS / (3 * word.min(c)) - 1) / S;
+    let chunk = r.w.div_ceil(r.w.div_ceil(2 * max_pairs)).next_multiple_of(2);
     let mut ox0 = r.x;
     while ox0 < r.x + r.w {
-        let n = (r.x + r.w - ox0).min(2 * max_pairs);
+        let n = (r.x + r.w - ox0).min(chunk);
         let row_words = S * n.div_ceil(2) + 1;
         let ch_words = 3 * row_words;
         // Whole words of channels where they fit.
         let block = match (PLANE_WORDS / ch_words).min(MAX_BLOCK) {
-            b if b >= 32 / x.bits as usize => b - b % (32 / x.bits as usize),
-            b if b >= 4 => b - b % 4,
+            b if b >= word => b - b % word,
             b => b,
         };
         // Plane column `j` holds input column `first + j`; the input columns
@@ -216,6 +223,9 @@ fn expand(x: &Codes, iy: usize, cols: core::ops::Range<usize>, c0: usize, nb: us
         }
     }
     let done = words * per_word;
+    if done == nb {
+        return;
+    }
     for (k, ix) in cols.enumerate() {
         let start = x.rect.offset(iy, ix, c) + c0 + done;
         x.for_each(start, nb - done, |j, v| {
