@@ -18,21 +18,22 @@
 //! a small buffer, of which the first output is kept.
 
 use super::params::DepthwiseConv2dParams;
-use super::plane_rows_loop::{self, channel_words, decode_words, ChannelWords, RowsAt};
+use super::plane_rows_loop::{self, channel_words, decode_words, ChannelWords, RowsAt, MAX_BIAS};
 use crate::dsp;
 use crate::view::{offset_values_fit_lane, Codes, Requant, WindowMut};
 
 /// Words of the planes buffer (on the stack): three rows per channel of a
 /// block.
-pub const PLANE_WORDS: usize = 384;
+pub const PLANE_WORDS: usize = 640;
 
 /// Most channels per block.
 const MAX_BLOCK: usize = 16;
 
 /// True when [`depthwise_conv2d_plane_rows`] computes this convolution on an
 /// input of `bits` bits: a 3x3 kernel, multiplier 1, no dilation, stride 1
-/// or 2 along both axes, offset values fitting a halfword and every
-/// channel's requantization in the short form saturating to int8.
+/// or 2 along both axes, offset values fitting a halfword, every channel's
+/// requantization in the short form saturating to int8 and every bias at
+/// most [`MAX_BIAS`] in magnitude.
 pub fn is_plane_rows(p: &DepthwiseConv2dParams, bits: u32) -> bool {
     let g = &p.geometry;
     let c = g.input[2];
@@ -46,7 +47,7 @@ pub fn is_plane_rows(p: &DepthwiseConv2dParams, bits: u32) -> bool {
         && p.bias.len() >= c
         && (1..=8).contains(&bits)
         && offset_values_fit_lane(p.input_offset, bits)
-        && (0..c).all(|j| Requant::new(&p.output, j).int8().is_some())
+        && (0..c).all(|j| Requant::new(&p.output, j).int8().is_some() && p.bias[j].unsigned_abs() <= MAX_BIAS as u32)
 }
 
 /// Computes the output pixels of `y.rect` (all channels, int8) from `x` (int8

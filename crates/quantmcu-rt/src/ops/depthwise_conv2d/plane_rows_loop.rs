@@ -12,8 +12,10 @@
 //! SMLAD(`x01`, W01) + SMLABT(`x23`, W12) and output `2i + 1` SMLATB(`x01`,
 //! W01) + SMLAD(`x23`, W12). With stride 2 they read columns `4i..4i + 5`
 //! (LDRD plus LDR): SMLAD(`x01`, W01) + SMLABT(`x23`, W12) and SMLAD(`x23`,
-//! W01) + SMLABT(`x45`, W12). Each accumulator starts at the channel's bias
-//! and ends in [`ShortRequant::scaled`] and SSAT to int8.
+//! W01) + SMLABT(`x45`, W12). The weights and the bias are stored doubled,
+//! so each accumulator is `2 acc` exactly (the caller bounds the bias so
+//! that `|acc| < 2^30`): [`ShortRequant::scaled`]'s saturating doubling is
+//! already done, SMMLAR, the shift and SSAT to int8 remain.
 //!
 //! With the crate feature `dsp` on an `arm` target each is a loop in inline
 //! assembly; everywhere else a portable emulation with the same result
@@ -22,14 +24,25 @@
 
 use crate::view::ShortRequant;
 
-/// One channel's constants in the loop: the weight pairs `W01`, `W12` of
-/// kernel rows 0, 1, 2, then the bias and the short requantization
-/// (multiplier, constant, right shift).
+/// One channel's constants in the loop: the doubled weight pairs `W01`,
+/// `W12` of kernel rows 0, 1, 2, then the doubled bias and the short
+/// requantization (multiplier, constant, right shift).
 pub type ChannelWords = [u32; 10];
 
-/// The words of [`ChannelWords`] for weights `w` (`[ky][kx]`), `bias` and `q`.
+/// Largest bias magnitude [`channel_words`] takes: with nine taps of at most
+/// `2^15 * 2^7` the accumulator stays below `2^30` in magnitude, so doubling
+/// it is exact.
+pub const MAX_BIAS: i32 = (1 << 30) - (1 << 26);
+
+/// The words of [`ChannelWords`] for weights `w` (`[ky][kx]`), `bias`
+/// (`|bias| <= MAX_BIAS`) and `q`.
+///
+/// # Panics
+///
+/// Panics if `|bias| > MAX_BIAS`.
 pub fn channel_words(w: [[i8; 3]; 3], bias: i32, q: &ShortRequant) -> ChannelWords {
-    let p = |a: i8, b: i8| crate::dsp::pair(a.into(), b.into());
+    assert!(bias.unsigned_abs() <= MAX_BIAS as u32);
+    let p = |a: i8, b: i8| crate::dsp::pair(2 * i32::from(a), 2 * i32::from(b));
     [
         p(w[0][0], w[0][1]),
         p(w[0][1], w[0][2]),
@@ -37,7 +50,7 @@ pub fn channel_words(w: [[i8; 3]; 3], bias: i32, q: &ShortRequant) -> ChannelWor
         p(w[1][1], w[1][2]),
         p(w[2][0], w[2][1]),
         p(w[2][1], w[2][2]),
-        bias as u32,
+        (2 * bias) as u32,
         q.multiplier as u32,
         q.round as u32,
         q.right,
@@ -115,8 +128,8 @@ pub fn rows_3x3_int8<const SX: usize>(planes: &[u32], chans: &[ChannelWords], at
 
 #[cfg(any(not(feature = "dsp"), not(target_arch = "arm")))]
 mod imp {
-    use super::{ChannelWords, RowsAt, ShortRequant};
-    use crate::dsp::{load_u32, smlabt, smlad, smlatb, ssat, sxtab16, sxtab16_ror8, uxtab16, uxtab16_ror8};
+    use super::{ChannelWords, RowsAt};
+    use crate::dsp::{load_u32, smlabt, smlad, smlatb, smmlar, ssat, sxtab16, sxtab16_ror8, uxtab16, uxtab16_ror8};
 
     pub fn decode_words<const M: u32>(
         x: &[i8],
@@ -142,14 +155,11 @@ mod imp {
         }
     }
 
-    /// The channel's short requantization, saturated to int8.
-    fn requant(acc: i32, c: &ChannelWords) -> i8 {
-        let q = ShortRequant {
-            multiplier: c[7] as i32,
-            round: c[8] as i32,
-            right: c[9],
-        };
-        ssat::<8>(q.scaled(acc)) as i8
+    /// The channel's short requantization of the doubled accumulator
+    /// `acc2`, saturated to int8.
+    fn requant(acc2: i32, c: &ChannelWords) -> i8 {
+        let (multiplier, round, right) = (c[7] as i32, c[8] as i32, c[9]);
+        ssat::<8>(smmlar(acc2, multiplier, round.wrapping_add(acc2 >> 31)) >> right) as i8
     }
 
     pub fn rows_3x3_int8<const SX: usize>(planes: &[u32], chans: &[ChannelWords], at: &RowsAt, y: &mut [i8]) {
@@ -277,11 +287,9 @@ mod imp {
                 $row!("r12", "r8", "r9"),
                 "ldrd r0, r1, [sp, #40]\n",
                 "add r1, r1, r2, asr #31\n",
-                "qadd r2, r2, r2\n",
                 "smmlar r2, r2, r0, r1\n",
                 "ldr r1, [sp, #44]\n",
                 "add r1, r1, r3, asr #31\n",
-                "qadd r3, r3, r3\n",
                 "smmlar r3, r3, r0, r1\n",
                 "ldrd r0, r1, [sp, #48]\n",
                 "asr r2, r2, r0\n",
