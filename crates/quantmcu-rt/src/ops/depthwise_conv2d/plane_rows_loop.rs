@@ -79,8 +79,8 @@ pub struct RowsAt {
 /// `d[at[2]..]` (bytes 0, 2) and `d[at[1]..]`, `d[at[3]..]` (bytes 1, 3).
 /// With `M == 0` the bytes are int8 values (SXTAB16); otherwise the word is
 /// shifted right by `shift` and masked with `M` (one code per byte),
-/// zero-extended (UXTAB16). On the target 12 (int8) or 14 (codes)
-/// instructions per pixel.
+/// zero-extended (UXTAB16). On the target 9 (int8) or 11 (codes)
+/// instructions per pixel, two pixels per step.
 ///
 /// # Panics
 ///
@@ -312,23 +312,108 @@ mod imp {
         };
     }
 
-    /// The body of `decode_words` with the decode `$decode` (word in r0,
-    /// pairs to r1 = bytes 0/2 and r0 = bytes 1/3).
-    macro_rules! decode_loop {
-        ($decode:expr) => {
+    /// Decodes the int8 word in `$w` into the pairs `$e` (bytes 0/2) and
+    /// `$w` (bytes 1/3), offset r11.
+    macro_rules! dec_int8 {
+        ($w:literal, $e:literal) => {
             concat!(
+                "sxtab16 ",
+                $e,
+                ", r11, ",
+                $w,
+                "\n",
+                "sxtab16 ",
+                $w,
+                ", r11, ",
+                $w,
+                ", ror #8\n",
+            )
+        };
+    }
+
+    /// Decodes the code word in `$w` (shift lr, mask `m`) likewise.
+    macro_rules! dec_codes {
+        ($w:literal, $e:literal) => {
+            concat!(
+                "lsr ",
+                $w,
+                ", ",
+                $w,
+                ", lr\n",
+                "and ",
+                $w,
+                ", ",
+                $w,
+                ", #{m}\n",
+                "uxtab16 ",
+                $e,
+                ", r11, ",
+                $w,
+                "\n",
+                "uxtab16 ",
+                $w,
+                ", r11, ",
+                $w,
+                ", ror #8\n",
+            )
+        };
+    }
+
+    /// One pixel: load, step, decode with `$dec`, four halfword stores.
+    macro_rules! one_pixel {
+        ($dec:ident) => {
+            concat!(
+                "ldr r0, [r8]\n",
+                "add r8, r8, r9\n",
+                $dec!("r0", "r1"),
+                "strh r1, [r2], #2\n",
+                "lsr r1, r1, #16\n",
+                "strh r1, [r4], #2\n",
+                "strh r0, [r3], #2\n",
+                "lsr r0, r0, #16\n",
+                "strh r0, [r5], #2\n",
+            )
+        };
+    }
+
+    /// The body of `decode_words` with the decode `$dec`: one pixel when
+    /// the planes start mid-word, then two pixels per step (PKHBT/PKHTB
+    /// join their lanes into one word per plane), then a last pixel if one
+    /// is left. Pointers: x r8 (step r9), planes r2-r5, count r10.
+    macro_rules! decode_loop {
+        ($dec:ident) => {
+            concat!(
+                "push {{r6, r7}}\n",
+                "tst r2, #2\n",
+                "beq 3f\n",
+                one_pixel!($dec),
+                "subs r10, r10, #1\n",
+                "3:\n",
+                "subs r10, r10, #2\n",
+                "bmi 5f\n",
                 "2:\n",
                 "ldr r0, [r8]\n",
                 "add r8, r8, r9\n",
-                $decode,
-                "strh r1, [r2], #2\n",
-                "lsrs r1, r1, #16\n",
-                "strh r1, [r4], #2\n",
-                "strh r0, [r3], #2\n",
-                "lsrs r0, r0, #16\n",
-                "strh r0, [r5], #2\n",
-                "subs r10, r10, #1\n",
-                "bne 2b\n",
+                "ldr r1, [r8]\n",
+                "add r8, r8, r9\n",
+                $dec!("r0", "r6"),
+                $dec!("r1", "r7"),
+                "pkhbt r12, r6, r7, lsl #16\n",
+                "pkhtb r6, r7, r6, asr #16\n",
+                "str r12, [r2], #4\n",
+                "str r6, [r4], #4\n",
+                "pkhbt r12, r0, r1, lsl #16\n",
+                "pkhtb r0, r1, r0, asr #16\n",
+                "str r12, [r3], #4\n",
+                "str r0, [r5], #4\n",
+                "subs r10, r10, #2\n",
+                "bpl 2b\n",
+                "5:\n",
+                "adds r10, r10, #2\n",
+                "beq 6f\n",
+                one_pixel!($dec),
+                "6:\n",
+                "pop {{r6, r7}}\n",
             )
         };
     }
@@ -346,24 +431,25 @@ mod imp {
         let p = |j: usize| base.wrapping_add(at[j]);
         // SAFETY: the wrapper checked `n > 0`, that the `n` words read
         // (unaligned LDR at `x + k px`) lie inside `x` and the `n`
-        // halfwords stored from each `d + at[j]` (STRH) inside `d`.
+        // halfwords stored from each `d + at[j]` (STRH, or STR of the
+        // halfwords `k, k + 1 < n`, unaligned STR being allowed on Armv7-M)
+        // inside `d`. r6 and r7 (LLVM's base and frame pointers, never
+        // operands) are saved and restored.
         unsafe {
             if M == 0 {
                 asm!(
-                    decode_loop!("sxtab16 r1, r11, r0\nsxtab16 r0, r11, r0, ror #8\n"),
+                    decode_loop!(dec_int8),
                     inout("r8") x.as_ptr() => _, in("r9") px, inout("r10") n => _, in("r11") offset,
                     inout("r2") p(0) => _, inout("r3") p(1) => _, inout("r4") p(2) => _, inout("r5") p(3) => _,
-                    out("r0") _, out("r1") _,
-                    options(nostack),
+                    out("r0") _, out("r1") _, out("r12") _,
                 );
             } else {
                 asm!(
-                    decode_loop!("lsrs r0, r0, r12\nand r0, r0, #{m}\nuxtab16 r1, r11, r0\nuxtab16 r0, r11, r0, ror #8\n"),
+                    decode_loop!(dec_codes),
                     m = const M,
-                    inout("r8") x.as_ptr() => _, in("r9") px, inout("r10") n => _, in("r11") offset, in("r12") shift,
+                    inout("r8") x.as_ptr() => _, in("r9") px, inout("r10") n => _, in("r11") offset, in("lr") shift,
                     inout("r2") p(0) => _, inout("r3") p(1) => _, inout("r4") p(2) => _, inout("r5") p(3) => _,
-                    out("r0") _, out("r1") _,
-                    options(nostack),
+                    out("r0") _, out("r1") _, out("r12") _,
                 );
             }
         }
