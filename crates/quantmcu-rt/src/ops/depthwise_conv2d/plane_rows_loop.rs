@@ -243,44 +243,12 @@ mod imp {
         };
     }
 
-    /// The whole loop with the pair body `$row`. Frame on the stack (words):
-    /// 0 channel constants cursor, 1 channels left, 2-4 plane row cursors,
-    /// 5 bytes between channels' planes, 6 output cursor, 7 bytes of a
-    /// channel's outputs (`2 pairs y_step`), 8-9 bias (twice), 10
-    /// multiplier, 11 constant, 12 right shift, 13 `y_step`, 14 output end.
-    macro_rules! rows_loop {
+    /// One pair of outputs with the kernel-row body `$row`: both
+    /// accumulators from the doubled bias, three kernel rows, the output
+    /// stage, two byte stores, the output cursor stepped.
+    macro_rules! pair {
         ($row:ident) => {
             concat!(
-                "push {{r6, r7}}\n",
-                "add r0, r0, #64\n",
-                "ldmdb r0!, {{r1, r2, r3, r4, r5, r6, r7, r8}}\n",
-                "push {{r1, r2, r3, r4, r5, r6, r7, r8}}\n",
-                "ldmdb r0!, {{r1, r2, r3, r4, r5, r6, r7, r8}}\n",
-                "push {{r1, r2, r3, r4, r5, r6, r7, r8}}\n",
-                // Channel loop: this channel's constants and cursors.
-                "1:\n",
-                "ldr r0, [sp]\n",
-                "ldm r0!, {{r4, r5, r6, r7, r8, r9}}\n",
-                "ldm r0!, {{r1, r2, r3, r10}}\n",
-                "str r0, [sp]\n",
-                "strd r1, r1, [sp, #32]\n",
-                "strd r2, r3, [sp, #40]\n",
-                "str r10, [sp, #48]\n",
-                "ldrd r10, r11, [sp, #8]\n",
-                "ldr r12, [sp, #16]\n",
-                "ldrd lr, r0, [sp, #24]\n",
-                "add r0, lr, r0\n",
-                "str r0, [sp, #56]\n",
-                "ldr r0, [sp, #20]\n",
-                "add r1, r10, r0\n",
-                "add r2, r11, r0\n",
-                "add r3, r12, r0\n",
-                "strd r1, r2, [sp, #8]\n",
-                "str r3, [sp, #16]\n",
-                "add r1, lr, #1\n",
-                "str r1, [sp, #24]\n",
-                // Pair loop.
-                "2:\n",
                 "ldrd r2, r3, [sp, #32]\n",
                 $row!("r10", "r4", "r5"),
                 $row!("r11", "r6", "r7"),
@@ -299,9 +267,66 @@ mod imp {
                 "strb r2, [lr]\n",
                 "strb r3, [lr, r1]\n",
                 "add lr, lr, r1, lsl #1\n",
+            )
+        };
+    }
+
+    /// The whole loop with the kernel-row body `$row`. Frame on the stack
+    /// (words): 0 channel constants cursor, 1 channels left, 2-4 channel
+    /// 0's plane rows, 5 bytes from a channel's row cursors after its pairs
+    /// to the next channel's rows, 6 channel 0's first output, 7 bytes of a
+    /// channel's outputs (`2 pairs y_step`) less one, 8-9 doubled bias
+    /// (twice), 10 multiplier, 11 constant, 12 right shift, 13 `y_step`,
+    /// 14 output end, 15 1 if the pair count is odd. Registers: plane row
+    /// cursors r10-r12, weight pairs r4-r9, output cursor lr.
+    macro_rules! rows_loop {
+        ($row:ident) => {
+            concat!(
+                "push {{r6, r7}}\n",
+                "add r0, r0, #64\n",
+                "ldmdb r0!, {{r1, r2, r3, r4, r5, r6, r7, r8}}\n",
+                "push {{r1, r2, r3, r4, r5, r6, r7, r8}}\n",
+                "ldmdb r0!, {{r1, r2, r3, r4, r5, r6, r7, r8}}\n",
+                "push {{r1, r2, r3, r4, r5, r6, r7, r8}}\n",
+                // The cursors of channel 0 and its output end.
+                "ldrd r10, r11, [sp, #8]\n",
+                "ldr r12, [sp, #16]\n",
+                "ldrd lr, r0, [sp, #24]\n",
+                "add r0, lr, r0\n",
+                "add r0, r0, #1\n",
+                "str r0, [sp, #56]\n",
+                // Channel loop: this channel's constants.
+                "1:\n",
+                "ldr r0, [sp]\n",
+                "ldm r0!, {{r4, r5, r6, r7, r8, r9}}\n",
+                "ldm r0!, {{r1, r2, r3}}\n",
+                "strd r1, r1, [sp, #32]\n",
+                "strd r2, r3, [sp, #40]\n",
+                "ldr r1, [r0], #4\n",
+                "str r1, [sp, #48]\n",
+                "str r0, [sp]\n",
+                // Pair loop, two pairs per step (entered at the second
+                // when the count is odd).
+                "ldr r0, [sp, #60]\n",
+                "cmp r0, #0\n",
+                "bne 3f\n",
+                "2:\n",
+                pair!($row),
+                "3:\n",
+                pair!($row),
                 "ldr r0, [sp, #56]\n",
                 "cmp lr, r0\n",
                 "bne 2b\n",
+                // The next channel's cursors and output end.
+                "ldr r0, [sp, #20]\n",
+                "add r10, r10, r0\n",
+                "add r11, r11, r0\n",
+                "add r12, r12, r0\n",
+                "ldr r0, [sp, #28]\n",
+                "sub lr, lr, r0\n",
+                "ldr r0, [sp, #56]\n",
+                "add r0, r0, #1\n",
+                "str r0, [sp, #56]\n",
                 "ldr r0, [sp, #4]\n",
                 "subs r0, r0, #1\n",
                 "str r0, [sp, #4]\n",
@@ -464,9 +489,9 @@ mod imp {
             row(0),
             row(1),
             row(2),
-            4 * at.channel_words as u32,
+            (4 * at.channel_words).wrapping_sub(4 * SX * at.pairs) as u32,
             y.as_mut_ptr() as u32 + at.y_at as u32,
-            (2 * at.pairs * at.y_step) as u32,
+            (2 * at.pairs * at.y_step - 1) as u32,
             0,
             0,
             0,
@@ -474,7 +499,7 @@ mod imp {
             0,
             at.y_step as u32,
             0,
-            0,
+            (at.pairs % 2) as u32,
         ];
         // SAFETY: the wrapper checked that `chans` is not empty and holds
         // the 10 words per channel the channel loop reads (LDM), that every
