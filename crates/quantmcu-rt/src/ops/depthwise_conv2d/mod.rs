@@ -56,9 +56,7 @@ use crate::view::{Codes, Window, WindowMut};
 /// Panics if `x` lacks input pixels the output rect reads, `y.data` is
 /// shorter than `y.rect`, or the filter/bias are shorter than the shapes say.
 pub fn depthwise_conv2d(p: &DepthwiseConv2dParams, x: Window, y: WindowMut) {
-    // At stride 2 an int8 input is reused too little for the expansion to
-    // pay: the DSP form is faster there.
-    if cfg!(feature = "dsp") && p.geometry.stride[1] == 1 && is_plane_rows(p, 8) {
+    if cfg!(feature = "dsp") && is_plane_rows(p, 8) {
         let x = Codes {
             data: x.data,
             rect: x.rect,

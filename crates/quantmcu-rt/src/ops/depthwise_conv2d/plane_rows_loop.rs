@@ -79,7 +79,7 @@ pub struct RowsAt {
 /// `d[at[2]..]` (bytes 0, 2) and `d[at[1]..]`, `d[at[3]..]` (bytes 1, 3).
 /// With `M == 0` the bytes are int8 values (SXTAB16); otherwise the word is
 /// shifted right by `shift` and masked with `M` (one code per byte),
-/// zero-extended (UXTAB16). On the target 9 (int8) or 11 (codes)
+/// zero-extended (UXTAB16). On the target 8.5 (int8) or 10.5 (codes)
 /// instructions per pixel, two pixels per step.
 ///
 /// # Panics
@@ -418,9 +418,8 @@ mod imp {
                 "bmi 5f\n",
                 "2:\n",
                 "ldr r0, [r8]\n",
-                "add r8, r8, r9\n",
-                "ldr r1, [r8]\n",
-                "add r8, r8, r9\n",
+                "ldr r1, [r8, r9]\n",
+                "add r8, r8, r9, lsl #1\n",
                 $dec!("r0", "r6"),
                 $dec!("r1", "r7"),
                 "pkhbt r12, r6, r7, lsl #16\n",
