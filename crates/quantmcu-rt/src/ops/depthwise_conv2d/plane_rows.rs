@@ -204,7 +204,7 @@ fn expand(x: &Codes, iy: usize, cols: core::ops::Range<usize>, c0: usize, nb: us
         8 | 4 | 2 if (c * bits).is_multiple_of(8) && (first * bits).is_multiple_of(8) => 32 / bits,
         _ => 0,
     };
-    let words = if per_word > 0 { nb / per_word } else { 0 };
+    let words = nb.checked_div(per_word).unwrap_or(0);
     let at = dst.at;
     let (px, pairs) = (c * bits / 8, dsp::pair(off, off));
     for g in 0..words {
