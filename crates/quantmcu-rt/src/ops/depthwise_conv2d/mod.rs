@@ -38,7 +38,9 @@ pub use in_place::{
 };
 pub use lowbit::{depthwise_conv2d_lowbit, depthwise_conv2d_lowbit_dsp, depthwise_conv2d_lowbit_portable};
 pub use params::DepthwiseConv2dParams;
-pub use plane_rows::{depthwise_conv2d_plane_rows, is_plane_rows};
+pub use plane_rows::{
+    depthwise_conv2d_plane_rows, depthwise_conv2d_plane_rows_in_place, is_plane_rows, is_plane_rows_in_place,
+};
 pub use portable::depthwise_conv2d_portable;
 
 use crate::view::{Codes, Window, WindowMut};

@@ -20,6 +20,7 @@
 use super::params::DepthwiseConv2dParams;
 use super::plane_rows_loop::{self, channel_words, decode_words, ChannelWords, RowsAt, MAX_BIAS};
 use crate::dsp;
+use crate::geometry::Rect;
 use crate::view::{offset_values_fit_lane, Codes, Requant, WindowMut};
 
 /// Words of the planes buffer (on the stack): three rows per channel of a
@@ -62,18 +63,91 @@ pub fn is_plane_rows(p: &DepthwiseConv2dParams, bits: u32) -> bool {
 /// shorter than `y.rect`.
 #[inline(never)]
 pub fn depthwise_conv2d_plane_rows(p: &DepthwiseConv2dParams, x: Codes, y: WindowMut) {
+    let io = Io::Apart(x.data, y.data);
     if p.geometry.stride[1] == 1 {
-        run::<1>(p, x, y)
+        run::<1>(p, x.rect, x.bits, y.rect, io)
     } else {
-        run::<2>(p, x, y)
+        run::<2>(p, x.rect, x.bits, y.rect, io)
     }
 }
 
-/// The kernel at stride `S`.
-fn run<const S: usize>(p: &DepthwiseConv2dParams, x: Codes, y: WindowMut) {
+/// True when [`depthwise_conv2d_plane_rows_in_place`] runs this int8
+/// convolution over whole maps: [`is_plane_rows`] at 8 bits, an output no
+/// larger than the input, padding of at most 2 and an output row that fits
+/// one column chunk (every input row is then expanded before the output
+/// rows that overwrite it are written).
+pub fn is_plane_rows_in_place(p: &DepthwiseConv2dParams) -> bool {
+    let g = &p.geometry;
+    is_plane_rows(p, 8)
+        && g.output[0] <= g.input[0]
+        && g.output[1] <= g.input[1]
+        && g.pad.iter().all(|&d| d <= 2)
+        && g.output[1] <= 2 * max_pairs(8, g.input[2], g.stride[1])
+}
+
+/// The convolution in place: `buf` holds the `H x W x C` int8 input map and
+/// receives the `Ho x Wo x C` output map at its start (as
+/// [`super::depthwise_conv2d_in_place`]); `p` must satisfy
+/// [`is_plane_rows_in_place`]. Output channel `c` of row `oy` overwrites
+/// only input elements of channel `c` in rows up to `oy`, which the ring
+/// already holds or no later output reads.
+///
+/// # Panics
+///
+/// Panics if `buf` is shorter than the input map.
+#[inline(never)]
+pub fn depthwise_conv2d_plane_rows_in_place(p: &DepthwiseConv2dParams, buf: &mut [i8]) {
+    let g = &p.geometry;
+    let (x, y) = (Rect::full(g.input[0], g.input[1]), Rect::full(g.output[0], g.output[1]));
+    if g.stride[1] == 1 {
+        run::<1>(p, x, 8, y, Io::Shared(buf))
+    } else {
+        run::<2>(p, x, 8, y, Io::Shared(buf))
+    }
+}
+
+/// The input and output buffers: apart, or one buffer holding the input
+/// and receiving the output.
+enum Io<'a> {
+    Apart(&'a [i8], &'a mut [i8]),
+    Shared(&'a mut [i8]),
+}
+
+impl Io<'_> {
+    fn x(&self) -> &[i8] {
+        match self {
+            Io::Apart(x, _) => x,
+            Io::Shared(b) => b,
+        }
+    }
+
+    fn y(&mut self) -> &mut [i8] {
+        match self {
+            Io::Apart(_, y) => y,
+            Io::Shared(b) => b,
+        }
+    }
+}
+
+/// Channels per decoded word at `bits` bits.
+fn word(bits: u32) -> usize {
+    match bits {
+        8 | 4 | 2 => 32 / bits as usize,
+        _ => 4,
+    }
+}
+
+/// Most output pairs of a column chunk at stride `s` over `c` channels such
+/// that a block holds a whole word of channels (where the depth allows):
+/// three plane rows of `s pairs + 1` words per channel.
+fn max_pairs(bits: u32, c: usize, s: usize) -> usize {
+    (PLANE_WORDS / (3 * word(bits).min(c).max(1)) - 1) / s
+}
+
+/// The kernel at stride `S`: input rect `xr` at `bits` bits, output rect `r`.
+fn run<const S: usize>(p: &DepthwiseConv2dParams, xr: Rect, bits: u32, r: Rect, mut io: Io) {
     let g = &p.geometry;
     let c = g.input[2];
-    let r = y.rect;
     if r.area() == 0 {
         return;
     }
@@ -81,15 +155,8 @@ fn run<const S: usize>(p: &DepthwiseConv2dParams, x: Codes, y: WindowMut) {
     let mut chans: [ChannelWords; MAX_BLOCK] = [[0; 10]; MAX_BLOCK];
     // The first output of an odd chunk row's last pair.
     let mut tail = [0i8; 2 * MAX_BLOCK];
-    // Channels per decoded word (at least one word's channels per block
-    // where the depth allows), and output pairs per chunk such that a block
-    // holds them: three plane rows of `S pairs + 1` words per channel; the
-    // chunks are of near-equal width.
-    let word = match x.bits {
-        8 | 4 | 2 => 32 / x.bits as usize,
-        _ => 4,
-    };
-    let max_pairs = (PLANE_WORDS / (3 * word.min(c)) - 1) / S;
+    // Column chunks of near-equal even widths.
+    let (word, max_pairs) = (word(bits), max_pairs(bits, c, S));
     let chunk = r.w.div_ceil(r.w.div_ceil(2 * max_pairs)).next_multiple_of(2);
     let mut ox0 = r.x;
     while ox0 < r.x + r.w {
@@ -133,7 +200,14 @@ fn run<const S: usize>(p: &DepthwiseConv2dParams, x: Codes, y: WindowMut) {
                         n: cols.len(),
                     };
                     match (prow as isize - g.pad[0] as isize).try_into() {
-                        Ok(iy) if iy < g.input[0] => expand(&x, iy, cols.clone(), c0, nb, c, p.input_offset, dst),
+                        Ok(iy) if iy < g.input[0] => {
+                            let x = Codes {
+                                data: io.x(),
+                                rect: xr,
+                                bits,
+                            };
+                            expand(&x, iy, cols.clone(), c0, nb, c, p.input_offset, dst)
+                        }
                         _ => dst.zero(nb),
                     }
                 }
@@ -148,7 +222,7 @@ fn run<const S: usize>(p: &DepthwiseConv2dParams, x: Codes, y: WindowMut) {
                         y_step: c,
                         pairs: n / 2,
                     };
-                    plane_rows_loop::rows_3x3_int8::<S>(&planes, chans, &at, y.data);
+                    plane_rows_loop::rows_3x3_int8::<S>(&planes, chans, &at, io.y());
                 }
                 if n % 2 == 1 {
                     let at = RowsAt {
@@ -160,7 +234,7 @@ fn run<const S: usize>(p: &DepthwiseConv2dParams, x: Codes, y: WindowMut) {
                     };
                     plane_rows_loop::rows_3x3_int8::<S>(&planes, chans, &at, &mut tail);
                     let last = y_at + (n - 1) * c;
-                    y.data[last..last + nb].copy_from_slice(&tail[..nb]);
+                    io.y()[last..last + nb].copy_from_slice(&tail[..nb]);
                 }
             }
             c0 += nb;

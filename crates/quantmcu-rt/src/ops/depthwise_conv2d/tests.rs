@@ -212,6 +212,11 @@ fn int8_forms_match_naive(c: Case) -> Result<(), TestCaseError> {
         );
         #[cfg(target_arch = "x86_64")]
         prop_assert_eq!(&c.in_place(x86::in_place_x86), &want, "in place, simd");
+        if is_plane_rows_in_place(&c.params()) {
+            let plane_rows =
+                |p: &DepthwiseConv2dParams, buf: &mut [i8], _: &mut [i8]| depthwise_conv2d_plane_rows_in_place(p, buf);
+            prop_assert_eq!(&c.in_place(plane_rows), &want, "in place, plane rows");
+        }
     }
     windowed::int8_forms_match_naive(c)
 }
