@@ -40,6 +40,7 @@ pub use lowbit::{depthwise_conv2d_lowbit, depthwise_conv2d_lowbit_dsp, depthwise
 pub use params::DepthwiseConv2dParams;
 pub use plane_rows::{
     depthwise_conv2d_plane_rows, depthwise_conv2d_plane_rows_in_place, is_plane_rows, is_plane_rows_in_place,
+    INT8_MIN_WIDTH,
 };
 pub use portable::depthwise_conv2d_portable;
 
@@ -48,8 +49,9 @@ use crate::view::{Codes, Window, WindowMut};
 /// Computes the output pixels of `y.rect` (all channels) from `x`, which must
 /// hold at least `p.geometry.input_rect(&y.rect)` (map coordinates; `x.rect`
 /// may be larger): with the feature `dsp`, [`depthwise_conv2d_plane_rows`]
-/// at stride 1 where [`is_plane_rows`] holds at 8 bits, else [`depthwise_conv2d_dsp_int8`]
-/// where [`is_dsp_depthwise`] does; else
+/// where [`is_plane_rows`] holds at 8 bits and the rect is at least
+/// [`INT8_MIN_WIDTH`] wide, else [`depthwise_conv2d_dsp_int8`] where
+/// [`is_dsp_depthwise`] does; else
 /// [`x86::depthwise_conv2d_x86`] on x86-64 host builds (AVX2 if detected),
 /// else [`depthwise_conv2d_portable`].
 ///
@@ -58,7 +60,8 @@ use crate::view::{Codes, Window, WindowMut};
 /// Panics if `x` lacks input pixels the output rect reads, `y.data` is
 /// shorter than `y.rect`, or the filter/bias are shorter than the shapes say.
 pub fn depthwise_conv2d(p: &DepthwiseConv2dParams, x: Window, y: WindowMut) {
-    if cfg!(feature = "dsp") && is_plane_rows(p, 8) {
+    let wide = y.rect.w >= INT8_MIN_WIDTH[p.geometry.stride[1].clamp(1, 2) - 1];
+    if cfg!(feature = "dsp") && wide && is_plane_rows(p, 8) {
         let x = Codes {
             data: x.data,
             rect: x.rect,
