@@ -55,7 +55,10 @@ pub fn is_plane_rows(p: &DepthwiseConv2dParams, bits: u32) -> bool {
         && p.bias.len() >= c
         && (1..=8).contains(&bits)
         && offset_values_fit_lane(p.input_offset, bits)
-        && (0..c).all(|j| Requant::new(&p.output, j).int8().is_some() && p.bias[j].unsigned_abs() <= MAX_BIAS as u32)
+        // The clamp is the whole int8 range (a condition of the short form
+        // saturating to int8, checked once before every channel's form).
+        && (p.output.min, p.output.max) == (-128, 127)
+        && (0..c).all(|j| p.bias[j].unsigned_abs() <= MAX_BIAS as u32 && Requant::new(&p.output, j).int8().is_some())
 }
 
 /// Computes the output pixels of `y.rect` (all channels, int8) from `x` (int8
