@@ -33,9 +33,9 @@ const MAX_BLOCK: usize = 16;
 /// Narrowest output rect, in pixels, from which the out-of-place
 /// plane-rows form is faster than the DSP form on int8 input, at stride 1
 /// and 2: narrower rows pay the per-row setup of every channel for few
-/// outputs (on the Cortex-M4, 6 outputs at stride 1 and tiles 3 to 9
-/// outputs wide at stride 2 ran slower than the DSP form).
-pub const INT8_MIN_WIDTH: [usize; 2] = [8, 16];
+/// outputs (on the Cortex-M4, the VWW patch tiles 3 to 9 outputs wide at
+/// stride 2 ran slower than the DSP form, those 7 wide at stride 1 faster).
+pub const INT8_MIN_WIDTH: [usize; 2] = [4, 16];
 
 /// True when [`depthwise_conv2d_plane_rows`] computes this convolution on an
 /// input of `bits` bits: a 3x3 kernel, multiplier 1, no dilation, stride 1
