@@ -15,7 +15,9 @@
 //! the same loop. Every input value is widened once instead of once per tap,
 //! and since the planes hold offset values the loop is the same for every
 //! input width. An odd last output of a chunk row is computed as a pair into
-//! a small buffer, of which the first output is kept.
+//! a small buffer, of which the first output is kept. Over whole int8 maps
+//! whose output row fits one chunk the same kernel runs in place
+//! ([`depthwise_conv2d_plane_rows_in_place`]).
 
 use super::params::DepthwiseConv2dParams;
 use super::plane_rows_loop::{self, channel_words, decode_words, ChannelWords, RowsAt, MAX_BIAS};
