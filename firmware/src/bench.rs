@@ -2,9 +2,10 @@
 //! kernels on the anchor shapes compared with CMSIS-NN (`docs/design.md`,
 //! "Anchors"), the in-place depthwise kernel of the layer stage, and the
 //! any-width kernels on two of them with 4-bit and with 2-bit input and
-//! output codes, and with 4-bit input and int8 output (what a reader of a
-//! low map runs under the int8-first numerics); pseudo-random data, each
-//! kernel over its whole output map once.
+//! output codes, and the 1x1 and depthwise anchors on 4-bit input codes
+//! with int8 output (what a reader of a low map runs under the int8-first
+//! numerics); pseudo-random data, each kernel over its whole output map
+//! once.
 //!
 //! Each case runs twice: the dispatching kernel (with the `dsp` feature its
 //! DSP form where one exists) and the portable kernel, and their outputs
@@ -67,14 +68,14 @@ struct Case {
     stride: usize,
     /// Padding before the first row/column (TFLite SAME).
     pad: usize,
-    /// Width of the input activations: 8 runs the int8 kernels, below 8
-    /// the any-width (`lowbit`) forms on packed codes.
+    /// Width of the input activations and of the output activations: 8
+    /// and 8 run the int8 kernels, anything else the any-width (`lowbit`)
+    /// forms on packed codes.
     bits: u32,
-    /// Width of the output activations (8, or `bits`).
     out_bits: u32,
 }
 
-const CASES: [Case; 16] = [
+const CASES: [Case; 17] = [
     Case {
         name: "conv1x1_24x24x32_32",
         depthwise: false,
@@ -244,7 +245,7 @@ const CASES: [Case; 16] = [
         out_bits: 2,
     },
     Case {
-        name: "conv1x1_24x24x32_32_a4_o8",
+        name: "conv1x1_24x24x32_32_a4i8",
         depthwise: false,
         in_place: false,
         input: [24, 24, 32],
@@ -256,7 +257,7 @@ const CASES: [Case; 16] = [
         out_bits: 8,
     },
     Case {
-        name: "dw3x3_s1_24x24x32_a4_o8",
+        name: "dw3x3_s1_24x24x32_a4i8",
         depthwise: true,
         in_place: false,
         input: [24, 24, 32],
@@ -264,6 +265,18 @@ const CASES: [Case; 16] = [
         kernel: 3,
         stride: 1,
         pad: 1,
+        bits: 4,
+        out_bits: 8,
+    },
+    Case {
+        name: "dw3x3_s2_48x48x16_a4i8",
+        depthwise: true,
+        in_place: false,
+        input: [48, 48, 16],
+        output: [24, 24, 16],
+        kernel: 3,
+        stride: 2,
+        pad: 0,
         bits: 4,
         out_bits: 8,
     },
@@ -277,17 +290,17 @@ fn next(state: &mut u32) -> u32 {
     *state
 }
 
-fn codes<'a>(x: &'a [i8], xr: Rect, y: &'a mut [i8], yr: Rect, bits: [u32; 2]) -> (Codes<'a>, CodesMut<'a>) {
+fn codes<'a>(x: &'a [i8], xr: Rect, y: &'a mut [i8], yr: Rect, bits: u32, out_bits: u32) -> (Codes<'a>, CodesMut<'a>) {
     (
         Codes {
             data: x,
             rect: xr,
-            bits: bits[0],
+            bits,
         },
         CodesMut {
             data: y,
             rect: yr,
-            bits: bits[1],
+            bits: out_bits,
         },
     )
 }
@@ -360,7 +373,7 @@ pub fn run(out: &mut impl Write, now: fn() -> u64) {
                 if c.in_place && !portable {
                     let temp = &mut b.temp[..in_place_temp_len(&g)];
                     depthwise_conv2d_in_place(&p, y, temp);
-                } else if c.bits == 8 {
+                } else if c.bits == 8 && c.out_bits == 8 {
                     let k = if portable {
                         depthwise::depthwise_conv2d_portable
                     } else {
@@ -373,7 +386,7 @@ pub fn run(out: &mut impl Write, now: fn() -> u64) {
                     } else {
                         depthwise::depthwise_conv2d_lowbit
                     };
-                    let (x, y) = codes(x, xr, y, yr, [c.bits, c.out_bits]);
+                    let (x, y) = codes(x, xr, y, yr, c.bits, c.out_bits);
                     let _ = k(&p, x, y, None);
                 }
             } else {
@@ -384,7 +397,7 @@ pub fn run(out: &mut impl Write, now: fn() -> u64) {
                     bias: &b.bias[..oc],
                     output: stage,
                 };
-                if c.bits == 8 {
+                if c.bits == 8 && c.out_bits == 8 {
                     let k = if portable {
                         conv2d::conv2d_portable
                     } else {
@@ -402,7 +415,7 @@ pub fn run(out: &mut impl Write, now: fn() -> u64) {
                     } else {
                         conv2d::conv2d_lowbit
                     };
-                    let (x, y) = codes(x, xr, y, yr, [c.bits, c.out_bits]);
+                    let (x, y) = codes(x, xr, y, yr, c.bits, c.out_bits);
                     let _ = k(&p, x, y, None);
                 }
             }

@@ -100,6 +100,18 @@ pub fn smlatt(a: u32, b: u32, acc: i32) -> i32 {
     imp::smlatt(a, b, acc)
 }
 
+/// SMLABT: `acc + lo(a) * hi(b)` (wrapping).
+#[inline(always)]
+pub fn smlabt(a: u32, b: u32, acc: i32) -> i32 {
+    imp::smlabt(a, b, acc)
+}
+
+/// SMLATB: `acc + hi(a) * lo(b)` (wrapping).
+#[inline(always)]
+pub fn smlatb(a: u32, b: u32, acc: i32) -> i32 {
+    imp::smlatb(a, b, acc)
+}
+
 /// The little-endian word at bytes `at..at + 4` of `b`, at any alignment (one
 /// LDR on the target: Armv7-M loads unaligned words; LLVM would assemble it
 /// from four byte loads).
@@ -253,6 +265,16 @@ mod imp {
     #[inline(always)]
     pub fn smlatt(a: u32, b: u32, acc: i32) -> i32 {
         acc.wrapping_add(hi(a) * hi(b))
+    }
+
+    #[inline(always)]
+    pub fn smlabt(a: u32, b: u32, acc: i32) -> i32 {
+        acc.wrapping_add(lo(a) * hi(b))
+    }
+
+    #[inline(always)]
+    pub fn smlatb(a: u32, b: u32, acc: i32) -> i32 {
+        acc.wrapping_add(hi(a) * lo(b))
     }
 }
 
@@ -417,6 +439,26 @@ mod imp {
         }
         r
     }
+
+    #[inline(always)]
+    pub fn smlabt(a: u32, b: u32, acc: i32) -> i32 {
+        let r: i32;
+        unsafe {
+            asm!("smlabt {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, c = in(reg) acc,
+                 options(pure, nomem, nostack, preserves_flags));
+        }
+        r
+    }
+
+    #[inline(always)]
+    pub fn smlatb(a: u32, b: u32, acc: i32) -> i32 {
+        let r: i32;
+        unsafe {
+            asm!("smlatb {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, c = in(reg) acc,
+                 options(pure, nomem, nostack, preserves_flags));
+        }
+        r
+    }
 }
 
 #[cfg(test)]
@@ -444,6 +486,8 @@ mod tests {
             prop_assert_eq!(smlad(a, b, acc), wrap(i64::from(acc) + al * bl + ah * bh));
             prop_assert_eq!(smlabb(a, b, acc), wrap(i64::from(acc) + al * bl));
             prop_assert_eq!(smlatt(a, b, acc), wrap(i64::from(acc) + ah * bh));
+            prop_assert_eq!(smlabt(a, b, acc), wrap(i64::from(acc) + al * bh));
+            prop_assert_eq!(smlatb(a, b, acc), wrap(i64::from(acc) + ah * bl));
             prop_assert_eq!(lanes(sxtb16(b)), [byte(b, 0), byte(b, 2)]);
             prop_assert_eq!(lanes(sxtb16_ror8(b)), [byte(b, 1), byte(b, 3)]);
             let add = |x: i64, y: i64| i64::from((x + y) as i16);

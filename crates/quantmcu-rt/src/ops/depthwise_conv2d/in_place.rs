@@ -22,6 +22,7 @@
 
 use super::dsp_loops;
 use super::params::DepthwiseConv2dParams;
+use super::plane_rows::{depthwise_conv2d_plane_rows_in_place, is_plane_rows_in_place};
 use crate::dsp::{self, smlad};
 use crate::geometry::Geometry;
 use crate::view::Requant;
@@ -65,7 +66,9 @@ pub fn in_place_offset_ok(input_offset: i32) -> bool {
 /// Runs `p` in place: `buf` holds the `H x W x C` input map and receives the
 /// `Ho x Wo x C` output map at its start; `temp` has at least
 /// [`in_place_temp_len`] bytes. Results equal the out-of-place
-/// [`super::depthwise_conv2d`].
+/// [`super::depthwise_conv2d`]. With the feature `dsp`,
+/// [`super::depthwise_conv2d_plane_rows_in_place`] where
+/// [`super::is_plane_rows_in_place`] holds (it needs no temporary).
 ///
 /// # Panics
 ///
@@ -73,6 +76,9 @@ pub fn in_place_offset_ok(input_offset: i32) -> bool {
 /// [`in_place_offset_ok`] or a buffer is too short (callers check the plan
 /// once).
 pub fn depthwise_conv2d_in_place(p: &DepthwiseConv2dParams, buf: &mut [i8], temp: &mut [i8]) {
+    if cfg!(feature = "dsp") && is_plane_rows_in_place(p) {
+        return depthwise_conv2d_plane_rows_in_place(p, buf);
+    }
     #[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
     return super::x86::in_place_x86(p, buf, temp);
     #[allow(unreachable_code)]

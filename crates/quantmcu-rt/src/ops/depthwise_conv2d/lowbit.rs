@@ -6,11 +6,15 @@
 
 use super::dsp::{depthwise_conv2d_dsp, is_dsp_depthwise};
 use super::params::DepthwiseConv2dParams;
-use crate::view::{emit, Clean, Codes, CodesMut, Outlier, TapRange};
+use super::plane_rows::{depthwise_conv2d_plane_rows, is_plane_rows};
+use crate::view::{emit, Clean, Codes, CodesMut, Outlier, TapRange, WindowMut};
 
 /// Computes the output pixels of `y.rect` (all channels) from `x`, which must
 /// hold at least `p.geometry.input_rect(&y.rect)`; stops at the first
-/// accumulator outside `clean`.
+/// accumulator outside `clean`. With the feature `dsp`: an int8 output
+/// without clean check through [`depthwise_conv2d_plane_rows`] where
+/// [`is_plane_rows`] holds at the input's width, else
+/// [`depthwise_conv2d_lowbit_dsp`] where [`is_dsp_depthwise`] does.
 ///
 /// # Panics
 ///
@@ -21,6 +25,14 @@ pub fn depthwise_conv2d_lowbit(
     y: CodesMut,
     clean: Option<Clean>,
 ) -> Result<(), Outlier> {
+    if cfg!(feature = "dsp") && y.bits == 8 && clean.is_none() && is_plane_rows(p, x.bits) {
+        let y = WindowMut {
+            data: y.data,
+            rect: y.rect,
+        };
+        depthwise_conv2d_plane_rows(p, x, y);
+        return Ok(());
+    }
     if cfg!(feature = "dsp") && is_dsp_depthwise(p, x.bits) {
         return depthwise_conv2d_lowbit_dsp(p, x, y, clean);
     }

@@ -1,8 +1,9 @@
 //! Every form of the depthwise convolution against one naive oracle, on one
 //! case generator: the int8 kernel (dispatching, portable, DSP and in-place
 //! forms; the dispatching kernel also tile by tile) at 8 bits in and out,
-//! and the low-bit forms (dispatching, portable and DSP) at every pair of
-//! widths, with their outlier checks.
+//! the low-bit forms (dispatching, portable and DSP) at every pair of
+//! widths, with their outlier checks, and the plane-rows form (whole map and
+//! tile by tile) at every input width with int8 output.
 
 extern crate std;
 
@@ -12,8 +13,11 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
 use super::*;
-use crate::ops::testutil::codes::{bits, every_pair, int8, oracle, pack, value, widths, Spatial};
-use crate::ops::testutil::windowed::{self, lowbit_forms_match_naive, windowed, Op, Windowed};
+use crate::ops::testutil::codes::{
+    bits, every_pair, int8, oracle, pack, tiled_map as tiled_codes, value, whole_map as whole_map_codes, widths,
+    Spatial,
+};
+use crate::ops::testutil::windowed::{self, windowed, Op, Windowed};
 use crate::ops::testutil::{geometry, spatial, taps};
 use crate::view::{Clean, Codes, CodesMut, Outlier, Window, WindowMut};
 
@@ -152,9 +156,52 @@ fn dsp_shapes(
     )
 }
 
-/// The in-place form writes the oracle's bytes where it runs, and so does
-/// every other form (see [`windowed::int8_forms_match_naive`]).
+/// The plane-rows form writes the oracle's bytes, on the whole map and tile
+/// by tile, wherever it runs (int8 output, [`is_plane_rows`] at the input
+/// width); returns whether it ran.
+fn plane_rows_match_naive(c: &Case) -> Result<bool, TestCaseError> {
+    let (p, in_bits) = (c.params(), c.layer.in_bits);
+    if c.layer.out.bits != 8 || !is_plane_rows(&p, in_bits) {
+        return Ok(false);
+    }
+    let want = c.want();
+    let x = pack(&c.layer.x, in_bits);
+    let run = |x: Codes, y: CodesMut| {
+        depthwise_conv2d_plane_rows(
+            &p,
+            x,
+            WindowMut {
+                data: y.data,
+                rect: y.rect,
+            },
+        );
+        Ok(())
+    };
+    prop_assert_eq!(
+        whole_map_codes(&c.g, 8, &x, in_bits, run),
+        Ok(want.clone()),
+        "plane rows"
+    );
+    prop_assert_eq!(
+        tiled_codes(&c.g, 8, &c.grid, &x, in_bits, run),
+        Ok(want),
+        "plane rows, tiled"
+    );
+    Ok(true)
+}
+
+/// Every low-bit form writes the oracle's codes (see
+/// [`windowed::lowbit_forms_match_naive`]), and so does the plane-rows form.
+fn lowbit_forms_match_naive(c: Case) -> Result<(), TestCaseError> {
+    plane_rows_match_naive(&c)?;
+    windowed::lowbit_forms_match_naive(c)
+}
+
+/// The in-place and plane-rows forms write the oracle's bytes where they
+/// run, and so does every other form (see
+/// [`windowed::int8_forms_match_naive`]).
 fn int8_forms_match_naive(c: Case) -> Result<(), TestCaseError> {
+    plane_rows_match_naive(&c)?;
     if can_run_in_place(&c.g) {
         let want = c.want();
         prop_assert_eq!(&c.in_place(depthwise_conv2d_in_place), &want, "in place");
@@ -165,6 +212,11 @@ fn int8_forms_match_naive(c: Case) -> Result<(), TestCaseError> {
         );
         #[cfg(target_arch = "x86_64")]
         prop_assert_eq!(&c.in_place(x86::in_place_x86), &want, "in place, simd");
+        if is_plane_rows_in_place(&c.params()) {
+            let plane_rows =
+                |p: &DepthwiseConv2dParams, buf: &mut [i8], _: &mut [i8]| depthwise_conv2d_plane_rows_in_place(p, buf);
+            prop_assert_eq!(&c.in_place(plane_rows), &want, "in place, plane rows");
+        }
     }
     windowed::int8_forms_match_naive(c)
 }
@@ -188,6 +240,32 @@ proptest! {
     fn int8_dsp_shapes(c in dsp_shapes(prop_oneof![Just(4usize), Just(8), Just(12), Just(32)], int8())) {
         prop_assert!(is_dsp_depthwise(&c.params(), 8));
         int8_forms_match_naive(c)?;
+    }
+}
+
+/// 3x3 depthwise convolutions the plane-rows form takes: multiplier 1, no
+/// dilation, stride 1 or 2, odd and even widths (some wider than one column
+/// chunk), any padding, 1 to 35 channels, any input width, int8 output.
+fn plane_rows_shapes() -> impl Strategy<Value = Case> {
+    let spatial = prop_oneof![
+        4 => ([1usize..=9, 1usize..=12], 1usize..=2, any::<bool>()),
+        1 => ([1usize..=3, 250usize..=520], 1usize..=2, any::<bool>()),
+    ]
+    .prop_map(|(hw, s, same)| (hw, [3, 3], [s, s], [1, 1], same));
+    let ic = prop_oneof![1usize..=6, 7usize..=35];
+    case(spatial, ic, Just(1usize), (bits(), Just(8u32)))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The plane-rows form on the shapes it takes (most cases: it needs the
+    /// short requantization of every channel).
+    #[test]
+    fn plane_rows_shapes_match_naive(c in plane_rows_shapes()) {
+        let ran = plane_rows_match_naive(&c)?;
+        prop_assume!(ran);
+        windowed::lowbit_forms_match_naive(c)?;
     }
 }
 
