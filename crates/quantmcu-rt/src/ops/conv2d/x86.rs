@@ -127,9 +127,8 @@ impl<'a> Blocked<'a> {
     }
 }
 
-/// The blocked kernel's per-thread buffers, reused across calls.
-#[derive(Default)]
-struct Scratch {
+/// The blocked kernel's constants of one convolution.
+struct Packed {
     /// The filter, per block of [`OC_BLOCK`] output channels and pair of
     /// taps `t`: two vectors (halves `h`) of 8 lanes `j`, each lane the
     /// weights of taps `2t` and `2t + 1` of channel `lane_channel(16 b, h,
@@ -140,27 +139,18 @@ struct Scratch {
     folded: Vec<i32>,
     /// Output-stage constants, two per block (its halves).
     lanes: Vec<Requant8>,
-    /// The receptive fields of one block of pixels, `k2` values each.
-    cols: Vec<i16>,
 }
 
-std::thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
-}
-
-impl Scratch {
-    /// Repacks `p`'s filter, folds its biases and resolves its output stage
-    /// for the blocked kernel.
+impl Packed {
+    /// Repacks `p`'s filter, folds its biases and resolves its output stage.
     #[target_feature(enable = "avx2")]
-    fn prepare(&mut self, b: &Blocked, p: &Conv2dParams) {
+    fn new(b: &Blocked, p: &Conv2dParams) -> Self {
         let (k, oc) = (b.k, b.oc);
         let blocks = oc.div_ceil(OC_BLOCK);
         let pairs = b.k2 / 2;
-        self.weights.clear();
-        self.weights.resize(blocks * pairs * 2 * OC_BLOCK, 0);
-        self.folded.clear();
-        self.folded.resize(blocks * OC_BLOCK, 0);
-        self.lanes.clear();
+        let mut weights = std::vec![0i16; blocks * pairs * 2 * OC_BLOCK];
+        let mut folded = std::vec![0i32; blocks * OC_BLOCK];
+        let mut lanes = Vec::with_capacity(2 * blocks);
         for blk in 0..blocks {
             for h in 0..2 {
                 for j in 0..8 {
@@ -171,18 +161,30 @@ impl Scratch {
                     let row = &p.filter[o * k..][..k];
                     let mut wsum = 0i32;
                     for (t, &w) in row.iter().enumerate() {
-                        self.weights[((blk * pairs + t / 2) * 2 + h) * OC_BLOCK + 2 * j + t % 2] = i16::from(w);
+                        weights[((blk * pairs + t / 2) * 2 + h) * OC_BLOCK + 2 * j + t % 2] = i16::from(w);
                         wsum = wsum.wrapping_add(i32::from(w));
                     }
-                    self.folded[blk * OC_BLOCK + h * 8 + j] = p.bias[o].wrapping_add(p.input_offset.wrapping_mul(wsum));
+                    folded[blk * OC_BLOCK + h * 8 + j] = p.bias[o].wrapping_add(p.input_offset.wrapping_mul(wsum));
                 }
                 let ch = core::array::from_fn(|j| lane_channel(blk * OC_BLOCK, h, j).min(oc - 1));
-                self.lanes.push(b.out.lanes(ch));
+                lanes.push(b.out.lanes(ch));
             }
         }
-        self.cols.clear();
-        self.cols.resize(PX_BLOCK * b.k2, 0);
+        Packed { weights, folded, lanes }
     }
+}
+
+/// The blocked kernel's per-thread buffers, reused across calls.
+#[derive(Default)]
+struct Scratch {
+    /// Constants of the convolutions run, by their parameters.
+    packed: simd::Derived<Packed>,
+    /// The receptive fields of one block of pixels, `k2` values each.
+    cols: Vec<i16>,
+}
+
+std::thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 /// The blocked kernel: [`conv2d_portable`]'s result for a convolution
@@ -194,8 +196,13 @@ impl Scratch {
 #[target_feature(enable = "avx2")]
 #[inline(never)]
 unsafe fn blocked(s: &mut Scratch, b: &Blocked, p: &Conv2dParams, x: Window, y: WindowMut) {
-    s.prepare(b, p);
     let (oc, k2) = (b.oc, b.k2);
+    let st = &p.output;
+    let scalars = [p.input_offset, st.offset, st.min, st.max, oc as i32, b.k as i32];
+    let words: [&[i32]; 4] = [&p.bias[..oc], st.multiplier, st.shift, &scalars];
+    let pk = s.packed.get(&p.filter[..oc * b.k], &words, || Packed::new(b, p));
+    s.cols.clear();
+    s.cols.resize(PX_BLOCK * k2, 0);
     let pairs = k2 / 2;
     let r = y.rect;
     let area = r.area();
@@ -210,10 +217,11 @@ unsafe fn blocked(s: &mut Scratch, b: &Blocked, p: &Conv2dParams, x: Window, y: 
         }
         // Pixels past `n` keep the last block's rows: computed, not stored.
         for blk in 0..oc.div_ceil(OC_BLOCK) {
+            let w = &pk.weights[blk * pairs * 2 * OC_BLOCK..][..pairs * 2 * OC_BLOCK];
             // SAFETY: AVX2 is available; `cols` holds `PX_BLOCK` rows of
-            // `k2` values and the block's weights `pairs` pairs of vectors.
-            let acc = unsafe { dot_block(&s.cols, pairs, &s.weights[blk * pairs * 2 * OC_BLOCK..][..pairs * 2 * OC_BLOCK]) };
-            let folded = &s.folded[blk * OC_BLOCK..][..OC_BLOCK];
+            // `k2` values and `w` the block's `pairs` pairs of vectors.
+            let acc = unsafe { dot_block(&s.cols, pairs, w) };
+            let folded = &pk.folded[blk * OC_BLOCK..][..OC_BLOCK];
             // SAFETY: `folded` holds 16 values (unaligned loads).
             let (f0, f1) = unsafe {
                 (
@@ -221,7 +229,7 @@ unsafe fn blocked(s: &mut Scratch, b: &Blocked, p: &Conv2dParams, x: Window, y: 
                     _mm256_loadu_si256(folded[8..].as_ptr().cast()),
                 )
             };
-            let (q0, q1) = (&s.lanes[2 * blk], &s.lanes[2 * blk + 1]);
+            let (q0, q1) = (&pk.lanes[2 * blk], &pk.lanes[2 * blk + 1]);
             let c0 = blk * OC_BLOCK;
             let nc = (oc - c0).min(OC_BLOCK);
             for (a, &at) in acc.iter().zip(&at).take(n) {

@@ -128,9 +128,8 @@ impl<'a> Vectorized<'a> {
     }
 }
 
-/// The vectorized kernel's per-thread buffers, reused across calls.
-#[derive(Default)]
-struct Scratch {
+/// The vectorized kernel's constants of one depthwise convolution.
+struct Packed {
     /// The filter, per block of [`C_BLOCK`] channels and pair of taps `t`:
     /// two vectors (halves `h`) of 8 lanes `j`, each lane the weights of
     /// taps `2t` and `2t + 1` of channel `lane_channel(16 b, h, j)` (0 past
@@ -140,30 +139,18 @@ struct Scratch {
     folded: Vec<i32>,
     /// Output-stage constants, two per block (its halves).
     lanes: Vec<Requant8>,
-    /// Per tap of one pixel: the offset of its 16 channels in the input
-    /// window, or `None` for a padding tap (an odd last pair's second tap
-    /// too).
-    at: Vec<Option<usize>>,
-    /// The in-place form's copy of the input map.
-    input: Vec<i8>,
 }
 
-std::thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
-}
-
-impl Scratch {
+impl Packed {
     /// Repacks `p`'s filter, folds its biases and resolves its output stage.
     #[target_feature(enable = "avx2")]
-    fn prepare(&mut self, v: &Vectorized, p: &DepthwiseConv2dParams) {
+    fn new(v: &Vectorized, p: &DepthwiseConv2dParams) -> Self {
         let c = v.c;
         let blocks = c.div_ceil(C_BLOCK);
         let pairs = v.taps.div_ceil(2);
-        self.weights.clear();
-        self.weights.resize(blocks * pairs * 2 * C_BLOCK, 0);
-        self.folded.clear();
-        self.folded.resize(blocks * C_BLOCK, 0);
-        self.lanes.clear();
+        let mut weights = std::vec![0i16; blocks * pairs * 2 * C_BLOCK];
+        let mut folded = std::vec![0i32; blocks * C_BLOCK];
+        let mut lanes = Vec::with_capacity(2 * blocks);
         for blk in 0..blocks {
             for h in 0..2 {
                 for j in 0..8 {
@@ -174,18 +161,34 @@ impl Scratch {
                     let mut wsum = 0i32;
                     for t in 0..v.taps {
                         let w = p.filter[t * c + ch];
-                        self.weights[((blk * pairs + t / 2) * 2 + h) * C_BLOCK + 2 * j + t % 2] = i16::from(w);
+                        weights[((blk * pairs + t / 2) * 2 + h) * C_BLOCK + 2 * j + t % 2] = i16::from(w);
                         wsum = wsum.wrapping_add(i32::from(w));
                     }
-                    self.folded[blk * C_BLOCK + h * 8 + j] = p.bias[ch].wrapping_add(p.input_offset.wrapping_mul(wsum));
+                    folded[blk * C_BLOCK + h * 8 + j] = p.bias[ch].wrapping_add(p.input_offset.wrapping_mul(wsum));
                 }
                 let chs = core::array::from_fn(|j| lane_channel(blk * C_BLOCK, h, j).min(c - 1));
-                self.lanes.push(v.out.lanes(chs));
+                lanes.push(v.out.lanes(chs));
             }
         }
-        self.at.clear();
-        self.at.resize(2 * pairs, None);
+        Packed { weights, folded, lanes }
     }
+}
+
+/// The vectorized kernel's per-thread buffers, reused across calls.
+#[derive(Default)]
+struct Scratch {
+    /// Constants of the depthwise convolutions run, by their parameters.
+    packed: simd::Derived<Packed>,
+    /// Per tap of one pixel: the offset of its channels in the input
+    /// window, or `None` for a padding tap (an odd last pair's second tap
+    /// too).
+    at: Vec<Option<usize>>,
+    /// The in-place form's copy of the input map.
+    input: Vec<i8>,
+}
+
+std::thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 /// The vectorized kernel: [`depthwise_conv2d_portable`]'s result for a
@@ -200,18 +203,22 @@ unsafe fn vectorized(s: &mut Scratch, v: &Vectorized, p: &DepthwiseConv2dParams,
     if y.rect.area() == 0 {
         return;
     }
-    s.prepare(v, p);
     let g = &p.geometry;
     let [kh, kw] = g.kernel;
-    let c = v.c;
-    let pairs = v.taps.div_ceil(2);
+    let (c, pairs) = (v.c, v.taps.div_ceil(2));
+    let st = &p.output;
+    let scalars = [p.input_offset, st.offset, st.min, st.max, c as i32, v.taps as i32];
+    let words: [&[i32]; 4] = [&p.bias[..c], st.multiplier, st.shift, &scalars];
+    let pk = s.packed.get(&p.filter[..v.taps * c], &words, || Packed::new(v, p));
+    s.at.clear();
+    s.at.resize(2 * pairs, None);
     let zero = [v.zero; C_BLOCK];
     for blk in 0..c.div_ceil(C_BLOCK) {
         let c0 = blk * C_BLOCK;
         let n = (c - c0).min(C_BLOCK);
-        let w = &s.weights[blk * pairs * 2 * C_BLOCK..][..pairs * 2 * C_BLOCK];
-        let folded = &s.folded[blk * C_BLOCK..][..C_BLOCK];
-        let (q0, q1) = (&s.lanes[2 * blk], &s.lanes[2 * blk + 1]);
+        let w = &pk.weights[blk * pairs * 2 * C_BLOCK..][..pairs * 2 * C_BLOCK];
+        let folded = &pk.folded[blk * C_BLOCK..][..C_BLOCK];
+        let (q0, q1) = (&pk.lanes[2 * blk], &pk.lanes[2 * blk + 1]);
         for oy in y.rect.y..y.rect.y + y.rect.h {
             let ry = TapRange::new(oy, g.stride[0], g.pad[0], g.dilation[0], kh, g.input[0]);
             for ox in y.rect.x..y.rect.x + y.rect.w {
