@@ -245,8 +245,8 @@ unsafe fn blocked(s: &mut Scratch, b: &Blocked, p: &Conv2dParams, x: Window, y: 
 }
 
 /// Writes the receptive field of output pixel `(oy, ox)` as int16 values in
-/// filter order (`[kh][kw][ic]`, then a 0 to even length): the input
-/// where the tap is inside it, `b.zero` where it is padding.
+/// filter order (`[kh][kw][ic]`) into `col[..k]`: the input where the tap
+/// is inside it, `b.zero` where it is padding (`col[k]`, if any, stays 0).
 #[target_feature(enable = "avx2")]
 fn gather(b: &Blocked, g: &Geometry, x: &Window, oy: usize, ox: usize, col: &mut [i16]) {
     let (ic, [kh, kw]) = (b.ic, g.kernel);
@@ -273,7 +273,6 @@ fn gather(b: &Blocked, g: &Geometry, x: &Window, oy: usize, ox: usize, col: &mut
             }
         }
     }
-    col[b.k..].fill(0);
 }
 
 /// `dst[i] = src[i]` sign-extended (`dst` as long as `src`).

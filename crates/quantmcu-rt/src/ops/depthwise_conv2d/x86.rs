@@ -183,6 +183,9 @@ struct Scratch {
     /// window, or `None` for a padding tap (an odd last pair's second tap
     /// too).
     at: Vec<Option<usize>>,
+    /// Per tap: its offset from the pixel's first tap when every tap is
+    /// inside the input (`None` past the last tap).
+    from_first: Vec<Option<usize>>,
     /// The in-place form's copy of the input map.
     input: Vec<i8>,
 }
@@ -210,6 +213,12 @@ unsafe fn vectorized(s: &mut Scratch, v: &Vectorized, p: &DepthwiseConv2dParams,
     let scalars = [p.input_offset, st.offset, st.min, st.max, c as i32, v.taps as i32];
     let words: [&[i32]; 4] = [&p.bias[..c], st.multiplier, st.shift, &scalars];
     let pk = s.packed.get(&p.filter[..v.taps * c], &words, || Packed::new(v, p));
+    // The taps' offsets from a pixel's first tap when all are inside.
+    let [dy, dx] = g.dilation.map(|d| d.max(1));
+    s.from_first.clear();
+    s.from_first.extend((0..2 * pairs).map(|t| {
+        (t < v.taps).then(|| ((t / kw) * dy * x.rect.w + (t % kw) * dx) * c)
+    }));
     s.at.clear();
     s.at.resize(2 * pairs, None);
     let zero = [v.zero; C_BLOCK];
@@ -223,10 +232,17 @@ unsafe fn vectorized(s: &mut Scratch, v: &Vectorized, p: &DepthwiseConv2dParams,
             let ry = TapRange::new(oy, g.stride[0], g.pad[0], g.dilation[0], kh, g.input[0]);
             for ox in y.rect.x..y.rect.x + y.rect.w {
                 let rx = TapRange::new(ox, g.stride[1], g.pad[1], g.dilation[1], kw, g.input[1]);
-                for (t, at) in s.at.iter_mut().enumerate().take(v.taps) {
-                    let (ky, kx) = (t / kw, t % kw);
-                    let inside = (ry.lo..ry.hi).contains(&ky) && (rx.lo..rx.hi).contains(&kx);
-                    *at = inside.then(|| x.rect.offset(ry.at(ky), rx.at(kx), c) + c0);
+                if ry.full(kh) && rx.full(kw) {
+                    let first = x.rect.offset(ry.at(0), rx.at(0), c) + c0;
+                    for (at, d) in s.at.iter_mut().zip(&s.from_first) {
+                        *at = d.map(|d| first + d);
+                    }
+                } else {
+                    for (t, at) in s.at.iter_mut().enumerate().take(v.taps) {
+                        let (ky, kx) = (t / kw, t % kw);
+                        let inside = (ry.lo..ry.hi).contains(&ky) && (rx.lo..rx.hi).contains(&kx);
+                        *at = inside.then(|| x.rect.offset(ry.at(ky), rx.at(kx), c) + c0);
+                    }
                 }
                 let mut acc = [_mm256_setzero_si256(); 2];
                 for (t, at) in s.at.chunks_exact(2).enumerate() {
