@@ -69,7 +69,9 @@ fn interpreters(python: &Path, model: &Path, seconds: f64) -> Interpreters {
     let install = format!("`{py} -m pip install ai-edge-litert tflite-micro`, or pass --python PATH");
     let both = |why: String| Interpreters {
         rows: Vec::new(),
-        missing: vec![format!("LiteRT and tflite-micro not measured: {why} (install them with {install})")],
+        missing: vec![format!(
+            "LiteRT and tflite-micro not measured: {why} (install them with {install})"
+        )],
     };
     let script = std::env::temp_dir().join(format!("quantmcu-bench-{}.py", std::process::id()));
     if let Err(e) = std::fs::write(&script, SCRIPT) {

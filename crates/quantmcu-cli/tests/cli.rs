@@ -207,7 +207,10 @@ fn bench_names_the_interpreters_it_cannot_run() {
         timed.iter().any(|r| r["runtime"].as_str().unwrap().contains(name))
             || missing.iter().any(|s| s.as_str().unwrap().contains(package))
     };
-    assert!(said("LiteRT", "ai-edge-litert") && said("tflite-micro", "tflite-micro"), "{v}");
+    assert!(
+        said("LiteRT", "ai-edge-litert") && said("tflite-micro", "tflite-micro"),
+        "{v}"
+    );
 }
 
 #[test]

@@ -240,8 +240,20 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     fn lane() -> impl Strategy<Value = (i32, i32, i32)> {
         (
-            prop_oneof![any::<i32>(), Just(i32::MIN), Just(i32::MAX), -70000i32..70000, -64i32..64],
-            prop_oneof![any::<i32>(), Just(i32::MIN), Just(i32::MAX), Just(1 << 30), (1i32 << 30)..i32::MAX],
+            prop_oneof![
+                any::<i32>(),
+                Just(i32::MIN),
+                Just(i32::MAX),
+                -70000i32..70000,
+                -64i32..64
+            ],
+            prop_oneof![
+                any::<i32>(),
+                Just(i32::MIN),
+                Just(i32::MAX),
+                Just(1 << 30),
+                (1i32 << 30)..i32::MAX
+            ],
             prop_oneof![-31i32..=31, Just(0), Just(-1), Just(-31), Just(31)],
         )
     }

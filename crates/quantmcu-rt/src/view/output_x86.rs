@@ -17,11 +17,10 @@
 #![allow(unsafe_code)]
 
 use core::arch::x86_64::{
-    __m128i, __m256i, _mm256_add_epi32, _mm256_add_epi64, _mm256_and_si256, _mm256_blend_epi32,
-    _mm256_castsi256_si128, _mm256_cmpeq_epi32, _mm256_cmpgt_epi32, _mm256_extracti128_si256, _mm256_loadu_si256,
-    _mm256_max_epi32, _mm256_min_epi32, _mm256_mul_epi32, _mm256_packs_epi32, _mm256_set1_epi32,
-    _mm256_set1_epi64x, _mm256_sllv_epi32, _mm256_slli_epi64, _mm256_srai_epi32, _mm256_srav_epi32,
-    _mm256_srli_epi64, _mm256_sub_epi32, _mm_packs_epi16,
+    __m128i, __m256i, _mm256_add_epi32, _mm256_add_epi64, _mm256_and_si256, _mm256_blend_epi32, _mm256_castsi256_si128,
+    _mm256_cmpeq_epi32, _mm256_cmpgt_epi32, _mm256_extracti128_si256, _mm256_loadu_si256, _mm256_max_epi32,
+    _mm256_min_epi32, _mm256_mul_epi32, _mm256_packs_epi32, _mm256_set1_epi32, _mm256_set1_epi64x, _mm256_slli_epi64,
+    _mm256_sllv_epi32, _mm256_srai_epi32, _mm256_srav_epi32, _mm256_srli_epi64, _mm256_sub_epi32, _mm_packs_epi16,
 };
 
 use super::OutputStage;
@@ -118,7 +117,10 @@ impl<'a> OutputLanes<'a> {
         let threshold = _mm256_sub_epi32(q.half, _mm256_srai_epi32::<31>(high));
         let up = _mm256_cmpgt_epi32(_mm256_and_si256(high, q.mask), threshold);
         let r = _mm256_sub_epi32(_mm256_srav_epi32(high, q.right), up);
-        let r = _mm256_min_epi32(_mm256_max_epi32(r, _mm256_set1_epi32(self.lo)), _mm256_set1_epi32(self.hi));
+        let r = _mm256_min_epi32(
+            _mm256_max_epi32(r, _mm256_set1_epi32(self.lo)),
+            _mm256_set1_epi32(self.hi),
+        );
         _mm256_add_epi32(r, _mm256_set1_epi32(self.stage.offset))
     }
 }

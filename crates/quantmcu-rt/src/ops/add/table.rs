@@ -18,6 +18,8 @@ pub struct AddTable {
     a: [i32; 256],
     b: [i32; 256],
     q: Requant,
+    /// The parameters, for the AVX2 form's output stage.
+    #[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
     p: AddParams,
 }
 
@@ -35,6 +37,7 @@ impl AddTable {
             a: table(0),
             b: table(1),
             q: Requant::new(&stage, 0),
+            #[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
             p: *p,
         }
     }

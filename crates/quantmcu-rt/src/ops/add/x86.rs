@@ -67,7 +67,7 @@ unsafe fn lanes(ta: &[i32; 256], tb: &[i32; 256], out: &OutputLanes, a: &[i8], b
             out.apply(&q, _mm256_add_epi32(ga, gb))
         }
     };
-    assert!(a.len() == y.len() && b.len() == y.len() && y.len() % 16 == 0);
+    assert!(a.len() == y.len() && b.len() == y.len() && y.len().is_multiple_of(16));
     for i in (0..y.len()).step_by(16) {
         let v = pack(sum8(i), sum8(i + 8));
         // SAFETY: `i + 16 <= y.len()` (unaligned store).

@@ -34,9 +34,8 @@
 
 use core::arch::x86_64::{
     __m128i, __m256i, _mm256_add_epi32, _mm256_castsi256_si128, _mm256_cvtepi8_epi16, _mm256_extracti128_si256,
-    _mm256_loadu_si256, _mm256_madd_epi16, _mm256_set1_epi32, _mm256_setzero_si256, _mm256_storeu_si256,
-    _mm_add_epi32, _mm_cvtepi8_epi16, _mm_cvtsi128_si32, _mm_loadl_epi64, _mm_loadu_si128, _mm_shuffle_epi32,
-    _mm_storeu_si128,
+    _mm256_loadu_si256, _mm256_madd_epi16, _mm256_set1_epi32, _mm256_setzero_si256, _mm256_storeu_si256, _mm_add_epi32,
+    _mm_cvtepi8_epi16, _mm_cvtsi128_si32, _mm_loadl_epi64, _mm_loadu_si128, _mm_shuffle_epi32, _mm_storeu_si128,
 };
 use core::cell::RefCell;
 use std::vec::Vec;
@@ -269,7 +268,10 @@ fn gather(b: &Blocked, g: &Geometry, x: &Window, oy: usize, ox: usize, col: &mut
             }
         } else {
             for kx in rx.lo..rx.hi {
-                widen(&x.data[x.rect.offset(iy, rx.at(kx), ic)..][..ic], &mut row[kx * ic..][..ic]);
+                widen(
+                    &x.data[x.rect.offset(iy, rx.at(kx), ic)..][..ic],
+                    &mut row[kx * ic..][..ic],
+                );
             }
         }
     }

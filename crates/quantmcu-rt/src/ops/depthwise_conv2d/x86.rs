@@ -216,9 +216,8 @@ unsafe fn vectorized(s: &mut Scratch, v: &Vectorized, p: &DepthwiseConv2dParams,
     // The taps' offsets from a pixel's first tap when all are inside.
     let [dy, dx] = g.dilation.map(|d| d.max(1));
     s.from_first.clear();
-    s.from_first.extend((0..2 * pairs).map(|t| {
-        (t < v.taps).then(|| ((t / kw) * dy * x.rect.w + (t % kw) * dx) * c)
-    }));
+    s.from_first
+        .extend((0..2 * pairs).map(|t| (t < v.taps).then(|| ((t / kw) * dy * x.rect.w + (t % kw) * dx) * c)));
     s.at.clear();
     s.at.resize(2 * pairs, None);
     let zero = [v.zero; C_BLOCK];
