@@ -43,7 +43,7 @@ use std::vec::Vec;
 use super::lowbit::{conv2d_lowbit_portable, lowbit};
 use super::portable::{conv2d_portable, conv2d_with, Dots};
 use super::Conv2dParams;
-use crate::geometry::Geometry;
+use crate::geometry::{Geometry, Rect};
 use crate::simd;
 use crate::view::output_x86::{lane_channel, pack16, OutputLanes, Requant8};
 use crate::view::{Clean, Codes, CodesMut, Outlier, TapRange, Window, WindowMut};
@@ -60,8 +60,89 @@ pub fn conv2d_lowbit_x86(p: &Conv2dParams, x: Codes, y: CodesMut, clean: Option<
     if !simd::avx2() {
         return conv2d_lowbit_portable(p, x, y, clean);
     }
+    if let Some(b) = Blocked::new(p) {
+        if y.rect.area() == 0 {
+            return Ok(());
+        }
+        // SAFETY: `simd::avx2()` held, so the CPU executes AVX2 instructions.
+        return SCRATCH.with_borrow_mut(|s| unsafe { blocked_codes(s, &b, p, x, y, clean) });
+    }
     // SAFETY: `simd::avx2()` held, so the CPU executes AVX2 instructions.
     unsafe { lowbit_avx2(p, x, y, clean) }
+}
+
+/// [`conv2d_portable`] through the blocked kernel: each block requantized
+/// and stored as 16 int8 values.
+///
+/// # Safety
+///
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn blocked_int8(s: &mut Scratch, b: &Blocked, p: &Conv2dParams, x: Window, y: WindowMut) {
+    let out = y.data;
+    let store16 = |(at, c0, nc): (usize, usize, usize), acc: [__m256i; 2], [q0, q1]: [&Requant8; 2]| {
+        store(
+            &mut out[at + c0..][..nc],
+            pack16(b.out.apply(q0, acc[0]), b.out.apply(q1, acc[1])),
+        );
+        Ok(())
+    };
+    // SAFETY: AVX2 is available; `store16` never fails.
+    let _ = unsafe { blocked(s, b, p, x, y.rect, store16) };
+}
+
+/// [`conv2d_lowbit_portable`] through the blocked kernel: the input codes
+/// unpacked once into int8 values (a code below 8 bits is at most 127),
+/// each block's accumulators checked against `clean` channel by channel,
+/// then requantized and stored as codes.
+///
+/// # Safety
+///
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn blocked_codes(
+    s: &mut Scratch,
+    b: &Blocked,
+    p: &Conv2dParams,
+    x: Codes,
+    mut y: CodesMut,
+    clean: Option<Clean>,
+) -> Result<(), Outlier> {
+    let mut values = core::mem::take(&mut s.values);
+    values.clear();
+    values.resize(x.rect.area() * b.ic, 0);
+    x.for_each(0, values.len(), |j, v| values[j] = v as i8);
+    let xw = Window {
+        data: &values,
+        rect: x.rect,
+    };
+    let r = y.rect;
+    let codes = |at: (usize, usize, usize), acc: [__m256i; 2], [q0, q1]: [&Requant8; 2]| {
+        let mut a = [0i32; OC_BLOCK];
+        let mut v = [0i32; OC_BLOCK];
+        // SAFETY: `a` and `v` hold 16 values (unaligned stores).
+        unsafe {
+            _mm256_storeu_si256(a.as_mut_ptr().cast(), acc[0]);
+            _mm256_storeu_si256(a[8..].as_mut_ptr().cast(), acc[1]);
+            _mm256_storeu_si256(v.as_mut_ptr().cast(), b.out.apply(q0, acc[0]));
+            _mm256_storeu_si256(v[8..].as_mut_ptr().cast(), b.out.apply(q1, acc[1]));
+        }
+        let (c0, nc) = (at.1, at.2);
+        let mut vals = [0i32; OC_BLOCK];
+        for (c, val) in vals.iter_mut().enumerate().take(nc) {
+            let lane = (c / 8) * 4 + (c % 8) / 4 * 8 + c % 4;
+            if let Some(k) = &clean {
+                k.check(a[lane], c0 + c)?;
+            }
+            *val = v[lane];
+        }
+        y.store_run(at.0 + c0, &vals[..nc]);
+        Ok(())
+    };
+    // SAFETY: AVX2 is available.
+    let result = unsafe { blocked(s, b, p, xw, r, codes) };
+    s.values = values;
+    result
 }
 
 /// # Safety
@@ -83,7 +164,7 @@ pub fn conv2d_x86(p: &Conv2dParams, x: Window, y: WindowMut, scratch: &mut [i32]
         if y.rect.area() > 0 {
             // SAFETY: `simd::avx2()` held, so the CPU executes AVX2
             // instructions.
-            SCRATCH.with_borrow_mut(|s| unsafe { blocked(s, &b, p, x, y) });
+            SCRATCH.with_borrow_mut(|s| unsafe { blocked_int8(s, &b, p, x, y) });
         }
         return;
     }
@@ -180,21 +261,34 @@ struct Scratch {
     packed: simd::Derived<Packed>,
     /// The receptive fields of one block of pixels, `k2` values each.
     cols: Vec<i16>,
+    /// The low-bit form's input codes unpacked to int8 values.
+    values: Vec<i8>,
 }
 
 std::thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// The blocked kernel: [`conv2d_portable`]'s result for a convolution
-/// [`Blocked`] takes.
+/// The blocked kernel: [`conv2d_portable`]'s accumulators for a convolution
+/// [`Blocked`] takes, over the output pixels of `r`: for each pixel and
+/// block of channels `sink((pixel offset, first channel, channels), the
+/// accumulators of the block's two halves, their output-stage constants)`
+/// (the accumulators in [`lane_channel`] order, biases included); stops at
+/// the first error of `sink`.
 ///
 /// # Safety
 ///
 /// The CPU must support AVX2.
 #[target_feature(enable = "avx2")]
 #[inline(never)]
-unsafe fn blocked(s: &mut Scratch, b: &Blocked, p: &Conv2dParams, x: Window, y: WindowMut) {
+unsafe fn blocked(
+    s: &mut Scratch,
+    b: &Blocked,
+    p: &Conv2dParams,
+    x: Window,
+    r: Rect,
+    mut sink: impl FnMut((usize, usize, usize), [__m256i; 2], [&Requant8; 2]) -> Result<(), Outlier>,
+) -> Result<(), Outlier> {
     let (oc, k2) = (b.oc, b.k2);
     let st = &p.output;
     let scalars = [p.input_offset, st.offset, st.min, st.max, oc as i32, b.k as i32];
@@ -203,7 +297,6 @@ unsafe fn blocked(s: &mut Scratch, b: &Blocked, p: &Conv2dParams, x: Window, y: 
     s.cols.clear();
     s.cols.resize(PX_BLOCK * k2, 0);
     let pairs = k2 / 2;
-    let r = y.rect;
     let area = r.area();
     let mut i = 0;
     while i < area {
@@ -232,15 +325,13 @@ unsafe fn blocked(s: &mut Scratch, b: &Blocked, p: &Conv2dParams, x: Window, y: 
             let c0 = blk * OC_BLOCK;
             let nc = (oc - c0).min(OC_BLOCK);
             for (a, &at) in acc.iter().zip(&at).take(n) {
-                let v = pack16(
-                    b.out.apply(q0, _mm256_add_epi32(a[0], f0)),
-                    b.out.apply(q1, _mm256_add_epi32(a[1], f1)),
-                );
-                store(&mut y.data[at + c0..][..nc], v);
+                let a = [_mm256_add_epi32(a[0], f0), _mm256_add_epi32(a[1], f1)];
+                sink((at, c0, nc), a, [q0, q1])?;
             }
         }
         i += n;
     }
+    Ok(())
 }
 
 /// Writes the receptive field of output pixel `(oy, ox)` as int16 values in
