@@ -15,12 +15,14 @@
 //! int8 values per pixel. The repacked weights, rows and constants live in
 //! a per-thread buffer of the host, reused across calls.
 //!
-//! Other convolutions (grouped, or a clamp outside int8) run the portable
-//! kernel compiled with AVX2 enabled, its general path's dot products in
-//! AVX2 intrinsics (16 int8 values of input and of weights sign-extended to
-//! int16 per step). The low-bit form is the portable low-bit code compiled
-//! with AVX2 enabled (same integer operations, only instruction selection
-//! differs).
+//! The low-bit form unpacks its input codes into int8 values once (a code
+//! below 8 bits is at most 127) and runs the same kernel, checking each
+//! accumulator against the clean bounds before storing its code. Other
+//! convolutions (grouped, or a clamp outside int8) run the portable kernel
+//! compiled with AVX2 enabled, its general path's dot products in AVX2
+//! intrinsics (16 int8 values of input and of weights sign-extended to
+//! int16 per step), and the portable low-bit code compiled with AVX2
+//! enabled (same integer operations, only instruction selection differs).
 //!
 //! Exactness: a product of two values within int16 whose magnitudes are at
 //! most 2^15 and 2^7 lies within 2^22, so `_mm256_madd_epi16`'s pair sums

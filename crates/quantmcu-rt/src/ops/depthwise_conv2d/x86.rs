@@ -18,10 +18,12 @@
 //! weights, constants and the copy live in a per-thread buffer, reused
 //! across calls.
 //!
-//! Other depthwise convolutions, and the low-bit form, run the portable
-//! kernels' own code compiled with AVX2 enabled, so the compiler vectorizes
-//! their channel loops: the portable integer operations, only instruction
-//! selection differs.
+//! The low-bit form unpacks its input codes into int8 values once (a code
+//! below 8 bits is at most 127) and runs the same kernel, checking each
+//! accumulator against the clean bounds before storing its code. Other
+//! depthwise convolutions run the portable kernels' own code compiled with
+//! AVX2 enabled, so the compiler vectorizes their channel loops: the
+//! portable integer operations, only instruction selection differs.
 //!
 //! Exactness: the int8 products lie within 2^14, so the pair sums of
 //! `_mm256_madd_epi16` are exact; the int32 lanes wrap modulo 2^32 like the
@@ -32,8 +34,8 @@
 
 use core::arch::x86_64::{
     __m128i, __m256i, _mm256_add_epi32, _mm256_cvtepi8_epi16, _mm256_loadu_si256, _mm256_madd_epi16,
-    _mm256_setzero_si256, _mm256_unpackhi_epi16, _mm256_unpacklo_epi16, _mm_loadl_epi64, _mm_loadu_si128,
-    _mm_storeu_si128,
+    _mm256_setzero_si256, _mm256_storeu_si256, _mm256_unpackhi_epi16, _mm256_unpacklo_epi16, _mm_loadl_epi64,
+    _mm_loadu_si128, _mm_storeu_si128,
 };
 use core::cell::RefCell;
 use std::vec::Vec;
@@ -58,7 +60,7 @@ pub fn depthwise_conv2d_x86(p: &DepthwiseConv2dParams, x: Window, y: WindowMut) 
     }
     match Vectorized::new(p) {
         // SAFETY: `simd::avx2()` held, so the CPU executes AVX2 instructions.
-        Some(v) => SCRATCH.with_borrow_mut(|s| unsafe { vectorized(s, &v, p, x, y) }),
+        Some(v) => SCRATCH.with_borrow_mut(|s| unsafe { vectorized_int8(s, &v, p, x, y) }),
         // SAFETY: as above.
         None => unsafe { out_of_place_avx2(p, x, y) },
     }
@@ -94,7 +96,7 @@ pub fn in_place_x86(p: &DepthwiseConv2dParams, buf: &mut [i8], temp: &mut [i8]) 
             rect: Rect::full(oh, ow),
         };
         // SAFETY: as in `depthwise_conv2d_x86`.
-        unsafe { vectorized(s, &v, p, x, y) };
+        unsafe { vectorized_int8(s, &v, p, x, y) };
         s.input = copy;
     });
 }
@@ -186,7 +188,8 @@ struct Scratch {
     /// Per tap: its offset from the pixel's first tap when every tap is
     /// inside the input (`None` past the last tap).
     from_first: Vec<Option<usize>>,
-    /// The in-place form's copy of the input map.
+    /// The in-place form's copy of the input map, or the low-bit form's
+    /// input codes unpacked to int8 values.
     input: Vec<i8>,
 }
 
@@ -194,17 +197,28 @@ std::thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// The vectorized kernel: [`depthwise_conv2d_portable`]'s result for a
-/// convolution [`Vectorized`] takes.
+/// The vectorized kernel: [`depthwise_conv2d_portable`]'s accumulators for
+/// a convolution [`Vectorized`] takes, over the output pixels of `r`: for
+/// each pixel and block of channels `sink((offset of the block's first
+/// output, channels), the accumulators of the block's two halves, their
+/// output-stage constants)` (the accumulators in [`lane_channel`] order,
+/// biases included); stops at the first error of `sink`.
 ///
 /// # Safety
 ///
 /// The CPU must support AVX2.
 #[target_feature(enable = "avx2")]
 #[inline(never)]
-unsafe fn vectorized(s: &mut Scratch, v: &Vectorized, p: &DepthwiseConv2dParams, x: Window, y: WindowMut) {
-    if y.rect.area() == 0 {
-        return;
+unsafe fn vectorized(
+    s: &mut Scratch,
+    v: &Vectorized,
+    p: &DepthwiseConv2dParams,
+    x: Window,
+    r: Rect,
+    mut sink: impl FnMut((usize, usize), [__m256i; 2], [&Requant8; 2]) -> Result<(), Outlier>,
+) -> Result<(), Outlier> {
+    if r.area() == 0 {
+        return Ok(());
     }
     let g = &p.geometry;
     let [kh, kw] = g.kernel;
@@ -227,9 +241,9 @@ unsafe fn vectorized(s: &mut Scratch, v: &Vectorized, p: &DepthwiseConv2dParams,
         let w = &pk.weights[blk * pairs * 2 * C_BLOCK..][..pairs * 2 * C_BLOCK];
         let folded = &pk.folded[blk * C_BLOCK..][..C_BLOCK];
         let (q0, q1) = (&pk.lanes[2 * blk], &pk.lanes[2 * blk + 1]);
-        for oy in y.rect.y..y.rect.y + y.rect.h {
+        for oy in r.y..r.y + r.h {
             let ry = TapRange::new(oy, g.stride[0], g.pad[0], g.dilation[0], kh, g.input[0]);
-            for ox in y.rect.x..y.rect.x + y.rect.w {
+            for ox in r.x..r.x + r.w {
                 let rx = TapRange::new(ox, g.stride[1], g.pad[1], g.dilation[1], kw, g.input[1]);
                 if ry.full(kh) && rx.full(kw) {
                     let first = x.rect.offset(ry.at(0), rx.at(0), c) + c0;
@@ -267,14 +281,12 @@ unsafe fn vectorized(s: &mut Scratch, v: &Vectorized, p: &DepthwiseConv2dParams,
                         _mm256_loadu_si256(folded[8..].as_ptr().cast()),
                     )
                 };
-                let r = pack16(
-                    v.out.apply(q0, _mm256_add_epi32(acc[0], f0)),
-                    v.out.apply(q1, _mm256_add_epi32(acc[1], f1)),
-                );
-                store(&mut y.data[y.rect.offset(oy, ox, c) + c0..][..n], r);
+                let acc = [_mm256_add_epi32(acc[0], f0), _mm256_add_epi32(acc[1], f1)];
+                sink((r.offset(oy, ox, c) + c0, n), acc, [q0, q1])?;
             }
         }
     }
+    Ok(())
 }
 
 /// The values of `src` (16, or fewer then padded with 0) sign-extended to
@@ -324,8 +336,87 @@ pub fn depthwise_conv2d_lowbit_x86(
     if !simd::avx2() {
         return depthwise_conv2d_lowbit_portable(p, x, y, clean);
     }
-    // SAFETY: as in `depthwise_conv2d_x86`.
-    unsafe { lowbit_avx2(p, x, y, clean) }
+    match Vectorized::new(p) {
+        // SAFETY: as in `depthwise_conv2d_x86`.
+        Some(v) => SCRATCH.with_borrow_mut(|s| unsafe { vectorized_codes(s, &v, p, x, y, clean) }),
+        // SAFETY: as in `depthwise_conv2d_x86`.
+        None => unsafe { lowbit_avx2(p, x, y, clean) },
+    }
+}
+
+/// [`depthwise_conv2d_portable`] through the vectorized kernel: each block
+/// requantized and stored as int8 values.
+///
+/// # Safety
+///
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn vectorized_int8(s: &mut Scratch, v: &Vectorized, p: &DepthwiseConv2dParams, x: Window, y: WindowMut) {
+    let out = y.data;
+    let store16 = |(at, n): (usize, usize), acc: [__m256i; 2], [q0, q1]: [&Requant8; 2]| {
+        store(
+            &mut out[at..][..n],
+            pack16(v.out.apply(q0, acc[0]), v.out.apply(q1, acc[1])),
+        );
+        Ok(())
+    };
+    // SAFETY: AVX2 is available; `store16` never fails.
+    let _ = unsafe { vectorized(s, v, p, x, y.rect, store16) };
+}
+
+/// [`depthwise_conv2d_lowbit_portable`] through the vectorized kernel: the
+/// input codes unpacked once into int8 values (a code below 8 bits is at
+/// most 127), each block's accumulators checked against `clean` channel by
+/// channel, then requantized and stored as codes.
+///
+/// # Safety
+///
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn vectorized_codes(
+    s: &mut Scratch,
+    v: &Vectorized,
+    p: &DepthwiseConv2dParams,
+    x: Codes,
+    mut y: CodesMut,
+    clean: Option<Clean>,
+) -> Result<(), Outlier> {
+    let mut values = core::mem::take(&mut s.input);
+    values.clear();
+    values.resize(x.rect.area() * v.c, 0);
+    x.for_each(0, values.len(), |j, c| values[j] = c as i8);
+    let xw = Window {
+        data: &values,
+        rect: x.rect,
+    };
+    let r = y.rect;
+    let c = v.c;
+    let codes = |(at, n): (usize, usize), acc: [__m256i; 2], [q0, q1]: [&Requant8; 2]| {
+        let mut a = [0i32; C_BLOCK];
+        let mut q = [0i32; C_BLOCK];
+        // SAFETY: `a` and `q` hold 16 values (unaligned stores).
+        unsafe {
+            _mm256_storeu_si256(a.as_mut_ptr().cast(), acc[0]);
+            _mm256_storeu_si256(a[8..].as_mut_ptr().cast(), acc[1]);
+            _mm256_storeu_si256(q.as_mut_ptr().cast(), v.out.apply(q0, acc[0]));
+            _mm256_storeu_si256(q[8..].as_mut_ptr().cast(), v.out.apply(q1, acc[1]));
+        }
+        let c0 = at % c;
+        let mut vals = [0i32; C_BLOCK];
+        for (k, val) in vals.iter_mut().enumerate().take(n) {
+            let lane = (k % 8) / 4 * 8 + (k / 8) * 4 + k % 4;
+            if let Some(b) = &clean {
+                b.check(a[lane], c0 + k)?;
+            }
+            *val = q[lane];
+        }
+        y.store_run(at, &vals[..n]);
+        Ok(())
+    };
+    // SAFETY: AVX2 is available.
+    let result = unsafe { vectorized(s, v, p, xw, r, codes) };
+    s.input = values;
+    result
 }
 
 /// # Safety
