@@ -43,6 +43,7 @@ use core::cell::RefCell;
 use std::vec::Vec;
 
 use super::lowbit::{conv2d_lowbit_portable, lowbit};
+use super::params::is_pointwise;
 use super::portable::{conv2d_portable, conv2d_with, Dots};
 use super::Conv2dParams;
 use crate::geometry::{Geometry, Rect};
@@ -187,6 +188,8 @@ struct Blocked<'a> {
     k2: usize,
     /// The input zero point `-input_offset`: the value of a padding tap.
     zero: i16,
+    /// Every output pixel reads exactly one input pixel (1x1, no padding).
+    pointwise: bool,
 }
 
 impl<'a> Blocked<'a> {
@@ -205,6 +208,7 @@ impl<'a> Blocked<'a> {
             k,
             k2: k.next_multiple_of(2),
             zero: i16::try_from(-i64::from(p.input_offset)).ok()?,
+            pointwise: is_pointwise(g),
         })
     }
 }
@@ -340,8 +344,13 @@ unsafe fn blocked(
 /// filter order (`[kh][kw][ic]`) into `col[..k]`: the input where the tap
 /// is inside it, `b.zero` where it is padding (`col[k]`, if any, stays 0).
 #[target_feature(enable = "avx2")]
+#[inline]
 fn gather(b: &Blocked, g: &Geometry, x: &Window, oy: usize, ox: usize, col: &mut [i16]) {
     let (ic, [kh, kw]) = (b.ic, g.kernel);
+    if b.pointwise {
+        let at = x.rect.offset(oy * g.stride[0], ox * g.stride[1], ic);
+        return widen(&x.data[at..][..ic], &mut col[..ic]);
+    }
     let ry = TapRange::new(oy, g.stride[0], g.pad[0], g.dilation[0], kh, g.input[0]);
     let rx = TapRange::new(ox, g.stride[1], g.pad[1], g.dilation[1], kw, g.input[1]);
     let run = kw * ic;
