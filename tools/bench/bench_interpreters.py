@@ -4,6 +4,14 @@ interpreter on quantmcu's golden inputs, for comparison with quantmcu itself.
 
     .venv-tools/bin/python tools/bench/bench_interpreters.py [--assets .assets]
         [--goldens goldens] [--min-seconds 2] [--json]
+    python3 tools/bench/bench_interpreters.py --model M.tflite [--runtimes litert tflm]
+        [--min-seconds 2]
+
+The second form (what `quantmcu bench` runs) times the given runtimes on one
+model of any shape with a fixed pseudo-random input, without golden checks,
+and prints JSON: {"results": [{"runtime", "images", "images_per_s"}],
+"missing": [{"runtime", "module", "package"}]} (a runtime whose Python
+package is not importable is listed under "missing", not timed).
 
 LiteRT (`ai-edge-litert`) runs with its default delegate (XNNPACK) and
 num_threads=1 (optionally also with its reference kernels, `litert-ref`);
@@ -22,9 +30,15 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError:  # the --model form reports every runtime missing
+    np = None
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# The checkout holding this file (`quantmcu bench` runs a copy from a
+# temporary folder, where only the --model form is used).
+_HERE = Path(__file__).resolve()
+REPO_ROOT = _HERE.parents[2] if len(_HERE.parents) > 2 else Path.cwd()
 MODELS = ["resnet8_cifar10", "vww_mobilenetv1"]
 
 
@@ -87,7 +101,8 @@ def bench_quantmcu(model_path, min_seconds):
     exe = REPO_ROOT / "target" / "release" / "quantmcu"
     if not exe.exists():
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "quantmcu-cli"], cwd=REPO_ROOT, check=True)
-    out = subprocess.run([str(exe), "bench", str(model_path), "--seconds", str(min_seconds), "--json"],
+    out = subprocess.run([str(exe), "bench", str(model_path), "--seconds", str(min_seconds), "--json",
+                          "--no-interpreters"],
                          check=True, capture_output=True, text=True).stdout
     r = json.loads(out)
     row = lambda name, n, ips: {"runtime": name, "images": n, "seconds": round(n / ips, 4),
@@ -108,12 +123,9 @@ def versions():
             "numpy": np.__version__, "python": platform.python_version()}
 
 
-def bench(runner_cls, model_bytes, inputs, golden, min_seconds):
-    r = runner_cls(model_bytes)
-    outs = np.stack([np.array(r.run(x))[0] for x in inputs])  # also warms up
-    exact = bool(np.array_equal(outs, golden))
-    max_diff = float(np.max(np.abs(outs.astype(np.float64) - golden.astype(np.float64))))
-    argmax_agree = int((outs.argmax(axis=1) == golden.argmax(axis=1)).sum())
+def loop(r, inputs, min_seconds):
+    """Runs `r` over `inputs` until at least `min_seconds` have passed:
+    (images, seconds)."""
     n = 0
     t0 = time.perf_counter()
     while True:
@@ -122,15 +134,59 @@ def bench(runner_cls, model_bytes, inputs, golden, min_seconds):
         n += len(inputs)
         dt = time.perf_counter() - t0
         if dt >= min_seconds:
-            break
+            return n, dt
+
+
+def bench(runner_cls, model_bytes, inputs, golden, min_seconds):
+    r = runner_cls(model_bytes)
+    outs = np.stack([np.array(r.run(x))[0] for x in inputs])  # also warms up
+    exact = bool(np.array_equal(outs, golden))
+    max_diff = float(np.max(np.abs(outs.astype(np.float64) - golden.astype(np.float64))))
+    argmax_agree = int((outs.argmax(axis=1) == golden.argmax(axis=1)).sum())
+    n, dt = loop(r, inputs, min_seconds)
     return {"runtime": r.name, "images": n, "seconds": round(dt, 4),
             "images_per_s": round(n / dt, 2), "ms_per_image": round(1000 * dt / n, 4),
             "matches_goldens": exact, "max_abs_diff": max_diff,
             "argmax_agree": f"{argmax_agree}/{len(inputs)}"}
 
 
+# Python module and PyPI package of each runtime of the --model form.
+PACKAGES = {"litert": ("ai_edge_litert", "ai-edge-litert"), "tflm": ("tflite_micro", "tflite-micro")}
+
+
+def bench_model(path, runtimes, min_seconds):
+    """The --model form: each importable runtime timed on `path` with one
+    fixed pseudo-random input of the model's input type and shape."""
+    import importlib.util
+    model_bytes = Path(path).read_bytes()
+    runners = {"litert": LiteRT, "tflm": Tflm}
+    results, missing = [], []
+    for key in runtimes:
+        module, package = PACKAGES[key]
+        if np is None or importlib.util.find_spec(module) is None:
+            missing.append({"runtime": runners[key].name, "module": module, "package": package})
+            continue
+        r = runners[key](model_bytes)
+        if key == "litert":
+            d = r.ip.get_input_details()[0]
+        else:
+            d = r.ip.get_input_details(0)
+        dtype, shape = np.dtype(d["dtype"]), tuple(int(v) for v in d["shape"])
+        rng = np.random.RandomState(0)
+        if np.issubdtype(dtype, np.integer):
+            info = np.iinfo(dtype)
+            x = rng.randint(info.min, info.max + 1, size=shape).astype(dtype)
+        else:
+            x = rng.uniform(0, 255, size=shape).astype(dtype)
+        r.run(x)  # warm-up
+        n, dt = loop(r, [x], min_seconds)
+        results.append({"runtime": r.name, "images": n, "images_per_s": round(n / dt, 2)})
+    print(json.dumps({"results": results, "missing": missing}))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", help="time LiteRT / tflite-micro on this model only (JSON, no goldens)")
     ap.add_argument("--assets", default=str(REPO_ROOT / ".assets"))
     ap.add_argument("--goldens", default=str(REPO_ROOT / "goldens"))
     ap.add_argument("--min-seconds", type=float, default=2.0)
@@ -141,6 +197,10 @@ def main():
                          "litert-ref: LiteRT's reference kernels")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = ap.parse_args()
+    if args.model:
+        keys = [k for k in args.runtimes if k in PACKAGES] if "--runtimes" in sys.argv else list(PACKAGES)
+        bench_model(args.model, keys, args.min_seconds)
+        return
 
     runners = {"litert": LiteRT, "litert-ref": LiteRTRef, "tflm": Tflm}
     results = []

@@ -175,6 +175,44 @@ fn bad_input_gives_clear_errors() {
 /// With SRAM to spare, `plan` picks the layer-by-layer schedule (the fewest
 /// MACs) over a patch schedule that saves nothing, and writes no plan file
 /// for it; restricting the search to a grid still gives a patch plan.
+/// `bench` without a usable Python still times both executors and says
+/// which interpreters it could not run and how to install them; a Python
+/// lacking the packages names each one.
+#[test]
+fn bench_names_the_interpreters_it_cannot_run() {
+    let model = assets::model("resnet8_cifar10.tflite").unwrap();
+    let m = model.to_str().unwrap();
+    let out = quantmcu(&["bench", m, "--seconds", "0.05", "--python", "/nonexistent/python3"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for want in [
+        "reference executor",
+        "runtime (layer-by-layer plan)",
+        "LiteRT and tflite-micro not measured: cannot run `/nonexistent/python3`",
+        "pip install ai-edge-litert tflite-micro",
+    ] {
+        assert!(text.contains(want), "bench output should mention '{want}': {text}");
+    }
+    let out = quantmcu(&["bench", m, "--seconds", "0.05", "--json", "--no-interpreters"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["runtime_images_per_second"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["interpreters"], serde_json::json!([]));
+    assert_eq!(v["missing"], serde_json::json!([]));
+    // A Python that starts but may lack the packages: each interpreter is
+    // either timed or named with its package.
+    let out = quantmcu(&["bench", m, "--seconds", "0.05", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (timed, missing) = (v["interpreters"].as_array().unwrap(), v["missing"].as_array().unwrap());
+    let said = |name: &str, package: &str| {
+        timed.iter().any(|r| r["runtime"].as_str().unwrap().contains(name))
+            || missing.iter().any(|s| s.as_str().unwrap().contains(package))
+    };
+    assert!(
+        said("LiteRT", "ai-edge-litert") && said("tflite-micro", "tflite-micro"),
+        "{v}"
+    );
+}
+
 #[test]
 fn an_ample_budget_keeps_the_layer_by_layer_schedule() {
     let model = assets::model("vww_mobilenetv1.tflite").unwrap();

@@ -7,6 +7,8 @@
 mod clean;
 mod codes;
 mod output;
+#[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
+pub(crate) mod output_x86;
 mod window;
 
 pub(crate) use clean::bounds;

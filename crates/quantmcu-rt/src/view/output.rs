@@ -236,6 +236,70 @@ mod tests {
         }
     }
 
+    /// One lane of the AVX2 form's draw: accumulator, multiplier, shift.
+    #[cfg(target_arch = "x86_64")]
+    fn lane() -> impl Strategy<Value = (i32, i32, i32)> {
+        (
+            prop_oneof![
+                any::<i32>(),
+                Just(i32::MIN),
+                Just(i32::MAX),
+                -70000i32..70000,
+                -64i32..64
+            ],
+            prop_oneof![
+                any::<i32>(),
+                Just(i32::MIN),
+                Just(i32::MAX),
+                Just(1 << 30),
+                (1i32 << 30)..i32::MAX
+            ],
+            prop_oneof![-31i32..=31, Just(0), Just(-1), Just(-31), Just(31)],
+        )
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20000))]
+
+        /// The AVX2 output stage equals `OutputStage::apply` lane by lane,
+        /// per channel and per tensor: any multiplier (`i32::MIN`, so the
+        /// high multiply saturates, included), shifts -31..=31 (0 and the
+        /// extremes drawn often), small accumulators with multiplier 2^30
+        /// (exact halves of both signs), int8 clamps and offsets.
+        #[test]
+        fn avx2_output_stage_equals_output_stage(
+            lanes in prop::array::uniform8(lane()),
+            per_tensor in any::<bool>(),
+            offset in prop_oneof![-300i32..300, Just(0)],
+            (lo, hi) in prop_oneof![Just((-128i32, 127i32)), (-128i32..=127, -128i32..=127)],
+        ) {
+            use core::arch::x86_64::{__m256i, _mm256_loadu_si256, _mm256_storeu_si256};
+            if !std::is_x86_feature_detected!("avx2") {
+                return Ok(());
+            }
+            let (lo, hi) = (lo.min(hi), lo.max(hi));
+            let n = if per_tensor { 1 } else { 8 };
+            let mult: std::vec::Vec<i32> = lanes.iter().map(|l| l.1).take(n).collect();
+            let sh: std::vec::Vec<i32> = lanes.iter().map(|l| l.2).take(n).collect();
+            let stage = OutputStage { multiplier: &mult, shift: &sh, offset, min: lo, max: hi };
+            let acc = lanes.map(|l| l.0);
+            let q = super::super::output_x86::OutputLanes::new(&stage).unwrap();
+            let mut got = [0i32; 8];
+            // SAFETY: AVX2 was detected just above; `acc` and `got` hold 8
+            // lanes each (unaligned loads and stores).
+            #[allow(unsafe_code)]
+            unsafe {
+                let r = q.apply(&q.lanes([0, 1, 2, 3, 4, 5, 6, 7]), _mm256_loadu_si256(acc.as_ptr().cast()));
+                _mm256_storeu_si256(got.as_mut_ptr().cast::<__m256i>(), r);
+            }
+            for j in 0..8 {
+                let k = if per_tensor { 0 } else { j };
+                prop_assert_eq!(got[j], i32::from(stage.apply(acc[j], k)), "lane {}", j);
+            }
+        }
+    }
+
     #[test]
     fn ordinary_layers_take_the_short_requantization() {
         let (mult, sh) = ([1_300_000_000], [-9]);

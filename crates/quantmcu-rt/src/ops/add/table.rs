@@ -18,6 +18,9 @@ pub struct AddTable {
     a: [i32; 256],
     b: [i32; 256],
     q: Requant,
+    /// The parameters, for the AVX2 form's output stage.
+    #[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
+    p: AddParams,
 }
 
 impl AddTable {
@@ -34,14 +37,31 @@ impl AddTable {
             a: table(0),
             b: table(1),
             q: Requant::new(&stage, 0),
+            #[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
+            p: *p,
         }
+    }
+
+    /// The tables of inputs `a` and `b` and the parameters they came from.
+    #[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
+    pub(super) fn parts(&self) -> (&[i32; 256], &[i32; 256], &AddParams) {
+        (&self.a, &self.b, &self.p)
     }
 
     /// `y[i] = a[i] + b[i]` in the quantized domain, equal to
     /// [`super::int8::add`] with the same parameters bit for bit (all three
     /// slices the same length; extra elements of the longer slices are
-    /// ignored).
+    /// ignored): [`super::x86::add_table_x86`] on x86-64 host builds (AVX2
+    /// if detected), else [`AddTable::add_portable`].
     pub fn add(&self, a: &[i8], b: &[i8], y: &mut [i8]) {
+        #[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
+        return super::x86::add_table_x86(self, a, b, y);
+        #[allow(unreachable_code)]
+        self.add_portable(a, b, y)
+    }
+
+    /// [`AddTable::add`] in portable code.
+    pub fn add_portable(&self, a: &[i8], b: &[i8], y: &mut [i8]) {
         for ((v, &qa), &qb) in y.iter_mut().zip(a).zip(b) {
             let sum = self.a[usize::from(qa as u8)].wrapping_add(self.b[usize::from(qb as u8)]);
             *v = self.q.value(sum) as i8;

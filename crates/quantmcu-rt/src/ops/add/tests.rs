@@ -121,7 +121,8 @@ impl Case {
     }
 }
 
-/// Random ADDs of up to 6 x 6 pixels and 1 to 9 channels, widths (`a`,
+/// Random ADDs of up to 6 x 6 pixels and 1 to 9 channels (up to 324
+/// elements: the AVX2 form's 16-element steps and its tail), widths (`a`,
 /// `b`, output) from `widths`, parameters derived from random scales the
 /// way tflite-micro's Prepare derives them.
 fn case(widths: impl Strategy<Value = [u32; 3]>) -> impl Strategy<Value = Case> {
@@ -225,8 +226,23 @@ fn table(p: &AddParams, a: &[i8], b: &[i8], y: &mut [i8]) {
     AddTable::new(p).add(a, b, y);
 }
 
-/// The int8 forms: the reference and the table.
-const INT8: [Int8Kernel; 2] = [add, table];
+/// [`AddTable::add_portable`] built for the call, as an [`Int8Kernel`].
+fn table_portable(p: &AddParams, a: &[i8], b: &[i8], y: &mut [i8]) {
+    AddTable::new(p).add_portable(a, b, y);
+}
+
+/// [`x86::add_table_x86`] built for the call, as an [`Int8Kernel`].
+#[cfg(target_arch = "x86_64")]
+fn table_x86(p: &AddParams, a: &[i8], b: &[i8], y: &mut [i8]) {
+    x86::add_table_x86(&AddTable::new(p), a, b, y);
+}
+
+/// The int8 forms: the reference, the table (dispatching and portable) and
+/// on x86-64 the table's AVX2 form.
+#[cfg(not(target_arch = "x86_64"))]
+const INT8: [Int8Kernel; 3] = [add, table, table_portable];
+#[cfg(target_arch = "x86_64")]
+const INT8: [Int8Kernel; 4] = [add, table, table_portable, table_x86];
 
 #[test]
 fn every_width_triple_matches_naive_and_tiles() {
