@@ -9,7 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::compare::{compare, compare_all, Comparison, Sample};
-use crate::mixed::search::{search, Move, SearchConfig};
+use crate::mixed::search::{search, Move, Score, SearchConfig, Stop};
+use crate::mixed::sensitivity::Damage;
 use crate::mixed::{build, calibrate_int8, MixedConfig, MixedPrecision};
 use crate::patch::arena::InputMode;
 use crate::patch::search::search as search_schedule;
@@ -131,7 +132,17 @@ pub struct Report {
     pub input: InputMode,
     pub calibration_images: usize,
     pub evaluation_images: usize,
+    /// The score that chose the quantmcu plan's moves (reports written
+    /// before the measured score used the paper's).
+    #[serde(default = "paper_score")]
+    pub score: Score,
     pub lambda: f64,
+    /// Measured score: the agreement floor on the calibration images and
+    /// the moves competing per iteration.
+    #[serde(default)]
+    pub min_agreement: Option<f64>,
+    #[serde(default)]
+    pub pool: Option<usize>,
     pub candidates: Vec<u32>,
     pub outlier_quantile: f64,
     pub plans: Vec<ReportRow>,
@@ -140,6 +151,14 @@ pub struct Report {
     #[serde(default)]
     pub search_comparison: Option<SearchComparison>,
     pub trajectory: Vec<Move>,
+    /// Why the search stopped, how many plans it ran on the calibration
+    /// images (measured score) and the quantmcu plan's damage there.
+    #[serde(default)]
+    pub search_stop: Option<Stop>,
+    #[serde(default)]
+    pub search_plans_run: usize,
+    #[serde(default)]
+    pub calibration_damage: Option<Damage>,
     /// The quantmcu plan's flash budget (plan bytes), if any, and what
     /// fitting the searched plan into it took back.
     #[serde(default)]
@@ -210,6 +229,10 @@ fn row(name: &str, runner: &PlanRunner, macs: u64, c: &Comparison, search_second
         search_seconds,
         bitops_per_op: c.bitops_per_op.clone(),
     }
+}
+
+fn paper_score() -> Score {
+    Score::Paper
 }
 
 /// Runs the main job on `interp`'s model.
@@ -376,7 +399,10 @@ pub fn compile(
         input: opts.input,
         calibration_images: calib.len(),
         evaluation_images: eval.len(),
+        score: opts.search.score,
         lambda: opts.search.lambda,
+        min_agreement: (opts.search.score == Score::Measured).then_some(opts.search.min_agreement),
+        pool: opts.search.pool.filter(|_| opts.search.score == Score::Measured),
         candidates: opts.search.candidates.clone(),
         outlier_quantile: search_cfg.mixed.outlier_quantile,
         plans,
@@ -384,6 +410,9 @@ pub fn compile(
         outlier_quantile_sweep,
         search_comparison,
         trajectory: found.trajectory.clone(),
+        search_stop: Some(found.stop),
+        search_plans_run: found.plans_run,
+        calibration_damage: found.calibration,
         flash_budget_bytes: search_cfg.flash_budget,
         flash_fit: found.flash_fit.clone(),
         bits: found.bits.clone(),
