@@ -362,8 +362,10 @@ pub fn compile(
     let mut lambda_sweep = Vec::new();
     for &lambda in &opts.sweep_lambdas {
         (progress.phase)(&format!("lambda sweep: {lambda}"));
+        // Lambda weighs the paper's score only.
         let cfg = SearchConfig {
             lambda,
+            score: Score::Paper,
             ..search_cfg.clone()
         };
         let r = search(interp, &tp, opts.input, &inputs, &cfg, &|_| ())?;
