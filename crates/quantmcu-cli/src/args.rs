@@ -220,6 +220,16 @@ pub fn parse_agreement(s: &str) -> Result<f64, String> {
     }
 }
 
+/// Parses a KL divergence in nats: a finite number >= 0 (0 = no ceiling).
+pub fn parse_kl(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err(format!(
+            "'{s}' is not a KL divergence: a finite number of nats >= 0 (0 = no ceiling)"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,5 +262,9 @@ mod tests {
             assert!(parse_agreement(bad).is_err(), "{bad}");
         }
         assert!(parse_agreement("98").unwrap_err().contains("98%"));
+        assert_eq!(parse_kl("0.02"), Ok(0.02));
+        for bad in ["-0.1", "inf", "nan", "x"] {
+            assert!(parse_kl(bad).is_err(), "{bad}");
+        }
     }
 }

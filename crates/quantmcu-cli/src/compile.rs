@@ -60,6 +60,11 @@ pub struct Args {
     /// percentage (98%).
     #[arg(long, default_value = DEFAULT_MIN_AGREEMENT, value_parser = crate::args::parse_agreement, allow_negative_numbers = true)]
     pub min_agreement: f64,
+    /// Measured score: the most mean KL divergence (nats) of the
+    /// calibration outputs from layer-int8's the search may leave (0 = no
+    /// ceiling).
+    #[arg(long, default_value_t = DEFAULT_MAX_KL, value_parser = crate::args::parse_kl, allow_negative_numbers = true)]
+    pub max_kl: f64,
     /// Measured score: how many moves (largest BitOPs saving first) compete
     /// in each iteration.
     #[arg(long, default_value_t = DEFAULT_POOL, value_parser = crate::args::parse_count, allow_negative_numbers = true)]
@@ -114,6 +119,8 @@ pub struct Args {
 pub const DEFAULT_SCORE: Score = Score::Measured;
 /// Default of `--min-agreement` (docs/design.md, "VDQS").
 pub const DEFAULT_MIN_AGREEMENT: &str = "0.98";
+/// Default of `--max-kl` (docs/design.md, "VDQS").
+pub const DEFAULT_MAX_KL: f64 = 0.02;
 /// Default of `--pool` (docs/design.md, "VDQS").
 pub const DEFAULT_POOL: usize = 4;
 
@@ -179,6 +186,7 @@ pub fn compile(a: &Args) -> Result<()> {
             score: a.score.into(),
             lambda: a.lambda,
             min_agreement: a.min_agreement,
+            max_kl: (a.max_kl > 0.0).then_some(a.max_kl),
             pool: Some(a.pool),
             target_bitops: a.target_bitops,
             mixed: MixedConfig {
@@ -243,7 +251,12 @@ fn write_outputs(dir: &Path, c: &pipeline::Compiled) -> Result<()> {
 /// The side-by-side table of the four plans.
 pub fn print_table(r: &Report, dir: &Path) {
     let score = match (r.min_agreement, r.pool) {
-        (Some(a), Some(k)) => format!("{} score, floor {:.2} %, pool {k}", r.score.name(), 100.0 * a),
+        (Some(a), Some(k)) => format!(
+            "{} score, floor {:.2} %, KL ceiling {}, pool {k}",
+            r.score.name(),
+            100.0 * a,
+            r.max_kl.map_or("none".into(), |c| c.to_string())
+        ),
         _ => format!("{} score, lambda {}", r.score.name(), r.lambda),
     };
     println!(
@@ -369,15 +382,19 @@ fn print_search(r: &Report) {
     }
     let stop = match r.search_stop {
         Some(Stop::NoPositiveScore) => "no move scored above 0",
-        Some(Stop::AgreementFloor) => "every remaining move would cross the agreement floor",
+        Some(Stop::Limits) => "every remaining move would cross the agreement floor or the KL ceiling",
         Some(Stop::NoMoves) => "no map can go lower",
         Some(Stop::Target) => "the BitOPs target was met",
         None => "-",
     };
+    let runs = if r.search_plans_run > 0 {
+        format!("; {} plans run on the calibration images", r.search_plans_run)
+    } else {
+        String::new()
+    };
     let measured = r.calibration_damage.map_or(String::new(), |d| {
         format!(
-            "; {} plans run on the calibration images, the plan's agreement there {:.2} %, KL {:.5}",
-            r.search_plans_run,
+            "{runs}; the plan on the calibration images: agreement {:.2} %, KL {:.5}",
             100.0 * d.agreement,
             d.kl
         )
@@ -420,6 +437,7 @@ pub fn demo(d: &DemoArgs) -> Result<()> {
         score: DEFAULT_SCORE,
         lambda: DEFAULT_LAMBDA,
         min_agreement: crate::args::parse_agreement(DEFAULT_MIN_AGREEMENT).expect("a valid default"),
+        max_kl: DEFAULT_MAX_KL,
         pool: DEFAULT_POOL,
         target_bitops: None,
         outlier_quantile: None,

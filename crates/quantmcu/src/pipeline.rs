@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::compare::{compare, compare_all, Comparison, Sample};
 use crate::mixed::search::{search, Move, Score, SearchConfig, Stop};
-use crate::mixed::sensitivity::Damage;
+use crate::mixed::sensitivity::{damage, run_plan, Damage};
 use crate::mixed::{build, calibrate_int8, MixedConfig, MixedPrecision};
 use crate::patch::arena::InputMode;
 use crate::patch::search::search as search_schedule;
@@ -137,10 +137,12 @@ pub struct Report {
     #[serde(default = "paper_score")]
     pub score: Score,
     pub lambda: f64,
-    /// Measured score: the agreement floor on the calibration images and
-    /// the moves competing per iteration.
+    /// Measured score: the agreement floor and KL ceiling on the
+    /// calibration images and the moves competing per iteration.
     #[serde(default)]
     pub min_agreement: Option<f64>,
+    #[serde(default)]
+    pub max_kl: Option<f64>,
     #[serde(default)]
     pub pool: Option<usize>,
     pub candidates: Vec<u32>,
@@ -340,7 +342,22 @@ pub fn compile(
     let uniform = uniform_at(search_cfg.mixed.outlier_quantile)?;
 
     (progress.phase)("searching bit widths (VDQS)");
-    let found = search(interp, &tp, opts.input, &inputs, &search_cfg, &|m| (progress.phase)(m))?;
+    let mut found = search(interp, &tp, opts.input, &inputs, &search_cfg, &|m| (progress.phase)(m))?;
+    if found.calibration.is_none() {
+        // The paper's score measures nothing: its plan's damage on the
+        // calibration images, for the report (outside its search time).
+        let int8 = MixedPrecision::int8(
+            graph,
+            &tp,
+            search_cfg.mixed.scope,
+            search_cfg.mixed.layer_in_place,
+            search_cfg.mixed.rule,
+            search_cfg.mixed.outlier_quantile,
+        );
+        let reference = run_plan(interp, &tp, opts.input, &int8, &inputs)?.1;
+        let outputs = run_plan(interp, &tp, opts.input, &found.plan, &inputs)?.1;
+        found.calibration = Some(damage(&reference, &outputs));
+    }
 
     let layer = PlanRunner::new(interp, None)?;
     let uniform_runner = PlanRunner::with_mixed(interp, Some((&tp, opts.input)), Some(&uniform))?;
@@ -404,6 +421,7 @@ pub fn compile(
         score: opts.search.score,
         lambda: opts.search.lambda,
         min_agreement: (opts.search.score == Score::Measured).then_some(opts.search.min_agreement),
+        max_kl: opts.search.max_kl.filter(|_| opts.search.score == Score::Measured),
         pool: opts.search.pool.filter(|_| opts.search.score == Score::Measured),
         candidates: opts.search.candidates.clone(),
         outlier_quantile: search_cfg.mixed.outlier_quantile,

@@ -19,7 +19,9 @@ use quantmcu::{assets, tflite, Graph, ReferenceExecutor};
 fn images(graph: &Graph, n: usize) -> Vec<Vec<TensorData>> {
     let dir = assets::ensure("foolbox").unwrap().join("foolbox");
     let data = Dataset::open_set(&dir, Some("imagenet")).unwrap();
-    (0..n).map(|i| vec![data.get(i).unwrap().to_input(graph).unwrap()]).collect()
+    (0..n)
+        .map(|i| vec![data.get(i).unwrap().to_input(graph).unwrap()])
+        .collect()
 }
 
 fn vww() -> Graph {
@@ -40,6 +42,7 @@ fn config(min_agreement: f64, scope: Scope) -> SearchConfig {
         score: Score::Measured,
         lambda: 0.01,
         min_agreement,
+        max_kl: None,
         pool: None,
         target_bitops: None,
         mixed: MixedConfig {
@@ -79,7 +82,12 @@ fn argmax(p: &[f64]) -> usize {
 
 /// Mean KL(reference || plan) and top-1 agreement of `plan` over `calib`,
 /// the reference from the reference executor (layer-int8).
-fn kl_and_agreement(interp: &ReferenceExecutor, tp: &Tiling, plan: &MixedPrecision, calib: &[Vec<TensorData>]) -> (f64, f64) {
+fn kl_and_agreement(
+    interp: &ReferenceExecutor,
+    tp: &Tiling,
+    plan: &MixedPrecision,
+    calib: &[Vec<TensorData>],
+) -> (f64, f64) {
     let graph = interp.graph();
     let runner = PlanRunner::with_mixed(interp, Some((tp, InputMode::Streamed)), Some(plan)).unwrap();
     let (mut kl, mut agree) = (0.0, 0usize);
@@ -100,7 +108,10 @@ fn the_output_is_an_int8_softmax() {
     let dequantize = &graph.ops[producers[graph.outputs[0]].unwrap()];
     assert_eq!(dequantize.kind, OpKind::Dequantize);
     let softmax_out = dequantize.input(0).unwrap();
-    assert!(matches!(graph.ops[producers[softmax_out].unwrap()].kind, OpKind::Softmax { .. }));
+    assert!(matches!(
+        graph.ops[producers[softmax_out].unwrap()].kind,
+        OpKind::Softmax { .. }
+    ));
     assert_eq!(graph.scale_zp(softmax_out).0, 1.0 / 256.0);
 }
 
@@ -160,7 +171,7 @@ fn the_agreement_floor_holds_on_the_calibration_images() {
         assert!(agreement >= floor, "floor {floor}: the plan agrees on {agreement}");
         assert_eq!(agreement, r.calibration.unwrap().agreement);
         // Something was left that the floor refused: 2 bits everywhere crosses it.
-        assert_eq!(r.stop, Stop::AgreementFloor, "floor {floor}");
+        assert_eq!(r.stop, Stop::Limits, "floor {floor}");
         assert!(r.bits.iter().any(|&b| b > 2), "{:?}", r.bits);
     }
 }
@@ -211,7 +222,10 @@ fn the_measured_search_is_deterministic_and_refuses_bad_settings() {
     assert!(!a.trajectory.is_empty());
     assert_eq!(a.trajectory, b.trajectory, "same moves, same measurements");
     assert_eq!(a.plan, b.plan);
-    assert_eq!((a.stop, a.plans_run, a.calibration), (b.stop, b.plans_run, b.calibration));
+    assert_eq!(
+        (a.stop, a.plans_run, a.calibration),
+        (b.stop, b.plans_run, b.calibration)
+    );
     for (floor, pool) in [(1.5, None), (-0.1, None), (f64::NAN, None), (0.9, Some(0))] {
         let bad = SearchConfig {
             min_agreement: floor,
@@ -219,6 +233,9 @@ fn the_measured_search_is_deterministic_and_refuses_bad_settings() {
             ..cfg.clone()
         };
         let e = search(&interp, &tp, InputMode::Streamed, &calib, &bad, &|_| ()).unwrap_err();
-        assert!(e.to_string().contains("--min-agreement") || e.to_string().contains("--pool"), "{e}");
+        assert!(
+            e.to_string().contains("--min-agreement") || e.to_string().contains("--pool"),
+            "{e}"
+        );
     }
 }

@@ -8,7 +8,7 @@
 use quantmcu::compare::Sample;
 use quantmcu::dataset::Dataset;
 use quantmcu::mixed::bitops;
-use quantmcu::mixed::search::{search, Score, SearchConfig, Stop};
+use quantmcu::mixed::search::{search, Score, SearchConfig, SearchResult, Stop};
 use quantmcu::mixed::{MixedConfig, Rule, Scope};
 use quantmcu::patch::arena::InputMode;
 use quantmcu::patch::{split_points, PlanFile, PlanRunner, Tiling};
@@ -37,12 +37,7 @@ fn tile_plan(graph: &Graph) -> Tiling {
 }
 
 /// VDQS on `tp` with streamed input, no progress messages.
-fn vww_search(
-    interp: &ReferenceExecutor,
-    tp: &Tiling,
-    calib: &[Vec<TensorData>],
-    cfg: &SearchConfig,
-) -> quantmcu::mixed::search::SearchResult {
+fn vww_search(interp: &ReferenceExecutor, tp: &Tiling, calib: &[Vec<TensorData>], cfg: &SearchConfig) -> SearchResult {
     search(interp, tp, InputMode::Streamed, calib, cfg, &|_| ()).unwrap()
 }
 
@@ -52,6 +47,7 @@ fn config(lambda: f64, candidates: &[u32]) -> SearchConfig {
         score: Score::Paper,
         lambda,
         min_agreement: 0.98,
+        max_kl: None,
         pool: None,
         target_bitops: None,
         mixed: MixedConfig {
@@ -110,6 +106,9 @@ fn moves_score_and_save_what_the_bitops_accounting_says() {
     assert_eq!(widths.iter().map(|&w| u32::from(w)).collect::<Vec<_>>(), a.bits);
 }
 
+/// A search result and the moves (map, width), Omegas and widths expected of it.
+type Golden<'a> = (&'a SearchResult, &'a [(usize, u32)], &'a [f64], &'a [u32]);
+
 /// The paper score's moves and widths as the search made them before the
 /// measured score existed (same images, settings and numerics).
 #[test]
@@ -130,7 +129,7 @@ fn the_paper_score_reproduces_the_plans_it_made_before_the_measured_score() {
             ..config(0.01, &[8, 4])
         },
     );
-    let cases: [(&quantmcu::mixed::search::SearchResult, &[(usize, u32)], &[f64], &[u32]); 2] = [
+    let cases: [Golden; 2] = [
         (
             &patch,
             &[(5, 4), (1, 4), (3, 4), (5, 2), (1, 2), (0, 4), (3, 2), (4, 4), (0, 2)],
@@ -240,8 +239,7 @@ fn a_flash_budget_keeps_the_plan_within_it_by_dropping_per_channel_ranges() {
     assert!(fit[0].flash_bytes < free_bytes);
     assert!(fit.iter().all(|s| s.tensor == capped.plan.maps[s.map].name));
     // Maps gave up per-channel ranges, and those are per tensor now.
-    let per_channel =
-        |r: &quantmcu::mixed::search::SearchResult| r.plan.maps.iter().filter(|m| m.format.per_channel()).count();
+    let per_channel = |r: &SearchResult| r.plan.maps.iter().filter(|m| m.format.per_channel()).count();
     assert!(per_channel(&capped) < per_channel(&free));
     for s in fit {
         assert!(!capped.plan.maps[s.map].format.per_channel());

@@ -12,7 +12,8 @@
 //!   ([`super::sensitivity`]); a move's damage is the rise of the mean KL
 //!   divergence of the outputs from layer-int8's, its score `Phi / max(dKL,
 //!   KL_FLOOR)`, and a move that would leave top-1 agreement with layer-int8
-//!   below `min_agreement` is never taken (and not tried again). Only the
+//!   below `min_agreement`, or the mean KL divergence above `max_kl`, is
+//!   never taken (and not tried again). Only the
 //!   `pool` moves with the largest Phi compete in an iteration, measured
 //!   lazily: a move keeps the damage it was last measured at until it is the
 //!   best and then is re-measured on the current plan (a stale damage is
@@ -77,6 +78,10 @@ pub struct SearchConfig {
     /// Measured score: the least top-1 agreement with layer-int8 on the
     /// calibration images a taken move may leave, in [0, 1].
     pub min_agreement: f64,
+    /// Measured score: the most mean KL divergence (nats) from layer-int8's
+    /// outputs on the calibration images a taken move may leave (`None`:
+    /// no ceiling).
+    pub max_kl: Option<f64>,
     /// Measured score: how many moves (largest Phi first) compete in an
     /// iteration (`None`: all).
     pub pool: Option<usize>,
@@ -136,8 +141,9 @@ pub struct Move {
 pub enum Stop {
     /// Paper score: no move scored above 0.
     NoPositiveScore,
-    /// Measured score: every remaining move would cross the agreement floor.
-    AgreementFloor,
+    /// Measured score: every remaining move would cross the agreement floor
+    /// or the KL ceiling.
+    Limits,
     /// No map can go lower.
     NoMoves,
     /// The BitOPs target was met.
@@ -342,6 +348,12 @@ pub fn search(
             cfg.min_agreement
         )));
     }
+    if cfg.max_kl.is_some_and(|k| !(k >= 0.0 && k.is_finite())) {
+        return Err(bad(format!(
+            "--max-kl {:?} is not a finite number of nats >= 0",
+            cfg.max_kl
+        )));
+    }
     if cfg.pool == Some(0) {
         return Err(bad("--pool must be at least 1".into()));
     }
@@ -364,7 +376,11 @@ pub fn search(
         cfg,
         candidates,
         macs: consumer_macs(graph, tp, &plan),
-        pads: plan.maps.iter().map(|m| super::is_pad_output(graph, m.tensor)).collect(),
+        pads: plan
+            .maps
+            .iter()
+            .map(|m| super::is_pad_output(graph, m.tensor))
+            .collect(),
         bits: vec![8u32; plan.maps.len()],
         hists: vec![None; plan.maps.len()],
         plan,
@@ -386,7 +402,7 @@ pub fn search(
     if let Some(reference) = &found.reference {
         if !flash_fit.is_empty() {
             // The fit changed the plan: measure it again and, while it is
-            // under the floor, give the last moves back (the histograms of
+            // under the floor or over the ceiling, give the last moves back (the histograms of
             // lowered maps are those they were lowered with, so the final
             // ones serve every earlier plan).
             loop {
@@ -394,7 +410,7 @@ pub fn search(
                 let d = damage(reference, &run_plan(interp, tp, mode, &plan, inputs)?.1);
                 plans_run += 1;
                 calibration = Some(d);
-                if d.agreement >= cfg.min_agreement || trajectory.is_empty() {
+                if (d.agreement >= cfg.min_agreement && cfg.max_kl.is_none_or(|k| d.kl <= k)) || trajectory.is_empty() {
                     break;
                 }
                 trajectory.pop();
@@ -526,6 +542,7 @@ fn measured(
     let mut dropped: Vec<(usize, u32)> = Vec::new();
     let mut trajectory = Vec::new();
     let score = |c: &Candidate, delta_kl: f64| c.phi / delta_kl.max(KL_FLOOR);
+    let within_kl = |d: &Damage| cfg.max_kl.is_none_or(|k| d.kl <= k);
     let stop = 'search: loop {
         let mut run_here = 0;
         for m in known.values_mut() {
@@ -538,14 +555,22 @@ fn measured(
                 .filter(|c| c.phi > 0.0 && !dropped.contains(&(c.map, c.to)))
                 .collect();
             if live.is_empty() {
-                break 'search if dropped.is_empty() { Stop::NoMoves } else { Stop::AgreementFloor };
+                break 'search if dropped.is_empty() {
+                    Stop::NoMoves
+                } else {
+                    Stop::Limits
+                };
             }
             // The pool: the largest Phi first, ties to the earliest map.
             live.sort_by(|a, b| b.phi.total_cmp(&a.phi).then(a.map.cmp(&b.map)));
             live.truncate(cfg.pool.unwrap_or(usize::MAX));
             // Best estimate first: unmeasured moves (infinite), then Phi per
             // last measured damage; ties to the larger Phi (pool order).
-            let estimate = |c: &Candidate| known.get(&(c.map, c.to)).map_or(f64::INFINITY, |m| score(c, m.delta_kl));
+            let estimate = |c: &Candidate| {
+                known
+                    .get(&(c.map, c.to))
+                    .map_or(f64::INFINITY, |m| score(c, m.delta_kl))
+            };
             let best = live
                 .iter()
                 .fold(None::<&Candidate>, |b, c| match b {
@@ -568,10 +593,7 @@ fn measured(
             let result = measure(interp, tp, mode, &plan, inputs, &reference, cfg.min_agreement)?;
             plans_run += 1;
             run_here += 1;
-            if std::env::var("QMCU_DEBUG").is_ok() {
-                eprintln!("it {} map {} ->{} phi {:.5} {:?}", trajectory.len() + 1, best.map, best.to, best.phi, result.as_ref().map(|r| (r.1.kl, r.1.kl - now.kl, r.1.agreement)));
-            }
-            let Some((hists, d)) = result else {
+            let Some((hists, d)) = result.filter(|(_, d)| within_kl(d)) else {
                 dropped.push(key);
                 known.remove(&key);
                 continue;
@@ -584,7 +606,9 @@ fn measured(
                 },
             );
         };
-        let m = known.remove(&(chosen.map, chosen.to)).expect("chosen moves are measured");
+        let m = known
+            .remove(&(chosen.map, chosen.to))
+            .expect("chosen moves are measured");
         let (plan, hists, d) = m.fresh.expect("chosen moves are fresh");
         let measured = Measured {
             kl: d.kl,
