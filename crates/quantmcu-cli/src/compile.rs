@@ -116,7 +116,7 @@ pub struct Args {
 }
 
 /// Default of `--score` (the comparison in docs/design.md, "VDQS").
-pub const DEFAULT_SCORE: Score = Score::Measured;
+pub const DEFAULT_SCORE: Score = Score::Paper;
 /// Default of `--min-agreement` (docs/design.md, "VDQS").
 pub const DEFAULT_MIN_AGREEMENT: &str = "0.98";
 /// Default of `--max-kl` (docs/design.md, "VDQS").
