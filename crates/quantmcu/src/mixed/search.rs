@@ -391,35 +391,32 @@ pub fn search(
         Score::Paper => paper(&mut state, tp, mode, inputs, progress)?,
         Score::Measured => measured(&mut state, tp, mode, inputs, progress)?,
     };
+    let fit = |plan: &mut MixedPrecision| match cfg.flash_budget {
+        Some(budget) => fit_flash(interp, tp, mode, plan, &state.hists, &cfg.mixed, budget),
+        None => Ok(Vec::new()),
+    };
+    let within = |d: &Damage| d.agreement >= cfg.min_agreement && cfg.max_kl.is_none_or(|k| d.kl <= k);
     let mut plan = state.plan;
     let mut trajectory = found.trajectory;
-    let mut flash_fit = match cfg.flash_budget {
-        Some(budget) => fit_flash(interp, tp, mode, &mut plan, &state.hists, &cfg.mixed, budget)?,
-        None => Vec::new(),
-    };
+    let mut flash_fit = fit(&mut plan)?;
     let mut calibration = found.damage;
     let mut plans_run = found.plans_run;
-    if let Some(reference) = &found.reference {
-        if !flash_fit.is_empty() {
-            // The fit changed the plan: measure it again and, while it is
-            // under the floor or over the ceiling, give the last moves back (the histograms of
-            // lowered maps are those they were lowered with, so the final
-            // ones serve every earlier plan).
-            loop {
-                progress("measuring the flash-fitted plan");
-                let d = damage(reference, &run_plan(interp, tp, mode, &plan, inputs)?.1);
-                plans_run += 1;
-                calibration = Some(d);
-                if (d.agreement >= cfg.min_agreement && cfg.max_kl.is_none_or(|k| d.kl <= k)) || trajectory.is_empty() {
-                    break;
-                }
-                trajectory.pop();
-                plan = found.plans[trajectory.len()].clone();
-                flash_fit = match cfg.flash_budget {
-                    Some(budget) => fit_flash(interp, tp, mode, &mut plan, &state.hists, &cfg.mixed, budget)?,
-                    None => Vec::new(),
-                };
+    if let (Some(reference), false) = (&found.reference, flash_fit.is_empty()) {
+        // The fit changed the plan: measure it again and, while it crosses
+        // a limit, give the last moves back (a lowered map's histogram is
+        // the one it was lowered with, so the final histograms serve every
+        // earlier plan).
+        loop {
+            progress("measuring the flash-fitted plan");
+            let d = damage(reference, &run_plan(interp, tp, mode, &plan, inputs)?.1);
+            plans_run += 1;
+            calibration = Some(d);
+            if within(&d) || trajectory.is_empty() {
+                break;
             }
+            trajectory.pop();
+            plan = found.plans[trajectory.len()].clone();
+            flash_fit = fit(&mut plan)?;
         }
     }
     let bits = plan.maps.iter().map(|m| m.format.bits).collect();
@@ -542,6 +539,7 @@ fn measured(
     let mut dropped: Vec<(usize, u32)> = Vec::new();
     let mut trajectory = Vec::new();
     let score = |c: &Candidate, delta_kl: f64| c.phi / delta_kl.max(KL_FLOOR);
+    // `measure` already refused plans under the agreement floor.
     let within_kl = |d: &Damage| cfg.max_kl.is_none_or(|k| d.kl <= k);
     let stop = 'search: loop {
         let mut run_here = 0;
