@@ -111,6 +111,25 @@ impl From<MixedScope> for quantmcu::mixed::Scope {
     }
 }
 
+/// How the bit-width search scores its moves.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Score {
+    /// The paper's S = (1 - lambda) Phi - lambda Omega, while S > 0.
+    Paper,
+    /// Each move's plan run on the calibration images: the most BitOPs
+    /// saved per unit of output KL divergence, above --min-agreement.
+    Measured,
+}
+
+impl From<Score> for quantmcu::mixed::search::Score {
+    fn from(v: Score) -> Self {
+        match v {
+            Score::Paper => Self::Paper,
+            Score::Measured => Self::Measured,
+        }
+    }
+}
+
 /// VDPC rule of a mixed plan.
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum Vdpc {
@@ -204,6 +223,35 @@ pub fn parse_quantile(s: &str) -> Result<f64, String> {
     }
 }
 
+/// Parses an agreement floor: a fraction in [0, 1] (`0.98`) or a percentage
+/// in [0, 100] with its sign (`98%`, `97.5 %`).
+pub fn parse_agreement(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let (num, scale) = match t.strip_suffix('%') {
+        Some(p) => (p.trim(), 100.0),
+        None => (t, 1.0),
+    };
+    match num.parse::<f64>() {
+        Ok(x) if (0.0..=scale).contains(&x) => Ok(x / scale),
+        Ok(x) if scale == 1.0 && (1.0..=100.0).contains(&x) => Err(format!(
+            "'{s}' is above 1: write a fraction (0.98) or a percentage with its sign (98%)"
+        )),
+        _ => Err(format!(
+            "'{s}' is not an agreement: a fraction in [0, 1] (0.98) or a percentage in [0, 100] (98%)"
+        )),
+    }
+}
+
+/// Parses a KL divergence in nats: a finite number >= 0 (0 = no ceiling).
+pub fn parse_kl(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err(format!(
+            "'{s}' is not a KL divergence: a finite number of nats >= 0 (0 = no ceiling)"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,5 +275,18 @@ mod tests {
         assert_eq!(parse_bytes("64KiB"), Ok(65536));
         assert_eq!(parse_grid("3x2"), Ok([3, 2]));
         assert!(parse_grid("9x9").is_err());
+        assert_eq!(parse_agreement("0.98"), Ok(0.98));
+        assert_eq!(parse_agreement("98%"), Ok(0.98));
+        assert_eq!(parse_agreement(" 97.5 % "), Ok(0.975));
+        assert_eq!(parse_agreement("1"), Ok(1.0));
+        assert_eq!(parse_agreement("0%"), Ok(0.0));
+        for bad in ["98", "1.5", "-0.1", "101%", "nan", "nan%", "%", "", "high"] {
+            assert!(parse_agreement(bad).is_err(), "{bad}");
+        }
+        assert!(parse_agreement("98").unwrap_err().contains("98%"));
+        assert_eq!(parse_kl("0.02"), Ok(0.02));
+        for bad in ["-0.1", "inf", "nan", "x"] {
+            assert!(parse_kl(bad).is_err(), "{bad}");
+        }
     }
 }

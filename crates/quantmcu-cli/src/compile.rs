@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use indicatif::ProgressStyle;
 use quantmcu::mixed::flash::FlashAction;
-use quantmcu::mixed::search::SearchConfig;
+use quantmcu::mixed::search::{SearchConfig, Stop};
 use quantmcu::mixed::MixedConfig;
 use quantmcu::pipeline::{self, Options, Progress, Report};
 use quantmcu::{tflite, ReferenceExecutor};
 
-use crate::args::{Input, Levers, MixedScope, ScheduleArgs};
+use crate::args::{Input, Levers, MixedScope, ScheduleArgs, Score};
 use crate::samples::{self, Source};
 
 /// Default VDQS lambda (chosen by the sweep in the README).
@@ -52,7 +52,24 @@ pub struct Args {
     /// Candidate widths of the search (8 is always one).
     #[arg(long, value_parser = crate::mixed::parse_bits, default_value = "8,4")]
     pub bits: crate::mixed::Widths,
-    /// VDQS trade-off in [0, 1]: S = (1 - lambda) Phi - lambda Omega.
+    /// How the search scores its moves (see docs/design.md, "VDQS").
+    #[arg(long, value_enum, default_value_t = DEFAULT_SCORE)]
+    pub score: Score,
+    /// Measured score: the least top-1 agreement with layer-int8 on the
+    /// calibration images the search may leave, a fraction (0.98) or a
+    /// percentage (98%).
+    #[arg(long, default_value = DEFAULT_MIN_AGREEMENT, value_parser = crate::args::parse_agreement, allow_negative_numbers = true)]
+    pub min_agreement: f64,
+    /// Measured score: the most mean KL divergence (nats) of the
+    /// calibration outputs from layer-int8's the search may leave (0 = no
+    /// ceiling).
+    #[arg(long, default_value_t = DEFAULT_MAX_KL, value_parser = crate::args::parse_kl, allow_negative_numbers = true)]
+    pub max_kl: f64,
+    /// Measured score: how many moves (largest BitOPs saving first) compete
+    /// in each iteration.
+    #[arg(long, default_value_t = DEFAULT_POOL, value_parser = crate::args::parse_count, allow_negative_numbers = true)]
+    pub pool: usize,
+    /// Paper score's trade-off in [0, 1]: S = (1 - lambda) Phi - lambda Omega.
     #[arg(long, default_value_t = DEFAULT_LAMBDA, value_parser = crate::args::parse_unit, allow_negative_numbers = true)]
     pub lambda: f64,
     /// Stop the search once the estimated BitOPs reach this (above 0).
@@ -97,6 +114,15 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
 }
+
+/// Default of `--score` (the comparison in docs/design.md, "VDQS").
+pub const DEFAULT_SCORE: Score = Score::Paper;
+/// Default of `--min-agreement` (docs/design.md, "VDQS").
+pub const DEFAULT_MIN_AGREEMENT: &str = "0.98";
+/// Default of `--max-kl` (docs/design.md, "VDQS").
+pub const DEFAULT_MAX_KL: f64 = 0.02;
+/// Default of `--pool` (docs/design.md, "VDQS").
+pub const DEFAULT_POOL: usize = 4;
 
 /// Default of `--max-flash-ratio`.
 pub const DEFAULT_MAX_FLASH_RATIO: f64 = 1.25;
@@ -157,7 +183,11 @@ pub fn compile(a: &Args) -> Result<()> {
         grid: a.schedule.grid,
         search: SearchConfig {
             candidates: a.bits.0.clone(),
+            score: a.score.into(),
             lambda: a.lambda,
+            min_agreement: a.min_agreement,
+            max_kl: (a.max_kl > 0.0).then_some(a.max_kl),
+            pool: Some(a.pool),
             target_bitops: a.target_bitops,
             mixed: MixedConfig {
                 bits: vec![8],
@@ -221,8 +251,17 @@ fn write_outputs(dir: &Path, c: &pipeline::Compiled) -> Result<()> {
 
 /// The side-by-side table of the four plans.
 pub fn print_table(r: &Report, dir: &Path) {
+    let score = match (r.min_agreement, r.pool) {
+        (Some(a), Some(k)) => format!(
+            "{} score, floor {:.2} %, KL ceiling {}, pool {k}",
+            r.score.name(),
+            100.0 * a,
+            r.max_kl.map_or("none".into(), |c| c.to_string())
+        ),
+        _ => format!("{} score, lambda {}", r.score.name(), r.lambda),
+    };
     println!(
-        "{}: split after op {}, grid {}x{}, input {:?}; {} calibration / {} evaluation images; bits {:?}, lambda {}, eps {}",
+        "{}: split after op {}, grid {}x{}, input {:?}; {} calibration / {} evaluation images; bits {:?}, {score}, eps {}",
         r.model,
         r.split_op,
         r.grid[0],
@@ -231,7 +270,6 @@ pub fn print_table(r: &Report, dir: &Path) {
         r.calibration_images,
         r.evaluation_images,
         r.candidates,
-        r.lambda,
         r.outlier_quantile
     );
     println!(
@@ -277,6 +315,7 @@ pub fn print_table(r: &Report, dir: &Path) {
             q.flash_bytes as f64 / base.flash_bytes.max(1) as f64
         );
     }
+    print_search(r);
     if let Some(budget) = r.flash_budget_bytes {
         let took = |a: FlashAction| r.flash_fit.iter().filter(|s| s.action == a).count();
         println!(
@@ -319,6 +358,55 @@ pub fn print_table(r: &Report, dir: &Path) {
     );
 }
 
+/// The search's moves and why it stopped.
+fn print_search(r: &Report) {
+    println!(
+        "{:>4} {:>4} {:>6} {:>8} {:>7} {:>10} {:>10} {:>9} {:>11}",
+        "move", "map", "bits", "Phi", "Omega", "score", "KL", "agree", "est. BitOPs"
+    );
+    for (i, m) in r.trajectory.iter().enumerate() {
+        let (kl, agree) = m.measured.map_or(("-".into(), "-".into()), |d| {
+            (format!("{:.5}", d.kl), format!("{:.2}%", 100.0 * d.agreement))
+        });
+        println!(
+            "{:>4} {:>4} {:>6} {:>8.5} {:>7.4} {:>10.4e} {:>10} {:>9} {:>11.4e}",
+            i + 1,
+            m.map,
+            format!("{}->{}", m.from_bits, m.to_bits),
+            m.phi,
+            m.omega,
+            m.score,
+            kl,
+            agree,
+            m.bitops
+        );
+    }
+    let stop = match r.search_stop {
+        Some(Stop::NoPositiveScore) => "no move scored above 0",
+        Some(Stop::Limits) => "every remaining move would cross the agreement floor or the KL ceiling",
+        Some(Stop::NoMoves) => "no map can go lower",
+        Some(Stop::Target) => "the BitOPs target was met",
+        None => "-",
+    };
+    let runs = if r.search_plans_run > 0 {
+        format!("; {} plans run on the calibration images", r.search_plans_run)
+    } else {
+        String::new()
+    };
+    let measured = r.calibration_damage.map_or(String::new(), |d| {
+        format!(
+            "{runs}; the plan on the calibration images: agreement {:.2} %, KL {:.5}",
+            100.0 * d.agreement,
+            d.kl
+        )
+    });
+    println!(
+        "search ({} score): {} moves, stopped because {stop}{measured}",
+        r.score.name(),
+        r.trajectory.len()
+    );
+}
+
 /// The reference model `demo` runs (trained on Fashion-MNIST; see
 /// `models/` in the source tree), carried in the binary.
 const REFERENCE_MODEL: &[u8] = include_bytes!("../../../models/fmnist_mobilenetv2_int8.tflite");
@@ -347,7 +435,11 @@ pub fn demo(d: &DemoArgs) -> Result<()> {
             grid: None,
         },
         bits: crate::mixed::Widths(vec![8, 4]),
+        score: DEFAULT_SCORE,
         lambda: DEFAULT_LAMBDA,
+        min_agreement: crate::args::parse_agreement(DEFAULT_MIN_AGREEMENT).expect("a valid default"),
+        max_kl: DEFAULT_MAX_KL,
+        pool: DEFAULT_POOL,
         target_bitops: None,
         outlier_quantile: None,
         mixed_scope: MixedScope::All,

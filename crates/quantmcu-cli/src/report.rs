@@ -229,6 +229,18 @@ fn trajectory(r: &Report) -> Result<String> {
         .map(|s| s.replace("graph op index", "move"))
 }
 
+/// The search's score and its settings, in words.
+fn score(r: &Report) -> String {
+    match (r.min_agreement, r.pool) {
+        (Some(a), Some(k)) => format!(
+            "measured score (agreement floor {:.2} %, KL ceiling {}, {k} moves per iteration)",
+            100.0 * a,
+            r.max_kl.map_or("none".into(), |c| format!("{c} nats"))
+        ),
+        _ => format!("paper score, lambda {}", r.lambda),
+    }
+}
+
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
@@ -247,8 +259,8 @@ pub fn html(r: &Report) -> Result<String> {
     writeln!(w, "<h1>quantmcu report: {}</h1>", esc(&r.model))?;
     writeln!(
         w,
-        "<p>SRAM budget {} B; patch stage up to op {} on a {}x{} grid ({:?} input); {} calibration and {} evaluation images; candidate widths {:?}, lambda {}, outlier quantile {}.</p>",
-        r.sram_budget_bytes, r.split_op, r.grid[0], r.grid[1], r.input, r.calibration_images, r.evaluation_images, r.candidates, r.lambda, r.outlier_quantile
+        "<p>SRAM budget {} B; patch stage up to op {} on a {}x{} grid ({:?} input); {} calibration and {} evaluation images; candidate widths {:?}, {}, outlier quantile {}.</p>",
+        r.sram_budget_bytes, r.split_op, r.grid[0], r.grid[1], r.input, r.calibration_images, r.evaluation_images, r.candidates, score(r), r.outlier_quantile
     )?;
     writeln!(w, "<section id=\"plans\"><h2>The four plans</h2><table><tr><th>plan</th><th>peak SRAM (B)</th><th>scratch (B)</th><th>flash (B)</th><th>MACs</th><th>BitOPs (M)</th><th>patch-stage BitOPs (M)</th><th>accuracy</th><th>agreement</th><th>SQNR (dB)</th><th>outlier tiles</th><th>search (s)</th></tr>")?;
     for p in &r.plans {
@@ -313,13 +325,25 @@ pub fn html(r: &Report) -> Result<String> {
         )?;
     }
     writeln!(w, "</table><p>Width of each feature map in clean tiles, and the training-free levers the plan applied to it.</p></section>")?;
-    figure(
-        w,
-        "trajectory",
-        "Search trajectory",
-        trajectory(r)?,
-        "Estimated whole-network BitOPs (every tile clean) after each move of the search, starting from patch-int8.",
-    )?;
+    writeln!(w, "<section id=\"trajectory\"><h2>Search trajectory</h2><figure>{}<figcaption>Estimated whole-network BitOPs (every tile clean) after each move of the search, starting from patch-int8.</figcaption></figure>", trajectory(r)?)?;
+    writeln!(w, "<table><tr><th>move</th><th>map</th><th>bits</th><th>Phi</th><th>Omega</th><th>score</th><th>KL (nats)</th><th>agreement</th></tr>")?;
+    for (i, m) in r.trajectory.iter().enumerate() {
+        let (kl, agree) = m.measured.map_or(("-".into(), "-".into()), |d| {
+            (format!("{:.5}", d.kl), format!("{:.2} %", 100.0 * d.agreement))
+        });
+        writeln!(
+            w,
+            "<tr><td>{}</td><td>{}</td><td>{}-&gt;{}</td><td>{:.5}</td><td>{:.4}</td><td>{:.4e}</td><td>{kl}</td><td>{agree}</td></tr>",
+            i + 1,
+            m.map,
+            m.from_bits,
+            m.to_bits,
+            m.phi,
+            m.omega,
+            m.score
+        )?;
+    }
+    writeln!(w, "</table><p>Each move lowers one map to its next candidate width. Phi is the share of patch-int8's BitOPs it saves, Omega the entropy its codes lose; the score is the paper's S = (1 - lambda) Phi - lambda Omega, or, for the measured score, Phi per rise of the mean KL divergence of the calibration outputs from layer-int8's, with the KL and top-1 agreement on the calibration images after the move.</p></section>")?;
     if let Some(c) = &r.search_comparison {
         writeln!(w, "<section id=\"search-time\"><h2>Search time: VDQS versus exhaustive search</h2><table><tr><th>search</th><th>widths of the first {} maps</th><th>plans evaluated</th><th>BitOPs (M)</th><th>quality</th><th>time (s)</th></tr>", c.maps)?;
         for (name, f, n, t) in [
@@ -336,7 +360,7 @@ pub fn html(r: &Report) -> Result<String> {
                 t
             )?;
         }
-        writeln!(w, "</table><p>Both search the widths of the same maps (the others stay 8-bit). The exhaustive search builds and evaluates every assignment on {} images and keeps the fewest BitOPs at a quality (accuracy, or agreement without labels) at least VDQS's; VDQS evaluates nothing inside its loop.</p></section>", c.images)?;
+        writeln!(w, "</table><p>Both search the widths of the same maps (the others stay 8-bit). The exhaustive search builds and evaluates every assignment on {} images and keeps the fewest BitOPs at a quality (accuracy, or agreement without labels) at least VDQS's; the paper's score evaluates nothing inside its loop, the measured score runs each plan it tries on the calibration images.</p></section>", c.images)?;
     }
     writeln!(w, "</body></html>")?;
     Ok(h)

@@ -158,6 +158,19 @@ fn bad_input_gives_clear_errors() {
             &format!("'{bad}' is neither 0 (no limit) nor a finite ratio of at least 1"),
         );
     }
+    let compile_with = |flag: &str, value: &str| quantmcu(&["compile", m, "--calib", m, "-o", "x", flag, value]);
+    assert_clean_failure(
+        &compile_with("--min-agreement", "98"),
+        "'98' is above 1: write a fraction (0.98) or a percentage with its sign (98%)",
+    );
+    for bad in ["1.5%x", "101%", "-0.5", "nan"] {
+        assert_clean_failure(
+            &compile_with("--min-agreement", bad),
+            &format!("'{bad}' is not an agreement"),
+        );
+    }
+    assert_clean_failure(&compile_with("--max-kl", "-1"), "'-1' is not a KL divergence");
+    assert_clean_failure(&compile_with("--score", "lambda"), "[possible values: paper, measured]");
     assert_clean_failure(
         &quantmcu(&["eval", m, "--data", m, "--limit", "0"]),
         "'0' is not a whole number of at least 1",

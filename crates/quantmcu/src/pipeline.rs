@@ -9,7 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::compare::{compare, compare_all, Comparison, Sample};
-use crate::mixed::search::{search, Move, SearchConfig};
+use crate::mixed::search::{search, Move, Score, SearchConfig, Stop};
+use crate::mixed::sensitivity::{damage, run_plan, Damage};
 use crate::mixed::{build, calibrate_int8, MixedConfig, MixedPrecision};
 use crate::patch::arena::InputMode;
 use crate::patch::search::search as search_schedule;
@@ -131,7 +132,19 @@ pub struct Report {
     pub input: InputMode,
     pub calibration_images: usize,
     pub evaluation_images: usize,
+    /// The score that chose the quantmcu plan's moves (reports written
+    /// before the measured score used the paper's).
+    #[serde(default = "paper_score")]
+    pub score: Score,
     pub lambda: f64,
+    /// Measured score: the agreement floor and KL ceiling on the
+    /// calibration images and the moves competing per iteration.
+    #[serde(default)]
+    pub min_agreement: Option<f64>,
+    #[serde(default)]
+    pub max_kl: Option<f64>,
+    #[serde(default)]
+    pub pool: Option<usize>,
     pub candidates: Vec<u32>,
     pub outlier_quantile: f64,
     pub plans: Vec<ReportRow>,
@@ -140,6 +153,14 @@ pub struct Report {
     #[serde(default)]
     pub search_comparison: Option<SearchComparison>,
     pub trajectory: Vec<Move>,
+    /// Why the search stopped, how many plans it ran on the calibration
+    /// images (measured score) and the quantmcu plan's damage there.
+    #[serde(default)]
+    pub search_stop: Option<Stop>,
+    #[serde(default)]
+    pub search_plans_run: usize,
+    #[serde(default)]
+    pub calibration_damage: Option<Damage>,
     /// The quantmcu plan's flash budget (plan bytes), if any, and what
     /// fitting the searched plan into it took back.
     #[serde(default)]
@@ -210,6 +231,10 @@ fn row(name: &str, runner: &PlanRunner, macs: u64, c: &Comparison, search_second
         search_seconds,
         bitops_per_op: c.bitops_per_op.clone(),
     }
+}
+
+fn paper_score() -> Score {
+    Score::Paper
 }
 
 /// Runs the main job on `interp`'s model.
@@ -317,7 +342,22 @@ pub fn compile(
     let uniform = uniform_at(search_cfg.mixed.outlier_quantile)?;
 
     (progress.phase)("searching bit widths (VDQS)");
-    let found = search(interp, &tp, opts.input, &inputs, &search_cfg, &|m| (progress.phase)(m))?;
+    let mut found = search(interp, &tp, opts.input, &inputs, &search_cfg, &|m| (progress.phase)(m))?;
+    if found.calibration.is_none() {
+        // The paper's score measures nothing: its plan's damage on the
+        // calibration images, for the report (outside its search time).
+        let int8 = MixedPrecision::int8(
+            graph,
+            &tp,
+            search_cfg.mixed.scope,
+            search_cfg.mixed.layer_in_place,
+            search_cfg.mixed.rule,
+            search_cfg.mixed.outlier_quantile,
+        );
+        let reference = run_plan(interp, &tp, opts.input, &int8, &inputs)?.1;
+        let outputs = run_plan(interp, &tp, opts.input, &found.plan, &inputs)?.1;
+        found.calibration = Some(damage(&reference, &outputs));
+    }
 
     let layer = PlanRunner::new(interp, None)?;
     let uniform_runner = PlanRunner::with_mixed(interp, Some((&tp, opts.input)), Some(&uniform))?;
@@ -339,8 +379,10 @@ pub fn compile(
     let mut lambda_sweep = Vec::new();
     for &lambda in &opts.sweep_lambdas {
         (progress.phase)(&format!("lambda sweep: {lambda}"));
+        // Lambda weighs the paper's score only.
         let cfg = SearchConfig {
             lambda,
+            score: Score::Paper,
             ..search_cfg.clone()
         };
         let r = search(interp, &tp, opts.input, &inputs, &cfg, &|_| ())?;
@@ -376,7 +418,11 @@ pub fn compile(
         input: opts.input,
         calibration_images: calib.len(),
         evaluation_images: eval.len(),
+        score: opts.search.score,
         lambda: opts.search.lambda,
+        min_agreement: (opts.search.score == Score::Measured).then_some(opts.search.min_agreement),
+        max_kl: opts.search.max_kl.filter(|_| opts.search.score == Score::Measured),
+        pool: opts.search.pool.filter(|_| opts.search.score == Score::Measured),
         candidates: opts.search.candidates.clone(),
         outlier_quantile: search_cfg.mixed.outlier_quantile,
         plans,
@@ -384,6 +430,9 @@ pub fn compile(
         outlier_quantile_sweep,
         search_comparison,
         trajectory: found.trajectory.clone(),
+        search_stop: Some(found.stop),
+        search_plans_run: found.plans_run,
+        calibration_damage: found.calibration,
         flash_budget_bytes: search_cfg.flash_budget,
         flash_fit: found.flash_fit.clone(),
         bits: found.bits.clone(),

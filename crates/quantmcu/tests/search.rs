@@ -8,7 +8,7 @@
 use quantmcu::compare::Sample;
 use quantmcu::dataset::Dataset;
 use quantmcu::mixed::bitops;
-use quantmcu::mixed::search::{search, SearchConfig};
+use quantmcu::mixed::search::{search, Score, SearchConfig, SearchResult, Stop};
 use quantmcu::mixed::{MixedConfig, Rule, Scope};
 use quantmcu::patch::arena::InputMode;
 use quantmcu::patch::{split_points, PlanFile, PlanRunner, Tiling};
@@ -37,19 +37,18 @@ fn tile_plan(graph: &Graph) -> Tiling {
 }
 
 /// VDQS on `tp` with streamed input, no progress messages.
-fn vww_search(
-    interp: &ReferenceExecutor,
-    tp: &Tiling,
-    calib: &[Vec<TensorData>],
-    cfg: &SearchConfig,
-) -> quantmcu::mixed::search::SearchResult {
+fn vww_search(interp: &ReferenceExecutor, tp: &Tiling, calib: &[Vec<TensorData>], cfg: &SearchConfig) -> SearchResult {
     search(interp, tp, InputMode::Streamed, calib, cfg, &|_| ()).unwrap()
 }
 
 fn config(lambda: f64, candidates: &[u32]) -> SearchConfig {
     SearchConfig {
         candidates: candidates.to_vec(),
+        score: Score::Paper,
         lambda,
+        min_agreement: 0.98,
+        max_kl: None,
+        pool: None,
         target_bitops: None,
         mixed: MixedConfig {
             bits: vec![8],
@@ -106,6 +105,73 @@ fn moves_score_and_save_what_the_bitops_accounting_says() {
         previous = m.bitops;
     }
     assert_eq!(widths.iter().map(|&w| u32::from(w)).collect::<Vec<_>>(), a.bits);
+}
+
+/// A search result and the moves (map, width), Omegas and widths expected of it.
+type Golden<'a> = (&'a SearchResult, &'a [(usize, u32)], &'a [f64], &'a [u32]);
+
+/// The paper score's moves and widths as the search made them before the
+/// measured score existed (same images, settings and numerics).
+#[test]
+fn the_paper_score_reproduces_the_plans_it_made_before_the_measured_score() {
+    let graph = vww();
+    let interp = ReferenceExecutor::new(&graph).unwrap();
+    let tp = tile_plan(&graph);
+    let patch = vww_search(&interp, &tp, &images(&graph, "imagenet", 20), &config(0.02, &[8, 4, 2]));
+    let all = vww_search(
+        &interp,
+        &tp,
+        &images(&graph, "imagenet", 8),
+        &SearchConfig {
+            mixed: MixedConfig {
+                scope: Scope::All,
+                ..config(0.01, &[8, 4]).mixed
+            },
+            ..config(0.01, &[8, 4])
+        },
+    );
+    let cases: [Golden; 2] = [
+        (
+            &patch,
+            &[(5, 4), (1, 4), (3, 4), (5, 2), (1, 2), (0, 4), (3, 2), (4, 4), (0, 2)],
+            &[
+                0.4213076374712767,
+                0.5339648483219821,
+                0.5181136946581193,
+                0.40794792748202563,
+                0.3435454482553232,
+                0.483919930470064,
+                0.35613457993151926,
+                0.4523536681233884,
+                0.3178860858893342,
+            ],
+            &[2, 2, 8, 2, 4, 2, 8],
+        ),
+        (
+            &all,
+            &[(5, 4), (1, 4), (3, 4), (0, 4), (4, 4), (2, 4)],
+            &[
+                0.4280554915503261,
+                0.5256107961172097,
+                0.5101200956564725,
+                0.4816551927105313,
+                0.49098768769322937,
+                0.5251362593473778,
+            ],
+            &[4, 4, 4, 4, 4, 4, 8, 8],
+        ),
+    ];
+    for (r, moves, omegas, bits) in cases {
+        let got: Vec<(usize, u32)> = r.trajectory.iter().map(|m| (m.map, m.to_bits)).collect();
+        assert_eq!(got, moves);
+        for (m, &omega) in r.trajectory.iter().zip(omegas) {
+            assert!((m.omega - omega).abs() < 1e-12, "{} vs {omega}", m.omega);
+            assert!(m.measured.is_none());
+        }
+        assert_eq!(r.bits, bits);
+        assert_eq!(r.stop, Stop::NoPositiveScore);
+        assert_eq!((r.plans_run, r.calibration), (0, None));
+    }
 }
 
 #[test]
@@ -174,8 +240,7 @@ fn a_flash_budget_keeps_the_plan_within_it_by_dropping_per_channel_ranges() {
     assert!(fit[0].flash_bytes < free_bytes);
     assert!(fit.iter().all(|s| s.tensor == capped.plan.maps[s.map].name));
     // Maps gave up per-channel ranges, and those are per tensor now.
-    let per_channel =
-        |r: &quantmcu::mixed::search::SearchResult| r.plan.maps.iter().filter(|m| m.format.per_channel()).count();
+    let per_channel = |r: &SearchResult| r.plan.maps.iter().filter(|m| m.format.per_channel()).count();
     assert!(per_channel(&capped) < per_channel(&free));
     for s in fit {
         assert!(!capped.plan.maps[s.map].format.per_channel());

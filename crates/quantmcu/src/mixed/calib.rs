@@ -10,6 +10,7 @@ use rayon::prelude::*;
 
 use super::MixedPrecision;
 use crate::ir::TensorId;
+use crate::patch::exec::RunStats;
 use crate::patch::PlanRunner;
 use crate::tensor::TensorData;
 use crate::Result;
@@ -90,6 +91,25 @@ pub fn calibrate(
     inputs: &[Vec<TensorData>],
     progress: &(dyn Fn() + Sync),
 ) -> Result<Vec<Histogram>> {
+    let runs = calibrate_runs(runner, plan, channels, inputs, &|_, _| {
+        progress();
+        Ok(Some(()))
+    })?;
+    Ok(runs.expect("every image runs").0)
+}
+
+/// [`calibrate`] that also hands each image's run to `each` (with the
+/// image's index) and returns what it made of them, in image order (the
+/// measured search scores a plan's outputs from the same runs that
+/// re-calibrate it). When `each` returns `None` the remaining images are
+/// not run and the result is `None`.
+pub fn calibrate_runs<T: Send>(
+    runner: &PlanRunner,
+    plan: &MixedPrecision,
+    channels: &[usize],
+    inputs: &[Vec<TensorData>],
+    each: &(dyn Fn(usize, RunStats) -> Result<Option<T>> + Sync),
+) -> Result<Option<(Vec<Histogram>, Vec<T>)>> {
     let tiles = runner.encoded().tiles.max(1);
     let empty: Vec<Histogram> = plan
         .maps
@@ -101,21 +121,25 @@ pub fn calibrate(
             tiles: Vec::new(),
         })
         .collect();
-    let per_image: Vec<Vec<Histogram>> = inputs
+    let per_image: Option<Vec<(Vec<Histogram>, T)>> = inputs
         .par_iter()
-        .map(|input| {
+        .enumerate()
+        .map(|(i, input)| {
             let mut h = empty.clone();
-            runner.run_observed(input, &mut Collect { hists: &mut h, tiles })?;
+            let run = runner.run_observed(input, &mut Collect { hists: &mut h, tiles })?;
             for m in &mut h {
                 m.tiles.resize(tiles, [0; 256]);
             }
-            progress();
-            Ok(h)
+            Ok(each(i, run)?.map(|t| (h, t)))
         })
         .collect::<Result<_>>()?;
+    let Some(per_image) = per_image else {
+        return Ok(None);
+    };
     // Merge in image order: sums for the channels, concatenation for tiles.
     let mut out = empty;
-    for h in per_image {
+    let mut made = Vec::with_capacity(per_image.len());
+    for (h, t) in per_image {
         for (o, x) in out.iter_mut().zip(h) {
             for (a, b) in o.counts.iter_mut().zip(&x.counts) {
                 for (p, q) in a.iter_mut().zip(b) {
@@ -124,8 +148,9 @@ pub fn calibrate(
             }
             o.tiles.extend(x.tiles);
         }
+        made.push(t);
     }
-    Ok(out)
+    Ok(Some((out, made)))
 }
 
 /// The clean range `[lo, hi]` (int8 values) of a histogram: the central

@@ -18,6 +18,7 @@ pub mod check;
 pub mod flash;
 pub mod format;
 pub mod search;
+pub mod sensitivity;
 pub(crate) mod variant;
 
 use serde::{Deserialize, Serialize};
