@@ -352,6 +352,7 @@ pub fn compile(
             search_cfg.mixed.scope,
             search_cfg.mixed.layer_in_place,
             search_cfg.mixed.rule,
+            search_cfg.mixed.numerics,
             search_cfg.mixed.outlier_quantile,
         );
         let reference = run_plan(interp, &tp, opts.input, &int8, &inputs)?.1;

@@ -10,7 +10,7 @@
 use quantmcu::dataset::Dataset;
 use quantmcu::ir::OpKind;
 use quantmcu::mixed::search::{search, Score, SearchConfig, SearchResult, Stop, KL_FLOOR};
-use quantmcu::mixed::{calibrate, map_channels, map_spec, MixedConfig, MixedPrecision, Rule, Scope};
+use quantmcu::mixed::{calibrate, map_channels, map_spec, MixedConfig, MixedPrecision, Numerics, Rule, Scope};
 use quantmcu::patch::arena::InputMode;
 use quantmcu::patch::{split_points, PlanRunner, Tiling};
 use quantmcu::tensor::TensorData;
@@ -54,6 +54,7 @@ fn config(min_agreement: f64, scope: Scope) -> SearchConfig {
             per_channel: true,
             clip: true,
             bias_correction: true,
+            numerics: Numerics::default(),
         },
         rescaled_omega: false,
         max_maps: None,
@@ -125,7 +126,7 @@ fn measured_moves_equal_an_independent_recomputation() {
     let r = run(&interp, &tp, &calib, &cfg);
     assert!(r.trajectory.len() >= 3, "{:?}", r.trajectory);
     // Replay: histograms from the int8 plan, then from each plan the moves build.
-    let mut plan = MixedPrecision::int8(&graph, &tp, Scope::Patch, false, Rule::Map, 1e-3);
+    let mut plan = MixedPrecision::int8(&graph, &tp, Scope::Patch, false, Rule::Map, Numerics::default(), 1e-3);
     let channels = map_channels(&graph, &plan);
     let calibrated = |plan: &MixedPrecision| {
         let runner = PlanRunner::with_mixed(&interp, Some((&tp, InputMode::Streamed)), Some(plan)).unwrap();
