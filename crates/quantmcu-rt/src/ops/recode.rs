@@ -98,7 +98,11 @@ pub fn recode(p: &RecodeParams, data: &mut [i8], n: usize, channels: usize) -> b
         }
         pack(p.bits, &mut data[..n], |v| table[(i32::from(v) + 128) as usize]);
     } else if p.bits == 4 && channels.is_multiple_of(4) && channels / 4 <= MAX_GROUPS {
-        recode_4bit_per_channel(p, &mut data[..n], channels);
+        if p.max_code == 15 {
+            recode_4bit_per_channel::<true>(p, &mut data[..n], channels);
+        } else {
+            recode_4bit_per_channel::<false>(p, &mut data[..n], channels);
+        }
     } else {
         // Values arrive in order: the channel advances and wraps.
         let mut c = 0;
@@ -115,8 +119,9 @@ pub fn recode(p: &RecodeParams, data: &mut [i8], n: usize, channels: usize) -> b
 /// word of 4 channels' values at a time: bytes 0 and 2 (then 1 and 3) as
 /// halfword lanes, each multiplied by its channel's scale and offset
 /// (SMLABB / SMLATT), shifted, saturated to 4 bits (USAT) and packed in
-/// pairs. `channels` must be a multiple of 4, at most `4 * MAX_GROUPS`.
-fn recode_4bit_per_channel(p: &RecodeParams, values: &mut [i8], channels: usize) {
+/// pairs (`FULL`: the largest code is 15, so the saturation is the clamp).
+/// `channels` must be a multiple of 4, at most `4 * MAX_GROUPS`.
+fn recode_4bit_per_channel<const FULL: bool>(p: &RecodeParams, values: &mut [i8], channels: usize) {
     let groups = channels / 4;
     // Scales of channels (4g, 4g + 2) and (4g + 1, 4g + 3) as halfword pairs.
     let (mut even, mut odd) = ([0u32; MAX_GROUPS], [0u32; MAX_GROUPS]);
@@ -125,7 +130,10 @@ fn recode_4bit_per_channel(p: &RecodeParams, values: &mut [i8], channels: usize)
         odd[g] = dsp::pair(p.scale[4 * g + 1], p.scale[4 * g + 3]);
     }
     let max = p.max_code;
-    let code = |acc: i32| dsp::usat::<4>(acc >> RECODE_SHIFT).min(max) as u8;
+    let code = |acc: i32| {
+        let u = dsp::usat::<4>(acc >> RECODE_SHIFT);
+        (if FULL { u } else { u.min(max) }) as u8
+    };
     let (even, odd) = (&even[..groups], &odd[..groups]);
     let mut at = 0;
     for _ in 0..values.len() / channels {
