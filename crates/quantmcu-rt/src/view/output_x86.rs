@@ -20,10 +20,11 @@ use core::arch::x86_64::{
     __m128i, __m256i, _mm256_add_epi32, _mm256_add_epi64, _mm256_and_si256, _mm256_blend_epi32, _mm256_castsi256_si128,
     _mm256_cmpeq_epi32, _mm256_cmpgt_epi32, _mm256_extracti128_si256, _mm256_loadu_si256, _mm256_max_epi32,
     _mm256_min_epi32, _mm256_mul_epi32, _mm256_packs_epi32, _mm256_set1_epi32, _mm256_set1_epi64x, _mm256_slli_epi64,
-    _mm256_sllv_epi32, _mm256_srai_epi32, _mm256_srav_epi32, _mm256_srli_epi64, _mm256_sub_epi32, _mm_packs_epi16,
+    _mm256_sllv_epi32, _mm256_srai_epi32, _mm256_srav_epi32, _mm256_srli_epi64, _mm256_storeu_si256, _mm256_sub_epi32,
+    _mm_packs_epi16,
 };
 
-use super::OutputStage;
+use super::{Clean, CodesMut, Outlier, OutputStage};
 
 /// The per-channel constants of [`OutputStage::apply`] for eight lanes.
 #[derive(Clone, Copy, Debug)]
@@ -141,6 +142,43 @@ pub(crate) fn lane_channel(c0: usize, h: usize, j: usize) -> usize {
 pub(crate) fn pack16(h0: __m256i, h1: __m256i) -> __m128i {
     let w = _mm256_packs_epi32(h0, h1);
     _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256::<1>(w))
+}
+
+impl OutputLanes<'_> {
+    /// Stores the first `n` of sixteen channels from `c0` (the two halves
+    /// `acc` of accumulators in [`lane_channel`] order, requantized with
+    /// `q`) as elements `at..at + n` of `y`, each accumulator first checked
+    /// against `clean` (channel `c0 + k`): the low-bit output of the blocked
+    /// kernels.
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn store_codes16(
+        &self,
+        q: [&Requant8; 2],
+        acc: [__m256i; 2],
+        y: &mut CodesMut,
+        (at, c0, n): (usize, usize, usize),
+        clean: Option<&Clean>,
+    ) -> Result<(), Outlier> {
+        let (mut a, mut v) = ([0i32; 16], [0i32; 16]);
+        // SAFETY: `a` and `v` hold 16 values (unaligned stores).
+        unsafe {
+            _mm256_storeu_si256(a.as_mut_ptr().cast(), acc[0]);
+            _mm256_storeu_si256(a[8..].as_mut_ptr().cast(), acc[1]);
+            _mm256_storeu_si256(v.as_mut_ptr().cast(), self.apply(q[0], acc[0]));
+            _mm256_storeu_si256(v[8..].as_mut_ptr().cast(), self.apply(q[1], acc[1]));
+        }
+        let mut vals = [0i32; 16];
+        for (k, val) in vals.iter_mut().enumerate().take(n) {
+            // Channel k sits in half (k % 8) / 4, lane (k / 8) * 4 + k % 4.
+            let lane = (k % 8) / 4 * 8 + (k / 8) * 4 + k % 4;
+            if let Some(b) = clean {
+                b.check(a[lane], c0 + k)?;
+            }
+            *val = v[lane];
+        }
+        y.store_run(at, &vals[..n]);
+        Ok(())
+    }
 }
 
 #[target_feature(enable = "avx2")]

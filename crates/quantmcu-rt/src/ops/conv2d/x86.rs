@@ -120,27 +120,8 @@ unsafe fn blocked_codes(
         rect: x.rect,
     };
     let r = y.rect;
-    let codes = |at: (usize, usize, usize), acc: [__m256i; 2], [q0, q1]: [&Requant8; 2]| {
-        let mut a = [0i32; OC_BLOCK];
-        let mut v = [0i32; OC_BLOCK];
-        // SAFETY: `a` and `v` hold 16 values (unaligned stores).
-        unsafe {
-            _mm256_storeu_si256(a.as_mut_ptr().cast(), acc[0]);
-            _mm256_storeu_si256(a[8..].as_mut_ptr().cast(), acc[1]);
-            _mm256_storeu_si256(v.as_mut_ptr().cast(), b.out.apply(q0, acc[0]));
-            _mm256_storeu_si256(v[8..].as_mut_ptr().cast(), b.out.apply(q1, acc[1]));
-        }
-        let (c0, nc) = (at.1, at.2);
-        let mut vals = [0i32; OC_BLOCK];
-        for (c, val) in vals.iter_mut().enumerate().take(nc) {
-            let lane = (c / 8) * 4 + (c % 8) / 4 * 8 + c % 4;
-            if let Some(k) = &clean {
-                k.check(a[lane], c0 + c)?;
-            }
-            *val = v[lane];
-        }
-        y.store_run(at.0 + c0, &vals[..nc]);
-        Ok(())
+    let codes = |(at, c0, nc): (usize, usize, usize), acc: [__m256i; 2], q: [&Requant8; 2]| {
+        b.out.store_codes16(q, acc, &mut y, (at + c0, c0, nc), clean.as_ref())
     };
     // SAFETY: AVX2 is available.
     let result = unsafe { blocked(s, b, p, xw, r, codes) };

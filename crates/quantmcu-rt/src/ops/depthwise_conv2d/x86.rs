@@ -34,8 +34,8 @@
 
 use core::arch::x86_64::{
     __m128i, __m256i, _mm256_add_epi32, _mm256_cvtepi8_epi16, _mm256_loadu_si256, _mm256_madd_epi16,
-    _mm256_setzero_si256, _mm256_storeu_si256, _mm256_unpackhi_epi16, _mm256_unpacklo_epi16, _mm_loadl_epi64,
-    _mm_loadu_si128, _mm_storeu_si128,
+    _mm256_setzero_si256, _mm256_unpackhi_epi16, _mm256_unpacklo_epi16, _mm_loadl_epi64, _mm_loadu_si128,
+    _mm_storeu_si128,
 };
 use core::cell::RefCell;
 use std::vec::Vec;
@@ -391,27 +391,8 @@ unsafe fn vectorized_codes(
     };
     let r = y.rect;
     let c = v.c;
-    let codes = |(at, n): (usize, usize), acc: [__m256i; 2], [q0, q1]: [&Requant8; 2]| {
-        let mut a = [0i32; C_BLOCK];
-        let mut q = [0i32; C_BLOCK];
-        // SAFETY: `a` and `q` hold 16 values (unaligned stores).
-        unsafe {
-            _mm256_storeu_si256(a.as_mut_ptr().cast(), acc[0]);
-            _mm256_storeu_si256(a[8..].as_mut_ptr().cast(), acc[1]);
-            _mm256_storeu_si256(q.as_mut_ptr().cast(), v.out.apply(q0, acc[0]));
-            _mm256_storeu_si256(q[8..].as_mut_ptr().cast(), v.out.apply(q1, acc[1]));
-        }
-        let c0 = at % c;
-        let mut vals = [0i32; C_BLOCK];
-        for (k, val) in vals.iter_mut().enumerate().take(n) {
-            let lane = (k % 8) / 4 * 8 + (k / 8) * 4 + k % 4;
-            if let Some(b) = &clean {
-                b.check(a[lane], c0 + k)?;
-            }
-            *val = q[lane];
-        }
-        y.store_run(at, &vals[..n]);
-        Ok(())
+    let codes = |(at, n): (usize, usize), acc: [__m256i; 2], q: [&Requant8; 2]| {
+        v.out.store_codes16(q, acc, &mut y, (at, at % c, n), clean.as_ref())
     };
     // SAFETY: AVX2 is available.
     let result = unsafe { vectorized(s, v, p, xw, r, codes) };
