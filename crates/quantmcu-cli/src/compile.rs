@@ -52,7 +52,8 @@ pub struct Args {
     /// Candidate widths of the search (8 is always one).
     #[arg(long, value_parser = crate::mixed::parse_bits, default_value = "8,4")]
     pub bits: crate::mixed::Widths,
-    /// How the search scores its moves (see docs/design.md, "VDQS").
+    /// How the search scores its moves: the paper's entropy score, or each
+    /// move's measured effect on the calibration outputs.
     #[arg(long, value_enum, default_value_t = DEFAULT_SCORE)]
     pub score: Score,
     /// Measured score: the least top-1 agreement with layer-int8 on the
