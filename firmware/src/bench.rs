@@ -4,8 +4,8 @@
 //! any-width kernels on two of them with 4-bit and with 2-bit input and
 //! output codes, and the 1x1 and depthwise anchors on 4-bit input codes
 //! with int8 output (what a reader of a low map runs under the int8-first
-//! numerics); pseudo-random data, each kernel over its whole output map
-//! once.
+//! numerics), and the recoding of a map into 4-bit codes (counted per
+//! value); pseudo-random data, each kernel over its whole output map once.
 //!
 //! Each case runs twice: the dispatching kernel (with the `dsp` feature its
 //! DSP form where one exists) and the portable kernel, and their outputs
@@ -20,6 +20,7 @@ use quantmcu_rt::ops::conv2d::{self, Conv2dParams};
 use quantmcu_rt::ops::depthwise_conv2d::{
     self as depthwise, depthwise_conv2d_in_place, in_place_temp_len, DepthwiseConv2dParams,
 };
+use quantmcu_rt::ops::recode::{recode, RecodeParams, RECODE_SHIFT};
 use quantmcu_rt::view::{Codes, CodesMut, OutputStage, Window, WindowMut};
 use static_cell::ConstStaticCell;
 
@@ -428,6 +429,51 @@ pub fn run(out: &mut impl Write, now: fn() -> u64) {
             c.name,
             ticks[0],
             ticks[1],
+            u8::from(equal)
+        );
+    }
+    recode_cases(b, out, now);
+}
+
+/// The int8-first recoding of a 24x24x32 map into 4-bit codes, one range
+/// for the map and one per channel (every value clean): `macs` counts
+/// values; the portable column is the per-value formula
+/// ([`RecodeParams::code`]) with packing, the oracle its bytes are compared
+/// with.
+fn recode_cases(b: &mut Buffers, out: &mut impl Write, now: fn() -> u64) {
+    const N: usize = 24 * 24 * 32;
+    const C: usize = 32;
+    let lo = [-128i32; C];
+    let hi = [127i32; C];
+    let mut scale = [0i32; C];
+    let mut offset = [0i32; C];
+    for (c, (m, a)) in scale.iter_mut().zip(offset.iter_mut()).enumerate() {
+        *m = 300 + 17 * c as i32;
+        *a = 8 << RECODE_SHIFT;
+    }
+    for (name, k) in [("recode4_per_tensor_24x24x32", 1), ("recode4_per_channel_24x24x32", C)] {
+        let p = RecodeParams {
+            lo: &lo[..k],
+            hi: &hi[..k],
+            scale: &scale[..k],
+            offset: &offset[..k],
+            bits: 4,
+            max_code: 15,
+        };
+        b.output[..N].copy_from_slice(&b.input[..N]);
+        let t0 = now();
+        let clean = recode(&p, &mut b.output[..N], N, C);
+        let ticks = now() - t0;
+        let t0 = now();
+        for j in 0..N / 2 {
+            let code = |i: usize| p.code(i32::from(b.input[i]), i % C) as u8;
+            b.reference[j] = (code(2 * j) | code(2 * j + 1) << 4) as i8;
+        }
+        let portable = now() - t0;
+        let equal = clean && b.output[..N / 2] == b.reference[..N / 2];
+        let _ = writeln!(
+            out,
+            "kernel name={name} macs={N} ticks={ticks} portable_ticks={portable} equal={}",
             u8::from(equal)
         );
     }

@@ -812,7 +812,8 @@ fn print_kernels(r: &Report, per_tick: u64) {
     println!();
     println!(
         "single kernels (pseudo-random data, whole map, one call; _a4/_a2: the any-width kernels on 4-/2-bit \
-         input and output codes; _a4i8: on 4-bit input codes with int8 output; _in_place: the layer stage's in-place depthwise, against the portable \
+         input and output codes; _a4i8: on 4-bit input codes with int8 output; recode4_*: a map's int8 values \
+         into 4-bit codes, per value instead of per MAC; _in_place: the layer stage's in-place depthwise, against the portable \
          out-of-place kernel; DSP = the firmware's kernels (their DSP forms where they exist), portable = the \
          reference kernels, same output bytes):"
     );
