@@ -96,7 +96,17 @@ pub fn recode(p: &RecodeParams, data: &mut [i8], n: usize, channels: usize) -> b
         for (v, t) in (-128..128).zip(table.iter_mut()) {
             *t = p.code(v, 0) as u8;
         }
-        pack(p.bits, &mut data[..n], |v| table[(i32::from(v) + 128) as usize]);
+        let code = |v: i8| table[(i32::from(v) + 128) as usize];
+        if p.bits == 4 {
+            let done = pack4_blocks(&mut data[..n], TABLE_BLOCK, |src, dst| {
+                for (d, s) in dst.iter_mut().zip(src.chunks_exact(2)) {
+                    *d = (code(s[0]) | code(s[1]) << 4) as i8;
+                }
+            });
+            pack4_tail(&mut data[..n], done, |_, v| code(v));
+        } else {
+            pack(p.bits, &mut data[..n], code);
+        }
     } else if p.bits == 4 && channels.is_multiple_of(4) && channels / 4 <= MAX_GROUPS {
         if p.max_code == 15 {
             recode_4bit_per_channel::<true>(p, &mut data[..n], channels);
@@ -115,12 +125,47 @@ pub fn recode(p: &RecodeParams, data: &mut [i8], n: usize, channels: usize) -> b
     true
 }
 
+/// Values per block of [`pack4_blocks`] for one-range maps.
+const TABLE_BLOCK: usize = 64;
+
+/// Runs `convert(src, dst)` on each whole block of `block` (even) values of
+/// `values`, `dst` the `block / 2` bytes its 4-bit codes go to: block `k`'s
+/// codes land at `k * block / 2`, before the block itself (a disjoint
+/// slice from block 1 on; block 0 is converted from a copy). Returns the
+/// number of values converted.
+#[inline(always)]
+fn pack4_blocks(values: &mut [i8], block: usize, mut convert: impl FnMut(&[i8], &mut [i8])) -> usize {
+    let blocks = values.len() / block;
+    if blocks == 0 {
+        return 0;
+    }
+    let mut first = [0i8; 4 * MAX_GROUPS];
+    first[..block].copy_from_slice(&values[..block]);
+    convert(&first[..block], &mut values[..block / 2]);
+    for k in 1..blocks {
+        let (head, tail) = values.split_at_mut(k * block);
+        convert(&tail[..block], &mut head[k * block / 2..][..block / 2]);
+    }
+    blocks * block
+}
+
+/// Packs values `from..` of `values` (`from` even) as 4-bit codes
+/// `code(i, value_i)` at `from / 2..`, two per byte, the last one alone.
+fn pack4_tail(values: &mut [i8], from: usize, code: impl Fn(usize, i8) -> u8) {
+    let n = values.len();
+    for i in (from..n).step_by(2) {
+        let hi = if i + 1 < n { code(i + 1, values[i + 1]) << 4 } else { 0 };
+        values[i / 2] = (code(i, values[i]) | hi) as i8;
+    }
+}
+
 /// [`recode`]'s conversion for 4-bit codes with one scale per channel, a
 /// word of 4 channels' values at a time: bytes 0 and 2 (then 1 and 3) as
 /// halfword lanes, each multiplied by its channel's scale and offset
 /// (SMLABB / SMLATT), shifted, saturated to 4 bits (USAT) and packed in
-/// pairs (`FULL`: the largest code is 15, so the saturation is the clamp).
-/// `channels` must be a multiple of 4, at most `4 * MAX_GROUPS`.
+/// pairs (`FULL`: the largest code is 15, so the saturation is the clamp);
+/// a pixel at a time ([`pack4_blocks`]). `channels` must be a multiple of
+/// 4, at most `4 * MAX_GROUPS`.
 fn recode_4bit_per_channel<const FULL: bool>(p: &RecodeParams, values: &mut [i8], channels: usize) {
     let groups = channels / 4;
     // Scales of channels (4g, 4g + 2) and (4g + 1, 4g + 3) as halfword pairs.
@@ -135,20 +180,15 @@ fn recode_4bit_per_channel<const FULL: bool>(p: &RecodeParams, values: &mut [i8]
         (if FULL { u } else { u.min(max) }) as u8
     };
     let (even, odd) = (&even[..groups], &odd[..groups]);
-    let mut at = 0;
-    for _ in 0..values.len() / channels {
-        for ((&e, &o), a) in even.iter().zip(odd).zip(p.offset.chunks_exact(4)) {
-            let w = dsp::load_u32(values, at);
+    pack4_blocks(values, channels, |src, dst| {
+        let words = src.chunks_exact(4).zip(dst.chunks_exact_mut(2));
+        for (((w, d), (&e, &o)), a) in words.zip(even.iter().zip(odd)).zip(p.offset.chunks_exact(4)) {
+            let w = dsp::load_u32(w, 0);
             let (lo, hi) = (dsp::sxtb16(w), dsp::sxtb16_ror8(w));
-            let u0 = code(dsp::smlabb(lo, e, a[0]));
-            let u2 = code(dsp::smlatt(lo, e, a[2]));
-            let u1 = code(dsp::smlabb(hi, o, a[1]));
-            let u3 = code(dsp::smlatt(hi, o, a[3]));
-            values[at / 2] = (u0 | u1 << 4) as i8;
-            values[at / 2 + 1] = (u2 | u3 << 4) as i8;
-            at += 4;
+            d[0] = (code(dsp::smlabb(lo, e, a[0])) | code(dsp::smlabb(hi, o, a[1])) << 4) as i8;
+            d[1] = (code(dsp::smlatt(lo, e, a[2])) | code(dsp::smlatt(hi, o, a[3])) << 4) as i8;
         }
-    }
+    });
 }
 
 /// True when every value of `values` lies in its channel's clean range:
