@@ -305,12 +305,14 @@ fn run_mixed(
     let Some(first) = (if allow_low { low.or(eight) } else { eight.or(low) }) else {
         return;
     };
+    // Every variant has the first's channels (checked at parse).
+    let channels = || plan.op(m.first_op()).out_channels();
     let mut used = first.out_bits;
     if let (Some(recoding), Some(eight)) = (plan.recode(&first), eight) {
         // Int8-first: the 8-bit variant writes int8, then a clean map
         // becomes codes; an outlier map stays as written.
         run_variant(plan, &eight, xs, ins, y, rect, scratch);
-        let channels = plan.op(eight.op).out_channels();
+        let channels = channels();
         if !recode(&recoding, y, rect.area() * channels, channels) {
             used = 8;
         }
@@ -331,10 +333,9 @@ fn run_mixed(
             if let Some(s) = tiles.stats.get_mut(t * plan.n_maps() + m.out_map as usize) {
                 *s = used as u8;
             }
-            let channels = plan.op(m.first_op()).out_channels();
             tiles
                 .observer
-                .map_written(t, m.out_map as usize, used, y, rect, channels);
+                .map_written(t, m.out_map as usize, used, y, rect, channels());
         }
     }
 }

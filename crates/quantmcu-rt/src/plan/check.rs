@@ -370,10 +370,10 @@ fn check_mixed(plan: &Plan, at: Loc, m: &Mixed) -> Result<(), PlanError> {
             if v.n_clean != 1 {
                 mismatch(at, "clean bounds", v.n_clean as u64, op.out_channels() as u64)?;
             }
-            let lo = decode::i32s(plan, at, "clean lo", v.lo_at, v.n_clean)?;
-            let hi = decode::i32s(plan, at, "clean hi", v.hi_at, v.n_clean)?;
+            decode::i32s(plan, at, "clean lo", v.lo_at, v.n_clean)?;
+            decode::i32s(plan, at, "clean hi", v.hi_at, v.n_clean)?;
             if v.recode {
-                check_recode(plan, at, m, &v, lo, hi)?;
+                check_recode(plan, at, m, &v)?;
             }
         }
     }
@@ -404,9 +404,9 @@ fn check_mixed(plan: &Plan, at: Loc, m: &Mixed) -> Result<(), PlanError> {
 }
 
 /// A recoding variant: its op is the 8-bit variant's for the same inputs,
-/// its bounds int8 values, its code scales and offsets within the ranges
-/// [`crate::ops::recode`]'s arithmetic is proven for.
-fn check_recode(plan: &Plan, at: Loc, m: &Mixed, v: &Variant, lo: &[i32], hi: &[i32]) -> Result<(), PlanError> {
+/// its bounds int8 values, its code scales, offsets and largest code within
+/// the ranges [`crate::ops::recode`]'s arithmetic is proven for.
+fn check_recode(plan: &Plan, at: Loc, m: &Mixed, v: &Variant) -> Result<(), PlanError> {
     let eight = m.variant(v.in_bits, 8);
     if eight.is_none_or(|e| e.op != v.op || e.n_clean != 0) {
         return Err(PlanError::MissingVariant {
@@ -415,16 +415,14 @@ fn check_recode(plan: &Plan, at: Loc, m: &Mixed, v: &Variant, lo: &[i32], hi: &[
             out_bits: 8,
         });
     }
-    for (&l, &h) in lo.iter().zip(hi) {
+    let p = decode::recode(plan, at, v)?;
+    for (&l, &h) in p.lo.iter().zip(p.hi) {
         range(at, "clean lo", i64::from(l), -128, 127)?;
         range(at, "clean hi", i64::from(h), -128, 127)?;
     }
-    let scale = decode::i32s(plan, at, "code scales", v.recode_at, v.n_clean)?;
-    let offset = decode::i32s(plan, at, "code offsets", v.recode_at + 4 * v.n_clean, v.n_clean)?;
-    let max = decode::i32s(plan, at, "largest code", v.recode_at + 8 * v.n_clean, 1)?[0];
-    range(at, "largest code", i64::from(max), 1, (1i64 << v.out_bits) - 1)?;
-    for (&s, &o) in scale.iter().zip(offset) {
-        let (ms, mo) = (i64::from(MAX_RECODE_SCALE), i64::from(MAX_RECODE_OFFSET));
+    range(at, "largest code", i64::from(p.max_code), 1, (1i64 << v.out_bits) - 1)?;
+    let (ms, mo) = (i64::from(MAX_RECODE_SCALE), i64::from(MAX_RECODE_OFFSET));
+    for (&s, &o) in p.scale.iter().zip(p.offset) {
         range(at, "code scale", i64::from(s), 0, ms)?;
         range(at, "code offset", i64::from(o), -mo, mo)?;
     }

@@ -5,8 +5,8 @@
 //! [`super::check`]'s.
 
 use super::{
-    Loc, Mixed, Op, OpKind, Place, Plan, PlanError, Rule, Step, StepKind, HEADER_WORDS, MAGIC, MAX_INPUTS, MAX_MAPS,
-    MAX_VARIANTS, VARIANT_WORDS, VERSION,
+    Loc, Mixed, Op, OpKind, Place, Plan, PlanError, Rule, Step, StepKind, Variant, HEADER_WORDS, MAGIC, MAX_INPUTS,
+    MAX_MAPS, MAX_VARIANTS, VARIANT_WORDS, VERSION,
 };
 use crate::geometry::{Geometry, Rect};
 use crate::ops::add::AddParams;
@@ -17,6 +17,7 @@ use crate::ops::mean::MeanParams;
 use crate::ops::pad::PadParams;
 use crate::ops::pool::Pool2dParams;
 use crate::ops::pool::PoolRescale;
+use crate::ops::recode::RecodeParams;
 use crate::softmax::SoftmaxParams;
 use crate::view::OutputStage;
 
@@ -208,6 +209,21 @@ pub(super) fn i32s<'a>(
         at: loc,
         field,
         offset: at,
+    })
+}
+
+/// The arrays of recoding variant `v`: int8 clean bounds at `lo_at` /
+/// `hi_at`, then at `recode_at` its `n_clean` code scales, `n_clean` code
+/// offsets and its largest code (their ranges are [`super::check`]'s).
+pub(super) fn recode<'a>(plan: &Plan<'a>, at: Loc, v: &Variant) -> Result<RecodeParams<'a>, PlanError> {
+    let n = v.n_clean;
+    Ok(RecodeParams {
+        lo: i32s(plan, at, "clean lo", v.lo_at, n)?,
+        hi: i32s(plan, at, "clean hi", v.hi_at, n)?,
+        scale: i32s(plan, at, "code scales", v.recode_at, n)?,
+        offset: i32s(plan, at, "code offsets", v.recode_at + 4 * n, n)?,
+        bits: v.out_bits,
+        max_code: i32s(plan, at, "largest code", v.recode_at + 8 * n, 1)?[0],
     })
 }
 

@@ -521,15 +521,7 @@ impl<'a> Plan<'a> {
             index: v.op,
             kind: None,
         };
-        let clean = self.clean(v)?;
-        v.recode.then(|| RecodeParams {
-            lo: clean.lo,
-            hi: clean.hi,
-            scale: decode::i32s(self, at, "code scales", v.recode_at, v.n_clean).expect(PARSED),
-            offset: decode::i32s(self, at, "code offsets", v.recode_at + 4 * v.n_clean, v.n_clean).expect(PARSED),
-            bits: v.out_bits,
-            max_code: decode::i32s(self, at, "largest code", v.recode_at + 8 * v.n_clean, 1).expect(PARSED)[0],
-        })
+        v.recode.then(|| decode::recode(self, at, v).expect(PARSED))
     }
 
     /// What op `op` computes, for reports: its kind (`"conv 1x1"`, `"conv"`,
