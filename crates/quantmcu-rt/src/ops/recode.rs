@@ -103,7 +103,7 @@ pub fn recode(p: &RecodeParams, data: &mut [i8], n: usize, channels: usize) -> b
                     *d = (code(s[0]) | code(s[1]) << 4) as i8;
                 }
             });
-            pack4_tail(&mut data[..n], done, |_, v| code(v));
+            pack4_tail(&mut data[..n], done, code);
         } else {
             pack(p.bits, &mut data[..n], code);
         }
@@ -150,12 +150,12 @@ fn pack4_blocks(values: &mut [i8], block: usize, mut convert: impl FnMut(&[i8], 
 }
 
 /// Packs values `from..` of `values` (`from` even) as 4-bit codes
-/// `code(i, value_i)` at `from / 2..`, two per byte, the last one alone.
-fn pack4_tail(values: &mut [i8], from: usize, code: impl Fn(usize, i8) -> u8) {
+/// `code(value_i)` at `from / 2..`, two per byte, the last one alone.
+fn pack4_tail(values: &mut [i8], from: usize, code: impl Fn(i8) -> u8) {
     let n = values.len();
     for i in (from..n).step_by(2) {
-        let hi = if i + 1 < n { code(i + 1, values[i + 1]) << 4 } else { 0 };
-        values[i / 2] = (code(i, values[i]) | hi) as i8;
+        let hi = if i + 1 < n { code(values[i + 1]) << 4 } else { 0 };
+        values[i / 2] = (code(values[i]) | hi) as i8;
     }
 }
 
@@ -230,29 +230,13 @@ fn all_clean(p: &RecodeParams, values: &[i8], channels: usize) -> bool {
 }
 
 /// Replaces `values` by their packed codes `code(value)` (called once per
-/// value, in order): 4-bit codes a word of values at a time, else a bit
-/// accumulator that stores each byte once it is full, so no byte is written
-/// before the values it overlays are read.
+/// value, in order) through a bit accumulator that stores each byte once it
+/// is full, so no byte is written before the values it overlays are read
+/// (the 4-bit paths of one-range and of per-channel maps of whole channel
+/// groups use [`pack4_blocks`] instead).
 #[inline(always)]
 fn pack(bits: u32, values: &mut [i8], mut code: impl FnMut(i8) -> u8) {
     let n = values.len();
-    if bits == 4 {
-        // A word of four values becomes two bytes of codes.
-        for k in 0..n / 4 {
-            let [a, b, c, d] = dsp::load_u32(values, 4 * k).to_le_bytes().map(|v| code(v as i8));
-            values[2 * k] = (a | b << 4) as i8;
-            values[2 * k + 1] = (c | d << 4) as i8;
-        }
-        for j in n / 4 * 2..n / 2 {
-            let lo = code(values[2 * j]);
-            let hi = code(values[2 * j + 1]);
-            values[j] = (lo | hi << 4) as i8;
-        }
-        if n % 2 == 1 {
-            values[n / 2] = code(values[n - 1]) as i8;
-        }
-        return;
-    }
     let (mut acc, mut filled, mut out) = (0u32, 0u32, 0usize);
     for i in 0..n {
         acc |= u32::from(code(values[i])) << filled;
