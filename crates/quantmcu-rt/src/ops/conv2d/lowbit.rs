@@ -201,9 +201,9 @@ fn pointwise(
 /// input's width.
 pub fn conv2d_lowbit_dsp(p: &Conv2dParams, x: Codes, y: CodesMut, clean: Option<Clean>) -> Result<(), Outlier> {
     match y.bits {
-        // An int8 output nothing checks: the int8 kernel's output stage.
+        // An int8 output nothing checks (every int8 output a plan holds):
+        // the int8 kernel's output stage; a checked one takes any width's.
         8.. if clean.is_none() => conv2d_dsp(p, x, y.rect, &mut Int8Sink { p, y: y.data }),
-        8.. => dsp_to::<8>(p, x, y, clean),
         4 => dsp_to::<4>(p, x, y, clean),
         2 => dsp_to::<2>(p, x, y, clean),
         _ => dsp_to::<0>(p, x, y, clean),
@@ -242,7 +242,6 @@ fn dsp_to<const B: u32>(p: &Conv2dParams, x: Codes, mut y: CodesMut, clean: Opti
             let outs = at.iter().zip(acc);
             let o = o + c;
             match B {
-                8 if q.saturates(true, 8) => put::<B>(&mut y, o, outs, lo, hi, |a| dsp::ssat::<8>(q.scaled(a)))?,
                 1 | 2 | 4 if q.saturates(false, B) => {
                     put::<B>(&mut y, o, outs, lo, hi, |a| dsp::usat::<B>(q.scaled(a)))?
                 }
