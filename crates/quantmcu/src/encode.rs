@@ -324,7 +324,6 @@ impl Writer<'_> {
                 if let Some(k) = map.filter(|&k| m.maps[k].format.bits < 8) {
                     f.push(m.maps[k].format.clone());
                 }
-
                 f
             })
             .collect();
@@ -431,12 +430,11 @@ impl Writer<'_> {
     }
 }
 
-/// Where a whole int8 tensor sits: a spatial map as `h x w` pixels, anything
-/// else as a `1 x len` row of 1-channel pixels (flat ops).
 /// The recoding of map `spec` (int8-first numerics) for a map of `channels`
-/// channels: its int8 clean bounds and its code scales, offsets and largest code
-/// (`quantmcu_rt::ops::recode`: `u = (v * scale + offset) >> 16`, rounded to
-/// nearest by the half step in `offset`), one entry or one per channel.
+/// channels: its int8 clean bounds and its code scales, offsets and largest
+/// code (`quantmcu_rt::ops::recode`: `u = (v * scale + offset) >>
+/// RECODE_SHIFT`, rounded to nearest by the half step in `offset`), one
+/// entry or one per channel.
 fn recode_params(g: &Graph, spec: &MapSpec, channels: usize) -> (Vec<i32>, Vec<i32>, Vec<i32>) {
     let (s8, z8) = g.scale_zp(spec.tensor);
     let f = &spec.format;
@@ -466,6 +464,8 @@ fn recode_params(g: &Graph, spec: &MapSpec, channels: usize) -> (Vec<i32>, Vec<i
     (lo, hi, codes)
 }
 
+/// Where a whole int8 tensor sits: a spatial map as `h x w` pixels, anything
+/// else as a `1 x len` row of 1-channel pixels (flat ops).
 fn full_rect(g: &Graph, t: TensorId, op: &OpKind) -> Rect {
     let flat = matches!(
         op,
